@@ -1,0 +1,72 @@
+"""Run-time plumbing shared by every stage: atomic outputs, seeds, device choice, logging.
+
+One place for each so that the workflow scripts and the benchmarks behave the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from infonas.errors import InfonasError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling of `path`; rename it onto `path` only if the block succeeds.
+
+    A killed or failing job therefore never leaves a file that looks complete (DESIGN.md section 2).
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (if imported) for code that cannot take a generator."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    if "torch" in sys.modules:
+        import torch
+
+        torch.manual_seed(seed)
+
+
+def resolve_device(name: str = "auto") -> str:
+    """Map the config's `device` (auto | cpu | cuda | cuda:N) to a torch device string."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InfonasError(f"config device: '{name}' requested but CUDA is not available")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise InfonasError(f"config device: unknown device '{name}' (auto, cpu, cuda, cuda:N)")
+    return name
+
+
+def setup_logging(log_file: str | os.PathLike | None = None, level: int = logging.INFO) -> None:
+    """Attach handlers for the rule's log file (and stderr); library modules only call getLogger."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file, mode="w"))
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
