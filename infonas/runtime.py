@@ -70,3 +70,16 @@ def setup_logging(log_file: str | os.PathLike | None = None, level: int = loggin
         handlers=handlers,
         force=True,
     )
+
+
+def run_rule(body, smk) -> None:
+    """Run a workflow script's body: log to the rule's log, bad input becomes one line and exit 1.
+
+    `smk` is the `snakemake` object Snakemake injects; `body(smk)` does the work through infonas.
+    """
+    setup_logging(smk.log[0] if smk.log else None)
+    try:
+        body(smk)
+    except InfonasError as error:
+        logging.getLogger("infonas").error("%s", error)
+        sys.exit(1)

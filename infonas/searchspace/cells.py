@@ -23,20 +23,25 @@ def _as_arrays(adjacency, ops) -> tuple[np.ndarray, list[int]]:
 
 
 def prune(adjacency, ops) -> tuple[np.ndarray, list[int]] | None:
-    """Drop vertices not on an input->output path (official rule); None if input cannot reach output.
+    """Drop vertices not on an input->output path; None if the input cannot reach the output.
 
-    Accepts padded encodings (padding codes -1 are stripped first).
+    The official NB-101 rule (`ModelSpec._prune`): keep the vertices reachable from the input and
+    reaching the output, in their original order. Implemented here with a reachability closure
+    because nasbench_pytorch's ModelSpec raises on disconnected cells instead of marking them
+    invalid; tests cross-check the two on connected cells. Accepts padded encodings.
     """
-    from nasbench_pytorch.model.model_spec import ModelSpec
-
     adj, codes = _as_arrays(adjacency, ops)
-    if not _upper_triangular(adj):
+    if not _upper_triangular(adj) or len(codes) < 2:
         return None
-    spec = ModelSpec(adj, [O.OP_NAMES[c] for c in codes])
-    if not spec.valid_spec:
+    n = len(codes)
+    reach = (adj > 0) | np.eye(n, dtype=bool)
+    for _ in range(n.bit_length()):
+        reach = (reach.astype(np.int64) @ reach.astype(np.int64)) > 0
+    keep = reach[0] & reach[:, n - 1]
+    if not keep[0]:
         return None
-    matrix = np.asarray(spec.matrix, dtype=np.int64)
-    return matrix, [O.CODES[name] for name in spec.ops]
+    index = np.flatnonzero(keep)
+    return adj[np.ix_(index, index)].astype(np.int64), [codes[i] for i in index]
 
 
 def module_hash(adjacency, ops) -> str:

@@ -1,0 +1,17 @@
+# infonas: info-NAS end to end. This file is a table of contents; rules/ wire files, infonas/ computes.
+from snakemake.utils import min_version
+
+min_version("8.20")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/searchspace.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_outputs(),

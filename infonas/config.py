@@ -1,0 +1,72 @@
+"""Config validation: the schema fills defaults and any bad value fails with one line naming the key.
+
+Snakemake's own `validate` prints the whole schema on failure; users need the dotted key instead.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from infonas.errors import InfonasError
+
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+
+
+def _with_defaults(validator_class):
+    """A jsonschema validator that fills `default` values while it validates (nested ones too)."""
+    from jsonschema import validators
+
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub:
+                    instance.setdefault(name, copy.deepcopy(sub["default"]))
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return validators.extend(validator_class, {"properties": set_defaults})
+
+
+def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
+    with open(path) as handle:
+        return yaml.safe_load(handle)
+
+
+def validate_config(config: dict[str, Any], schema: dict | None = None) -> dict[str, Any]:
+    """Fill defaults into `config` in place and return it; raise InfonasError naming the first bad key."""
+    from jsonschema import Draft202012Validator
+
+    schema = load_schema() if schema is None else schema
+    validator = _with_defaults(Draft202012Validator)(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        error = errors[0]
+        key = ".".join(str(p) for p in error.absolute_path) or "<top level>"
+        raise InfonasError(f"config key '{key}': {error.message}")
+    _check_cross_field(config)
+    return config
+
+
+def _check_cross_field(config: dict[str, Any]) -> None:
+    """Rules a JSON schema cannot express cleanly."""
+    space = config["searchspace"]
+    if space["source"] == "tfrecord" and not space.get("tfrecord"):
+        raise InfonasError("config key 'searchspace.tfrecord': required when searchspace.source is 'tfrecord'")
+    images = config["images"]
+    if images["source"] in ("imagefolder",) and not images.get("root"):
+        raise InfonasError("config key 'images.root': required when images.source is 'imagefolder'")
+
+
+def lookup(config: dict[str, Any], dotted: str) -> Any:
+    """config['a']['b'] for 'a.b', with an error that names the missing key."""
+    node: Any = config
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise InfonasError(f"config key '{dotted}' is missing")
+        node = node[part]
+    return node

@@ -1,0 +1,144 @@
+"""searchspace.h5: build it from enumerated cells or the official tfrecord, join metrics, split, save.
+
+The file holds one row per unique cell, sorted by hash (DESIGN.md section 2). Metric arrays are
+named `<metric>_<epochs>` (e.g. `val_acc_108`, shape (N, repeats)) plus `params` (N,).
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+from infonas.errors import InfonasError
+from infonas.runtime import atomic_path
+
+log = logging.getLogger(__name__)
+
+CELL_KEYS = ("hash", "adjacency", "ops", "n_nodes")
+SPLIT_TRAIN, SPLIT_TEST = 0, 1
+
+
+def metric_keys(space: dict) -> list[str]:
+    """Names of the metric arrays present (everything that is not a cell column or the split)."""
+    return sorted(k for k in space if k not in CELL_KEYS + ("split",))
+
+
+def take_rows(space: dict, index: np.ndarray) -> dict:
+    """The same table restricted to `index` (every array indexed along axis 0)."""
+    return {key: value[index] for key, value in space.items()}
+
+
+def subsample(space: dict, max_archs: int | None, seed: int) -> dict:
+    """Seeded subsample of rows for tiny runs; order (by hash) and hashes are unchanged."""
+    n = len(space["hash"])
+    if max_archs is None or max_archs >= n:
+        return space
+    rng = np.random.default_rng([seed, 101])
+    keep = np.sort(rng.choice(n, size=max_archs, replace=False))
+    return take_rows(space, keep)
+
+
+def assign_split(space: dict, test_fraction: float, seed: int) -> dict:
+    """The arch2vec 90/10 train/test split over the rows, seeded."""
+    from infonas.data.splits import random_split_mask
+
+    rng = np.random.default_rng([seed, 90])
+    is_test = random_split_mask(len(space["hash"]), test_fraction, rng)
+    space["split"] = np.where(is_test, SPLIT_TEST, SPLIT_TRAIN).astype(np.int8)
+    return space
+
+
+def fetch_if_url(location: str, cache_dir: str | Path) -> Path:
+    """Return a local path for `location`; http(s) URLs are downloaded once into cache_dir."""
+    if not location.startswith(("http://", "https://")):
+        path = Path(location)
+        if not path.is_file():
+            raise InfonasError(f"searchspace.tfrecord: file not found: {path}")
+        return path
+    target = Path(cache_dir) / Path(location.split("?")[0]).name
+    if not target.is_file():
+        log.info("downloading %s to %s", location, target)
+        try:
+            with atomic_path(target) as tmp, urllib.request.urlopen(location) as response:
+                tmp.write_bytes(response.read())
+        except OSError as error:
+            raise InfonasError(f"searchspace.tfrecord: cannot download {location}: {error}") from error
+    return target
+
+
+def build_searchspace(
+    source: str,
+    *,
+    cells_cache: str | Path | None = None,
+    tfrecord: str | None = None,
+    metrics_csv: str | None = None,
+    max_archs: int | None = None,
+    test_fraction: float = 0.1,
+    seed: int = 1,
+    cache_dir: str | Path = ".",
+    progress: bool = False,
+) -> dict:
+    """Rows of the configured source, metrics joined, subsampled and split (not yet saved)."""
+    from infonas.searchspace import metrics
+
+    if source == "enumerate":
+        from infonas.searchspace.enumerate import load_or_enumerate
+
+        if cells_cache is None:
+            raise InfonasError("searchspace: enumerate needs the cells cache path")
+        space = load_or_enumerate(cells_cache)
+    elif source == "tfrecord":
+        from infonas.searchspace.nb101_records import read_nb101_tfrecord
+
+        if not tfrecord:
+            raise InfonasError("config key 'searchspace.tfrecord': required for source 'tfrecord'")
+        space = read_nb101_tfrecord(fetch_if_url(tfrecord, cache_dir), progress=progress)
+    else:
+        raise InfonasError(f"config key 'searchspace.source': unknown source '{source}' (enumerate, tfrecord)")
+    if metrics_csv:
+        space = metrics.join_metrics_csv(space, metrics_csv)
+    space = subsample(space, max_archs, seed)
+    log.info("search space: %d rows, metrics %s", len(space["hash"]), metric_keys(space) or "none")
+    return assign_split(space, test_fraction, seed)
+
+
+def save_searchspace(path: str | Path, space: dict) -> None:
+    """Write every array as a root dataset (compressed), atomically."""
+    import h5py
+
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as handle:
+            for key, value in space.items():
+                handle.create_dataset(key, data=value, compression="gzip", compression_opts=4)
+
+
+def load_searchspace(path: str | Path) -> dict:
+    """Read searchspace.h5 into numpy arrays; a missing or malformed file names itself."""
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise InfonasError(f"{path}: search space file not found")
+    try:
+        with h5py.File(path, "r") as handle:
+            space = {key: handle[key][()] for key in handle.keys()}
+    except OSError as error:
+        raise InfonasError(f"{path}: not a readable HDF5 file ({error})") from error
+    missing = [k for k in CELL_KEYS + ("split",) if k not in space]
+    if missing:
+        raise InfonasError(f"{path}: missing datasets {missing}")
+    return space
+
+
+def row_index(space: dict, hashes) -> np.ndarray:
+    """Row numbers of `hashes` (str or bytes) in the sorted table; unknown hashes name themselves."""
+    wanted = np.asarray([h.encode() if isinstance(h, str) else h for h in hashes], dtype="S32")
+    pos = np.searchsorted(space["hash"], wanted)
+    pos = np.minimum(pos, len(space["hash"]) - 1)
+    bad = space["hash"][pos] != wanted
+    if bad.any():
+        raise InfonasError(f"hash {wanted[bad][0].decode()} is not in the search space")
+    return pos

@@ -1,0 +1,69 @@
+import copy
+
+import pytest
+import yaml
+
+from infonas.config import lookup, validate_config
+from infonas.errors import InfonasError
+
+
+@pytest.fixture
+def default(repo):
+    return yaml.safe_load((repo / "config.yaml").read_text())
+
+
+def test_defaults_are_filled_from_schema(default):
+    config = validate_config(default)
+    assert config["searchspace"]["test_fraction"] == 0.1
+    assert config["pretrain"]["lr"] == 0.025
+    assert config["train"]["labeled_loss"] == "l1"
+
+
+def test_overlay_of_three_lines_is_a_complete_run():
+    config = validate_config({"run": "x", "images": {"valid_size": 50}})
+    assert config["images"]["source"] == "digits"
+    assert config["networks"] == {"n_train": 608, "n_valid": 77}
+
+
+def test_paper_preset_is_valid(repo):
+    config = validate_config(yaml.safe_load((repo / "presets" / "paper.yaml").read_text()))
+    assert config["searchspace"]["source"] == "tfrecord"
+    assert config["images"]["source"] == "cifar10"
+
+
+@pytest.mark.parametrize(
+    "path, value, key",
+    [
+        (("pretrain", "epochs"), 0, "pretrain.epochs"),
+        (("images", "source"), "mnist", "images.source"),
+        (("searchspace", "test_fraction"), 1.5, "searchspace.test_fraction"),
+        (("train", "labeled_loss"), "l3", "train.labeled_loss"),
+        (("device",), "tpu", "device"),
+        (("networks", "n_valid"), "many", "networks.n_valid"),
+    ],
+)
+def test_bad_value_names_the_key(default, path, value, key):
+    config = copy.deepcopy(default)
+    node = config
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+    node[path[-1]] = value
+    with pytest.raises(InfonasError, match=f"'{key}'"):
+        validate_config(config)
+
+
+def test_unknown_key_is_rejected(default):
+    default["pretrain"]["epochz"] = 3
+    with pytest.raises(InfonasError, match="pretrain"):
+        validate_config(default)
+
+
+def test_tfrecord_source_needs_a_path():
+    with pytest.raises(InfonasError, match="searchspace.tfrecord"):
+        validate_config({"searchspace": {"source": "tfrecord"}})
+
+
+def test_lookup_names_missing_key():
+    assert lookup({"a": {"b": 3}}, "a.b") == 3
+    with pytest.raises(InfonasError, match="a.c"):
+        lookup({"a": {"b": 3}}, "a.c")
