@@ -13,6 +13,7 @@ def main(smk):
         seed=smk.params.seed,
         out_path=smk.output[0],
         progress=True,
+        workers=smk.threads,
     )
 
 

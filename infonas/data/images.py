@@ -58,6 +58,7 @@ def load_digits_source(
     root: str | os.PathLike | None = None,
     rng: np.random.Generator | None = None,
     progress: bool = False,
+    workers: int | None = None,
     test_fraction: float = DIGITS_TEST_FRACTION,
 ) -> SourceImages:
     """sklearn digits (1797 images, 16 grey levels) as 32x32x3 uint8 with a seeded stratified test part.
@@ -69,7 +70,7 @@ def load_digits_source(
     import torch
     from sklearn.datasets import load_digits
 
-    del root, progress  # bundled data: nothing to locate, nothing slow to report
+    del root, progress, workers  # bundled data: nothing to locate, decode or report
     if rng is None:
         raise InfonasError("digits source: a np.random.Generator is needed to draw its test part")
     bunch = load_digits()
@@ -91,9 +92,10 @@ def load_cifar10_source(
     root: str | os.PathLike | None,
     rng: np.random.Generator | None = None,
     progress: bool = False,
+    workers: int | None = None,
 ) -> SourceImages:
     """torchvision CIFAR-10 from `root`, downloading it there only when the data is absent."""
-    del rng, progress  # official split, nothing random; torchvision reports its own download
+    del rng, progress, workers  # official split in pickled arrays; torchvision reports downloads
     root = _require_root(root, "cifar10")
     train_images, train_labels = _cifar10_part(root, train=True)
     test_images, test_labels = _cifar10_part(root, train=False)
@@ -142,11 +144,13 @@ def load_imagefolder_source(
     test_classes, test_files, test_labels = _list_imagefolder(root / "test")
     if train_classes != test_classes:
         raise InfonasError(
-            f"images.root: class directories differ between {root / 'train'} ({', '.join(train_classes)})"
-            f" and {root / 'test'} ({', '.join(test_classes)})"
+            f"images.root: class directories differ between {root / 'train'} "
+            f"({', '.join(train_classes)}) and {root / 'test'} ({', '.join(test_classes)})"
         )
-    log.info("imagefolder %s: %d classes, %d train and %d test files",
-             root, len(train_classes), len(train_files), len(test_files))
+    log.info(
+        "imagefolder %s: %d classes, %d train and %d test files",
+        root, len(train_classes), len(train_files), len(test_files),
+    )
     images = decode_images(train_files + test_files, workers=workers, progress=progress)
     n_train = len(train_files)
     return SourceImages(images[:n_train], train_labels, images[n_train:], test_labels)
@@ -156,9 +160,12 @@ def _list_imagefolder(split_dir: Path) -> tuple[list[str], list[str], np.ndarray
     """(class names, file paths, int64 labels) of one part, files sorted by name within each class."""
     if not split_dir.is_dir():
         raise InfonasError(
-            f"images.root: missing directory {split_dir} (imagefolder needs train/<class>/ and test/<class>/)"
+            f"images.root: missing directory {split_dir} "
+            "(imagefolder needs train/<class>/ and test/<class>/)"
         )
-    classes = sorted(e.name for e in os.scandir(split_dir) if e.is_dir() and not e.name.startswith("."))
+    classes = sorted(
+        e.name for e in os.scandir(split_dir) if e.is_dir() and not e.name.startswith(".")
+    )
     if not classes:
         raise InfonasError(f"images.root: no class directories in {split_dir}")
     files: list[str] = []
@@ -252,16 +259,22 @@ def load_source(
     root: str | os.PathLike | None = None,
     rng: np.random.Generator | None = None,
     progress: bool = False,
+    workers: int | None = None,
 ) -> SourceImages:
-    """Load the source named by `images.source`; an unknown name lists the valid ones."""
+    """Load the source named by `images.source`; an unknown name lists the valid ones.
+
+    `rng` draws digits' test part; `workers` caps imagefolder's decode processes (rule threads).
+    """
     try:
         loader = SOURCES[name]
     except KeyError:
         raise InfonasError(
             f"images.source: unknown source '{name}' (valid: {', '.join(sorted(SOURCES))})"
         ) from None
-    data = loader(root, rng=rng, progress=progress)
-    log.info("source %s: %d train and %d test images", name, len(data.train_labels), len(data.test_labels))
+    data = loader(root, rng=rng, progress=progress, workers=workers)
+    log.info(
+        "source %s: %d train and %d test images", name, len(data.train_labels), len(data.test_labels)
+    )
     return data
 
 
@@ -287,18 +300,20 @@ def build_images(
     seed: int,
     out_path: str | os.PathLike,
     progress: bool = False,
+    workers: int | None = None,
 ) -> dict[str, int]:
     """Write `images.h5` (train, valid, test, test_2k) for one source; returns the split sizes.
 
     valid is a stratified draw of `valid_size` from the source's train part (and leaves it);
     test_2k is a stratified draw of `test_subset_size` from test (which keeps every image).
+    `workers` caps the decode processes of `imagefolder` (default: up to 4 CPUs).
     The seed is split into independent streams for the source's own split (digits), valid and
     test_2k, so changing one size does not reshuffle the other subset.
     """
     source_rng, valid_rng, test_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
     )
-    data = load_source(source, root, rng=source_rng, progress=progress)
+    data = load_source(source, root, rng=source_rng, progress=progress, workers=workers)
     n_train, n_test = len(data.train_labels), len(data.test_labels)
     if not 0 <= valid_size < n_train:
         raise InfonasError(
@@ -410,7 +425,8 @@ def _check_images_file(f, path: Path) -> dict:
             )
         if labels.dtype != np.int64 or labels.shape != (images.shape[0],):
             raise InfonasError(
-                f"{path}: {name}/labels must be int64 ({images.shape[0]},), got {labels.dtype} {labels.shape}"
+                f"{path}: {name}/labels must be int64 ({images.shape[0]},), "
+                f"got {labels.dtype} {labels.shape}"
             )
     for key in ("mean", "std", "source", "n_classes"):
         if key not in f.attrs:

@@ -1,0 +1,137 @@
+"""NB-101 training metrics joined onto search-space rows by module hash.
+
+Metric arrays are named ``{stem}_{epochs}`` (e.g. ``val_acc_108``) with shape (N, repeats) float32,
+plus ``params`` (N,) float64; rows without a value hold NaN (DESIGN.md section 2). Sources are the
+official tfrecord (`nb101_records.read_nb101_tfrecord`) and a user CSV keyed by ``hash``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from infonas.errors import InfonasError
+
+log = logging.getLogger(__name__)
+
+METRIC_STEMS: tuple[str, ...] = ("val_acc", "test_acc", "train_acc", "train_time")
+PARAMS = "params"
+_METRIC_KEY = re.compile(rf"(?:{'|'.join(METRIC_STEMS)})_[1-9][0-9]*")
+_HASH = re.compile(r"[0-9a-f]{32}")
+_MISSING = {"", "nan", "na", "n/a", "null", "none"}
+
+
+def metric_key(stem: str, epochs: int) -> str:
+    """Array name of a metric at an epoch budget, e.g. ('val_acc', 108) -> 'val_acc_108'."""
+    if stem not in METRIC_STEMS:
+        raise ValueError(f"unknown metric {stem!r}; known: {', '.join(METRIC_STEMS)}")
+    return f"{stem}_{int(epochs)}"
+
+
+def is_metric_key(name: str) -> bool:
+    """True for array names this module joins: ``params`` and ``{stem}_{epochs}``."""
+    return name == PARAMS or _METRIC_KEY.fullmatch(name) is not None
+
+
+def join_metrics_csv(space: dict, csv_path: str | os.PathLike) -> dict:
+    """Join a CSV keyed by ``hash`` onto the space: each metric column becomes an (N,1) float32 array.
+
+    ``params`` stays (N,) float64; space rows absent from the CSV get NaN; CSV hashes absent from
+    the space are counted in a warning, and an InfonasError is raised when none match. Columns
+    that are not metric names are ignored with a warning.
+    """
+    path = Path(csv_path)
+    table = _read_csv(path)
+    columns = {}
+    for name in table.columns.drop("hash"):
+        if not is_metric_key(name):
+            log.warning("%s: ignoring column %r (not params or %s_<epochs>)", path, name, "|".join(METRIC_STEMS))
+            continue
+        values = _numeric(path, name, table[name])
+        columns[name] = values if name == PARAMS else values.astype(np.float32)[:, None]
+    if not columns:
+        raise InfonasError(f"{path}: no metric columns besides 'hash' (expected params or val_acc_108 etc.)")
+    return _join(space, table["hash"].to_numpy(dtype="S32"), columns, str(path))
+
+
+def merge_metrics(space: dict, records: dict) -> dict:
+    """Join the metric arrays of a tfrecord read (`read_nb101_tfrecord`) onto a space by hash.
+
+    Same rule as `join_metrics_csv`: NaN for space rows the records lack, a warning for record
+    hashes outside the space, an InfonasError when none match. Repeat columns are kept.
+    """
+    columns = {name: np.asarray(array) for name, array in records.items() if is_metric_key(name)}
+    return _join(space, np.asarray(records["hash"], dtype="S32"), columns, "NB-101 records")
+
+
+def _join(space: dict, hashes: np.ndarray, columns: dict[str, np.ndarray], source: str) -> dict:
+    """Copy `space` and scatter each (M, ...) column onto the rows whose hash matches."""
+    space_hash = np.asarray(space["hash"], dtype="S32")
+    by_hash = np.argsort(space_hash, kind="stable")
+    sorted_hash = space_hash[by_hash]
+    slot = np.minimum(np.searchsorted(sorted_hash, hashes), max(sorted_hash.size - 1, 0))
+    found = sorted_hash[slot] == hashes if sorted_hash.size else np.zeros(hashes.size, dtype=bool)
+    if not found.any():
+        raise InfonasError(
+            f"{source}: none of its {hashes.size} hashes are in the search space "
+            f"({space_hash.size} rows; e.g. {hashes[0].decode() if hashes.size else 'no rows'})"
+        )
+    if not found.all():
+        log.warning("%s: %d of %d hashes are not in the search space; ignored",
+                    source, int((~found).sum()), hashes.size)
+    rows = by_hash[slot[found]]
+    joined = dict(space)
+    for name, values in columns.items():
+        if name in space:
+            log.warning("%s: replaces the existing %r arrays", source, name)
+        array = np.full((space_hash.size,) + values.shape[1:], np.nan, dtype=values.dtype)
+        array[rows] = values[found]
+        joined[name] = array
+    log.info("%s: joined %s onto %d of %d rows", source, ", ".join(columns), rows.size, space_hash.size)
+    return joined
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """Read every cell as text (so a bad value can be reported by line) and validate the hashes."""
+    if not path.is_file():
+        raise InfonasError(f"{path}: metrics CSV not found")
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InfonasError(f"{path}: cannot parse metrics CSV ({str(exc).strip().splitlines()[0]})") from exc
+    table.columns = [str(c).strip() for c in table.columns]
+    if "hash" not in table.columns:
+        raise InfonasError(f"{path}: no 'hash' column (columns: {', '.join(table.columns)})")
+    if table.empty:
+        raise InfonasError(f"{path}: metrics CSV has no rows")
+    hashes = table["hash"].str.strip().str.lower()
+    bad = ~hashes.str.fullmatch(_HASH.pattern)
+    if bad.any():
+        line = _line(bad.idxmax())
+        raise InfonasError(f"{path}: line {line}, column hash: {table['hash'][bad.idxmax()]!r} is not a 32-digit hex module hash")
+    repeated = hashes.duplicated(keep=False)
+    if repeated.any():
+        lines = [_line(i) for i in hashes.index[hashes == hashes[repeated.idxmax()]]]
+        raise InfonasError(f"{path}: hash {hashes[repeated.idxmax()]} appears on lines {', '.join(map(str, lines))}")
+    table["hash"] = hashes
+    return table
+
+
+def _numeric(path: Path, column: str, text: pd.Series) -> np.ndarray:
+    """Text column -> float64; empty/NaN-like cells become NaN, anything else non-numeric is an error."""
+    values = pd.to_numeric(text.str.strip(), errors="coerce")
+    bad = values.isna() & ~text.str.strip().str.lower().isin(_MISSING)
+    if bad.any():
+        i = bad.idxmax()
+        raise InfonasError(f"{path}: line {_line(i)}, column {column}: {text[i]!r} is not a number")
+    return values.to_numpy(dtype=np.float64)
+
+
+def _line(row: int) -> int:
+    """1-based file line of a data row (line 1 is the header)."""
+    return int(row) + 2

@@ -1,0 +1,107 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from infonas.errors import InfonasError
+from infonas.nets.sampling import read_networks, sample_networks, write_networks
+from infonas.searchspace.cells import cell_hash, pad_cell
+from infonas.searchspace.store import (
+    SPLIT_TEST,
+    assign_split,
+    load_searchspace,
+    row_index,
+    save_searchspace,
+    subsample,
+)
+
+
+def tiny_space(n=40, seed=0):
+    """Random distinct 4-vertex chain-like cells with their real hashes, sorted by hash."""
+    rng = np.random.default_rng(seed)
+    rows = {}
+    while len(rows) < n:
+        adj = np.triu(rng.integers(0, 2, size=(5, 5)), 1)
+        adj[0, 4] = 1
+        ops = [0] + list(rng.integers(1, 4, size=3)) + [4]
+        h = cell_hash(adj, ops)
+        rows[h] = pad_cell(adj, ops)
+    hashes = sorted(rows)
+    return {
+        "hash": np.array([h.encode() for h in hashes], dtype="S32"),
+        "adjacency": np.stack([rows[h][0] for h in hashes]),
+        "ops": np.stack([rows[h][1] for h in hashes]),
+        "n_nodes": np.array([(rows[h][1] >= 0).sum() for h in hashes], dtype=np.int8),
+    }
+
+
+def test_split_is_seeded_with_exact_fraction():
+    a = assign_split(tiny_space(), 0.1, seed=3)["split"]
+    b = assign_split(tiny_space(), 0.1, seed=3)["split"]
+    c = assign_split(tiny_space(), 0.1, seed=4)["split"]
+    np.testing.assert_array_equal(a, b)
+    assert (a == SPLIT_TEST).sum() == 4
+    assert not np.array_equal(a, c)
+
+
+def test_subsample_keeps_hashes_and_order():
+    space = tiny_space()
+    small = subsample(space, 10, seed=1)
+    assert len(small["hash"]) == 10
+    assert np.all(small["hash"][:-1] < small["hash"][1:])
+    assert set(small["hash"]) <= set(space["hash"])
+    for h, adj, ops in zip(small["hash"], small["adjacency"], small["ops"]):
+        assert cell_hash(adj, ops) == h.decode()
+    assert subsample(space, None, seed=1) is space
+
+
+def test_save_load_round_trip(tmp_path):
+    space = assign_split(tiny_space(), 0.1, seed=1)
+    space["val_acc_108"] = np.full((40, 3), np.nan, dtype=np.float32)
+    save_searchspace(tmp_path / "s.h5", space)
+    back = load_searchspace(tmp_path / "s.h5")
+    assert set(back) == set(space)
+    for key in space:
+        np.testing.assert_array_equal(back[key], space[key])
+
+
+def test_load_errors_name_the_file(tmp_path):
+    with pytest.raises(InfonasError, match="not found"):
+        load_searchspace(tmp_path / "missing.h5")
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"not hdf5 at all")
+    with pytest.raises(InfonasError, match="bad.h5"):
+        load_searchspace(bad)
+
+
+def test_row_index_and_unknown_hash():
+    space = tiny_space()
+    assert list(row_index(space, [space["hash"][5].decode(), space["hash"][0]])) == [5, 0]
+    with pytest.raises(InfonasError, match="0" * 32):
+        row_index(space, ["0" * 32])
+
+
+def test_sample_networks_respects_splits_and_seed(tmp_path):
+    space = assign_split(tiny_space(), 0.25, seed=1)
+    nets = sample_networks(space, n_train=5, n_valid=3, seed=7)
+    assert list(nets["role"]) == ["train"] * 5 + ["valid"] * 3
+    rows = row_index(space, nets["hash"])
+    assert (space["split"][rows[:5]] == 0).all() and (space["split"][rows[5:]] == 1).all()
+    pd.testing.assert_frame_equal(nets, sample_networks(space, 5, 3, seed=7))
+    write_networks(tmp_path / "n.csv", nets)
+    pd.testing.assert_frame_equal(read_networks(tmp_path / "n.csv", space), nets)
+    with pytest.raises(InfonasError, match="networks.n_valid"):
+        sample_networks(space, 5, 11, seed=7)
+
+
+def test_network_list_errors(tmp_path):
+    space = assign_split(tiny_space(), 0.25, seed=1)
+    path = tmp_path / "n.csv"
+    path.write_text("hash,role\n" + "f" * 32 + ",train\n")
+    with pytest.raises(InfonasError, match="n.csv.*ffff"):
+        read_networks(path, space)
+    path.write_text("hash,role\nxyz,train\n")
+    with pytest.raises(InfonasError, match="line 2"):
+        read_networks(path)
+    path.write_text("hash,role\n" + "a" * 32 + ",test\n")
+    with pytest.raises(InfonasError, match="role"):
+        read_networks(path)
