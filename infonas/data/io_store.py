@@ -1,0 +1,180 @@
+"""The per-network IO shard `io/{hash}.h5`: the one module that knows its layout.
+
+A shard holds what one pretrained network outputs for the `valid` and `test_2k` images
+(DESIGN.md section 2): per image group `features` (N, D) float32 (the global-average-pool output,
+D = 512 at paper scale), `logits` (N, C) float32 and `labels` (N,) int64; group `classifier` with
+`weight` (C, D) and `bias` (C,) float32 of the last dense layer; root attr `hash`.
+
+Features are stored in row chunks with gzip + byte shuffle, so a reader can slice a few rows
+(`open_features`) without inflating the whole array, and 685 shards stay small on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from pathlib import Path
+from typing import Iterator, Mapping
+
+import numpy as np
+
+from infonas.errors import InfonasError
+from infonas.runtime import atomic_path
+
+SHARD_SPLITS = ("valid", "test_2k")
+ROW_CHUNK = 256
+_HASH_RE = re.compile(r"^[0-9a-f]{32}$")
+_COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+
+
+def shard_path(shard_dir: str | Path, net_hash: str) -> Path:
+    """Where the shard of network `net_hash` lives inside the `io/` folder."""
+    return Path(shard_dir) / f"{net_hash}.h5"
+
+
+def _check_split(where: str, arrays: Mapping[str, np.ndarray], n_features: int, n_classes: int) -> dict:
+    """Cast one image group to the stored dtypes and check shapes, label range and finiteness."""
+    missing = {"features", "logits", "labels"} - set(arrays)
+    if missing:
+        raise InfonasError(f"{where}: missing arrays {sorted(missing)}")
+    features = np.asarray(arrays["features"], dtype=np.float32)
+    logits = np.asarray(arrays["logits"], dtype=np.float32)
+    labels = np.asarray(arrays["labels"])
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise InfonasError(f"{where}/labels: integer labels expected, got {labels.dtype}")
+    labels = labels.astype(np.int64)
+    n = labels.shape[0] if labels.ndim == 1 else -1
+    expected = {"features": (n, n_features), "logits": (n, n_classes), "labels": (n,)}
+    for name, value in (("features", features), ("logits", logits), ("labels", labels)):
+        if value.shape != expected[name]:
+            raise InfonasError(f"{where}/{name}: shape {value.shape}, expected {expected[name]}")
+    for name, value in (("features", features), ("logits", logits)):
+        if not np.isfinite(value).all():
+            raise InfonasError(f"{where}/{name}: contains NaN or infinite values")
+    if n and (labels.min() < 0 or labels.max() >= n_classes):
+        raise InfonasError(f"{where}/labels: values outside 0..{n_classes - 1}")
+    return {"features": features, "logits": logits, "labels": labels}
+
+
+def _check_classifier(where: str, weight, bias) -> tuple[np.ndarray, np.ndarray]:
+    weight = np.asarray(weight, dtype=np.float32)
+    bias = np.asarray(bias, dtype=np.float32)
+    if weight.ndim != 2 or bias.shape != (weight.shape[0],):
+        raise InfonasError(f"{where}/classifier: weight {weight.shape} and bias {bias.shape} must be (C, D) and (C,)")
+    if not (np.isfinite(weight).all() and np.isfinite(bias).all()):
+        raise InfonasError(f"{where}/classifier: contains NaN or infinite values")
+    return weight, bias
+
+
+def _row_chunks(shape: tuple[int, ...]) -> dict:
+    """Chunk and compression settings: ROW_CHUNK rows per chunk (HDF5 cannot chunk 0 rows)."""
+    if shape[0] == 0:
+        return {}
+    return {"chunks": (min(ROW_CHUNK, shape[0]),) + tuple(shape[1:]), **_COMPRESSION}
+
+
+def write_shard(
+    path: str | Path,
+    net_hash: str,
+    splits: Mapping[str, Mapping[str, np.ndarray]],
+    weight: np.ndarray,
+    bias: np.ndarray,
+) -> None:
+    """Validate and write one network's shard atomically (a failed write leaves no file)."""
+    if not isinstance(net_hash, str) or not _HASH_RE.match(net_hash):
+        raise InfonasError(f"{path}: network hash {net_hash!r} is not 32 lowercase hex characters")
+    unknown = set(splits) - set(SHARD_SPLITS)
+    if unknown:
+        raise InfonasError(f"{path}: unknown image groups {sorted(unknown)} (allowed: {list(SHARD_SPLITS)})")
+    weight, bias = _check_classifier(str(path), weight, bias)
+    checked = {name: _check_split(f"{path}:/{name}", arrays, weight.shape[1], weight.shape[0])
+               for name, arrays in splits.items()}
+    import h5py
+
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as handle:
+        handle.attrs["hash"] = net_hash
+        for name, arrays in checked.items():
+            group = handle.create_group(name)
+            for key, value in arrays.items():
+                group.create_dataset(key, data=value, **_row_chunks(value.shape))
+        classifier = handle.create_group("classifier")
+        classifier.create_dataset("weight", data=weight)
+        classifier.create_dataset("bias", data=bias)
+
+
+@contextlib.contextmanager
+def _open(path: str | Path):
+    """Open a shard for reading; a missing or non-HDF5 file becomes an InfonasError naming it."""
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise InfonasError(f"{path}: IO shard not found")
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as error:
+        raise InfonasError(f"{path}: not a readable HDF5 file ({error})") from error
+    with handle:
+        yield handle
+
+
+def _read(path: Path, handle, name: str) -> np.ndarray:
+    """Read dataset `name`; a missing dataset or a corrupt chunk names the file and the dataset."""
+    if name not in handle:
+        raise InfonasError(f"{path}:/{name}: dataset missing")
+    try:
+        return handle[name][()]
+    except (OSError, KeyError, ValueError) as error:
+        raise InfonasError(f"{path}:/{name}: cannot read ({error})") from error
+
+
+def read_shard(path: str | Path, splits: tuple[str, ...] | list[str] | None = None) -> dict:
+    """Read and validate a shard: {"hash", "weight", "bias", <split>: {features, logits, labels}}.
+
+    `splits` picks the image groups to load (default both); shapes, dtypes, label range and
+    finiteness are checked, so downstream code never sees a NaN from a broken extraction.
+    """
+    path = Path(path)
+    wanted = SHARD_SPLITS if splits is None else tuple(splits)
+    unknown = set(wanted) - set(SHARD_SPLITS)
+    if unknown:
+        raise InfonasError(f"{path}: unknown image groups {sorted(unknown)} (allowed: {list(SHARD_SPLITS)})")
+    with _open(path) as handle:
+        net_hash = handle.attrs.get("hash")
+        if net_hash is None:
+            raise InfonasError(f"{path}: root attribute 'hash' missing")
+        weight = _read(path, handle, "classifier/weight")
+        bias = _read(path, handle, "classifier/bias")
+        raw = {name: {key: _read(path, handle, f"{name}/{key}") for key in ("features", "logits", "labels")}
+               for name in wanted}
+    for key, value in (("classifier/weight", weight), ("classifier/bias", bias)):
+        if value.dtype != np.float32:
+            raise InfonasError(f"{path}:/{key}: dtype {value.dtype}, expected float32")
+    weight, bias = _check_classifier(str(path), weight, bias)
+    shard = {"hash": str(net_hash), "weight": weight, "bias": bias}
+    for name, arrays in raw.items():
+        expected = {"features": np.float32, "logits": np.float32, "labels": np.int64}
+        for key, dtype in expected.items():
+            if arrays[key].dtype != dtype:
+                raise InfonasError(f"{path}:/{name}/{key}: dtype {arrays[key].dtype}, expected {np.dtype(dtype)}")
+        shard[name] = _check_split(f"{path}:/{name}", arrays, weight.shape[1], weight.shape[0])
+    return shard
+
+
+@contextlib.contextmanager
+def open_features(path: str | Path, split: str) -> Iterator:
+    """Yield the h5py `features` dataset of one image group for sliced reads (`ds[i:j]`).
+
+    Only the shape and dtype are checked here; values are checked when read_shard loads them.
+    """
+    path = Path(path)
+    if split not in SHARD_SPLITS:
+        raise InfonasError(f"{path}: unknown image group {split!r} (allowed: {list(SHARD_SPLITS)})")
+    with _open(path) as handle:
+        name = f"{split}/features"
+        if name not in handle:
+            raise InfonasError(f"{path}:/{name}: dataset missing")
+        dataset = handle[name]
+        if dataset.ndim != 2 or dataset.dtype != np.float32:
+            raise InfonasError(f"{path}:/{name}: shape {dataset.shape} {dataset.dtype}, expected (N, D) float32")
+        yield dataset
