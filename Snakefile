@@ -9,6 +9,8 @@ configfile: "config.yaml"
 
 include: "rules/common.smk"
 include: "rules/searchspace.smk"
+include: "rules/pretrain.smk"
+include: "rules/train.smk"
 
 
 rule all:

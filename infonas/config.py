@@ -57,9 +57,20 @@ def _check_cross_field(config: dict[str, Any]) -> None:
     space = config["searchspace"]
     if space["source"] == "tfrecord" and not space.get("tfrecord"):
         raise InfonasError("config key 'searchspace.tfrecord': required when searchspace.source is 'tfrecord'")
+    saved = saved_epochs(config["train"]["epochs"], config["train"]["checkpoint_every"])
+    missing = sorted(set(config["evaluate"]["embed_epochs"]) - set(saved))
+    if missing:
+        raise InfonasError(
+            f"config key 'evaluate.embed_epochs': epoch {missing[0]} has no checkpoint (saved epochs: {saved})"
+        )
     images = config["images"]
     if images["source"] in ("imagefolder",) and not images.get("root"):
         raise InfonasError("config key 'images.root': required when images.source is 'imagefolder'")
+
+
+def saved_epochs(epochs: int, checkpoint_every: int) -> list[int]:
+    """Epochs whose weights training keeps: every k-th and the last (what `embed` can use)."""
+    return sorted(set(range(checkpoint_every, epochs + 1, checkpoint_every)) | {epochs})
 
 
 def lookup(config: dict[str, Any], dotted: str) -> Any:
@@ -70,3 +81,17 @@ def lookup(config: dict[str, Any], dotted: str) -> Any:
             raise InfonasError(f"config key '{dotted}' is missing")
         node = node[part]
     return node
+
+
+def dataclass_from_section(cls, section: dict[str, Any], where: str, ignore: tuple[str, ...] = ()):
+    """Build a settings dataclass from a config section; keys it lacks name themselves.
+
+    `ignore` lists section keys that are workflow concerns (e.g. GPU resources), not settings.
+    """
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(section) - fields - set(ignore))
+    if unknown:
+        raise InfonasError(f"config key '{where}.{unknown[0]}': not a setting of {cls.__name__}")
+    return cls(**{k: v for k, v in section.items() if k in fields})

@@ -78,8 +78,17 @@ def run_rule(body, smk) -> None:
     `smk` is the `snakemake` object Snakemake injects; `body(smk)` does the work through infonas.
     """
     setup_logging(smk.log[0] if smk.log else None)
+    if "torch" in sys.modules:  # the script imported a torch stage
+        limit_threads(smk.threads)
     try:
         body(smk)
     except InfonasError as error:
         logging.getLogger("infonas").error("%s", error)
         sys.exit(1)
+
+
+def limit_threads(n: int) -> None:
+    """Keep torch's CPU thread pool within the threads Snakemake granted the job."""
+    import torch
+
+    torch.set_num_threads(max(1, int(n)))

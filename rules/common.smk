@@ -1,7 +1,7 @@
 # Config validation (one line naming the key), paths and input functions. No algorithms here.
 from snakemake.exceptions import WorkflowError
 
-from infonas.config import validate_config
+from infonas.config import saved_epochs, validate_config
 from infonas.errors import InfonasError
 
 try:
@@ -10,6 +10,7 @@ except InfonasError as error:
     raise WorkflowError(f"infonas: {error}")
 
 RUN = f"results/{config['run']}"
+SAVED_EPOCHS = saved_epochs(config["train"]["epochs"], config["train"]["checkpoint_every"])
 CACHE = config["cache_dir"]
 LOGS = f"{RUN}/logs"
 BENCH = f"{RUN}/benchmarks"
@@ -28,6 +29,25 @@ def searchspace_inputs():
     return {}
 
 
+def network_hashes():
+    """Hashes in networks.csv (known once the sample_networks checkpoint has run)."""
+    import pandas as pd
+
+    path = checkpoints.sample_networks.get().output[0]
+    return list(pd.read_csv(path, dtype=str)["hash"])
+
+
+def io_shards(wildcards):
+    return expand(f"{RUN}/io/{{hash}}.h5", hash=network_hashes())
+
+
+def pretrained_metrics(wildcards):
+    return expand(f"{RUN}/pretrained/{{hash}}.json", hash=network_hashes())
+
+
 def final_outputs():
     """Targets of `rule all`, grown stage by stage."""
-    return [f"{RUN}/searchspace.h5", f"{RUN}/images.h5"]
+    train = config["train"]
+    return [f"{RUN}/searchspace.h5", f"{RUN}/images.h5"] + expand(
+        f"{RUN}/models/{{model}}/seed{{seed}}/metrics.csv", model=train["models"], seed=train["seeds"]
+    )

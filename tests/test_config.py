@@ -67,3 +67,19 @@ def test_lookup_names_missing_key():
     assert lookup({"a": {"b": 3}}, "a.b") == 3
     with pytest.raises(InfonasError, match="a.c"):
         lookup({"a": {"b": 3}}, "a.c")
+
+
+def test_embed_epochs_must_have_a_checkpoint(default):
+    default["train"].update(epochs=10, checkpoint_every=4)
+    default["evaluate"]["embed_epochs"] = [8, 10]
+    validate_config(default)
+    default["evaluate"]["embed_epochs"] = [6]
+    with pytest.raises(InfonasError, match="evaluate.embed_epochs.*6"):
+        validate_config(default)
+
+
+def test_saved_epochs():
+    from infonas.config import saved_epochs
+
+    assert saved_epochs(30, 5) == [5, 10, 15, 20, 25, 30]
+    assert saved_epochs(7, 3) == [3, 6, 7]

@@ -142,3 +142,9 @@ def row_index(space: dict, hashes) -> np.ndarray:
     if bad.any():
         raise InfonasError(f"hash {wanted[bad][0].decode()} is not in the search space")
     return pos
+
+
+def cell_of(space: dict, module_hash: str) -> tuple[np.ndarray, np.ndarray]:
+    """(adjacency, ops) of one row, padded as stored."""
+    row = int(row_index(space, [module_hash])[0])
+    return space["adjacency"][row], space["ops"][row]

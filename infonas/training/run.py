@@ -1,0 +1,89 @@
+"""The `train` stage: stage files (searchspace.h5, io/dataset.h5, images.h5) in, a joint run out.
+
+Kept apart from the training loop so that the loop only ever sees tensors and dataclasses, and
+the files' layouts stay the business of their own modules.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import torch
+
+from infonas.data.io_dataset import IODataset
+from infonas.searchspace.store import SPLIT_TEST, SPLIT_TRAIN
+from infonas.config import dataclass_from_section, saved_epochs
+from infonas.errors import InfonasError
+from infonas.models.info_nas import InfoNASConfig
+from infonas.models.vae import VAEConfig
+from infonas.training.checkpoint import checkpoint_path
+from infonas.training.joint import CellSet, JointConfig, LabeledData, LabeledSplit, train_joint
+
+#: labeled splits evaluated every epoch (the test splits are left for the final evaluation).
+TRAINING_SPLITS = ("train", "valid_unseen_networks", "valid_unseen_images")
+
+
+def searchspace_cells(space: dict) -> tuple[CellSet, CellSet]:
+    """(unlabeled = arch2vec train split, held out = its test split) as CPU tensors."""
+    def cells(split: int) -> CellSet:
+        rows = space["split"] == split
+        return CellSet(torch.from_numpy(space["adjacency"][rows]), torch.from_numpy(space["ops"][rows]))
+
+    return cells(SPLIT_TRAIN), cells(SPLIT_TEST)
+
+
+def labeled_data(dataset: IODataset, images: dict, splits=TRAINING_SPLITS) -> LabeledData:
+    """The IO dataset's splits with their image groups, ready to move to the device."""
+    def split(name: str) -> LabeledSplit:
+        part = dataset[name]
+        return LabeledSplit(
+            torch.from_numpy(part.net_index),
+            torch.from_numpy(part.image_index),
+            torch.from_numpy(part.targets),
+            torch.from_numpy(images[part.image_group]["images"]),
+        )
+
+    return LabeledData(
+        CellSet(torch.from_numpy(dataset.adjacency), torch.from_numpy(dataset.ops)),
+        {name: split(name) for name in splits},
+        torch.as_tensor(images["mean"], dtype=torch.float32),
+        torch.as_tensor(images["std"], dtype=torch.float32),
+    )
+
+
+#: model variants of the `train.models` config list -> VAE settings that distinguish them.
+MODEL_VARIANTS = {
+    "infonas": lambda settings: VAEConfig(),
+    "infonas-opemb": lambda settings: VAEConfig(op_embedding_dim=settings["op_embedding_dim"]),
+}
+#: `train` config keys that are workflow concerns or handled here, not JointConfig fields.
+WORKFLOW_KEYS = ("models", "seeds", "gpu_percent", "op_embedding_dim", "regressor")
+
+
+def model_configs(model: str, settings: dict, seed: int, out_features: int) -> tuple[InfoNASConfig, JointConfig]:
+    """InfoNASConfig and JointConfig of one (model variant, seed) job from the `train` section."""
+    if model not in MODEL_VARIANTS:
+        raise InfonasError(f"config key 'train.models': unknown model '{model}' ({', '.join(MODEL_VARIANTS)})")
+    regressor = dict(settings["regressor"], out_features=out_features, vae=MODEL_VARIANTS[model](settings))
+    model_config = dataclass_from_section(InfoNASConfig, regressor, "train.regressor")
+    joint = {k: v for k, v in settings.items() if k not in WORKFLOW_KEYS}
+    joint_config = dataclass_from_section(JointConfig, dict(joint, seed=seed), "train")
+    return model_config, joint_config
+
+
+def train_stage(space: dict, dataset: IODataset, images: dict, out_dir, model: str, seed: int,
+                settings: dict, device: str, progress: bool = False) -> list[dict]:
+    """Train (or resume) one job in out_dir and copy its saved epochs to out_dir/epoch{E}.pt.
+
+    The copies are the declared outputs; checkpoints/ holds the resume state, which survives a
+    failed job because the workflow never declares it.
+    """
+    unlabeled, heldout = searchspace_cells(space)
+    labeled = labeled_data(dataset, images)
+    out_features = int(labeled.splits["train"].targets.shape[1])
+    model_config, joint_config = model_configs(model, settings, seed, out_features)
+    rows = train_joint(out_dir, unlabeled, labeled, heldout, model_config, joint_config, device, progress)
+    for epoch in saved_epochs(joint_config.epochs, joint_config.checkpoint_every):
+        shutil.copyfile(checkpoint_path(Path(out_dir) / "checkpoints", epoch), Path(out_dir) / f"epoch{epoch}.pt")
+    return rows

@@ -1,0 +1,24 @@
+"""Rule extract_io: outputs of one pretrained network on the valid and test_2k images -> io/{hash}.h5."""
+from infonas.config import dataclass_from_section
+from infonas.nets.extract import extract_outputs
+from infonas.nets.pretrain import PretrainConfig
+from infonas.runtime import resolve_device, run_rule
+from infonas.searchspace.store import cell_of, load_searchspace
+
+
+def main(smk):
+    adjacency, ops = cell_of(load_searchspace(smk.input.space), smk.wildcards.hash)
+    extract_outputs(
+        smk.input.weights,
+        adjacency,
+        ops,
+        smk.input.images,
+        smk.output[0],
+        device=resolve_device(smk.params.device),
+        batch_size=smk.params.batch_size,
+        config=dataclass_from_section(PretrainConfig, smk.params.settings, "pretrain", ignore=("gpu_percent",)),
+        progress=True,
+    )
+
+
+run_rule(main, snakemake)  # noqa: F821 (injected by Snakemake)

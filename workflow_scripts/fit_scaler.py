@@ -1,0 +1,17 @@
+"""Rule fit_scaler: per-network and final statistics of the configured scaling variant -> io/scaler.h5."""
+from pathlib import Path
+
+from infonas.data.scaling import fit_scaler, save_scaler
+from infonas.nets.sampling import read_networks
+from infonas.runtime import run_rule
+
+
+def main(smk):
+    networks = read_networks(smk.input.networks)
+    shards = {Path(path).stem: path for path in smk.input.shards}
+    train = networks.loc[networks["role"] == "train", "hash"].tolist()
+    stats = fit_scaler(shards, smk.params.variant, train_hashes=train, progress=True)
+    save_scaler(smk.output[0], stats)
+
+
+run_rule(main, snakemake)  # noqa: F821 (injected by Snakemake)

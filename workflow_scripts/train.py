@@ -1,0 +1,25 @@
+"""Rule train: one (model variant, seed) joint run -> metrics.csv and the saved epochs' weights."""
+from pathlib import Path
+
+from infonas.data.images import load_images
+from infonas.data.io_dataset import load_io_dataset
+from infonas.runtime import resolve_device, run_rule
+from infonas.searchspace.store import load_searchspace
+from infonas.training.run import TRAINING_SPLITS, train_stage
+
+
+def main(smk):
+    train_stage(
+        load_searchspace(smk.input.space),
+        load_io_dataset(smk.input.dataset, splits=TRAINING_SPLITS),
+        load_images(smk.input.images, splits=["valid", "test_2k"]),
+        Path(smk.output.metrics).parent,
+        smk.wildcards.model,
+        int(smk.wildcards.seed),
+        smk.params.settings,
+        resolve_device(smk.params.device),
+        progress=True,
+    )
+
+
+run_rule(main, snakemake)  # noqa: F821 (injected by Snakemake)
