@@ -4,7 +4,7 @@ from infonas.searchspace.enumerate import load_or_enumerate
 
 
 def main(smk):
-    load_or_enumerate(smk.output[0])
+    load_or_enumerate(smk.output[0], progress=True, workers=smk.threads)
 
 
 run_rule(main, snakemake)  # noqa: F821 (injected by Snakemake)

@@ -1,0 +1,46 @@
+"""Wall time of enumerating the whole NB-101 space (target: under 5 minutes on 2 CPU cores).
+
+Prints JSON: unique cells, seconds, CPUs used, and how many hashes of the shared 20k-cell subset
+(../shared/data/nb101-subset-20k.csv, when present) are among them.
+
+    python benchmarks/enumerate_searchspace.py [--workers N] [--progress]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from infonas.searchspace.enumerate import enumerate_cells
+
+SUBSET_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "nb101-subset-20k.csv"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=None, help="md5 processes (default: all usable CPUs)")
+    parser.add_argument("--progress", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    workers = args.workers or len(os.sched_getaffinity(0))
+    start = time.perf_counter()
+    cells = enumerate_cells(progress=args.progress, workers=workers)
+    seconds = time.perf_counter() - start
+    result = {"n_unique": int(len(cells["hash"])), "seconds": round(seconds, 2), "cpu_count": workers}
+    if SUBSET_CSV.is_file():
+        import pandas as pd
+
+        subset = pd.read_csv(SUBSET_CSV, usecols=["hash"])["hash"].str.encode("ascii").to_numpy(dtype="S32")
+        result["subset_hashes_found"] = f"{int(np.isin(subset, cells['hash']).sum())}/{len(subset)}"
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
