@@ -11,6 +11,7 @@ include: "rules/common.smk"
 include: "rules/searchspace.smk"
 include: "rules/pretrain.smk"
 include: "rules/train.smk"
+include: "rules/evaluate.smk"
 
 
 rule all:

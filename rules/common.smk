@@ -3,6 +3,7 @@ from snakemake.exceptions import WorkflowError
 
 from infonas.config import saved_epochs, validate_config
 from infonas.errors import InfonasError
+from infonas.evaluation import ENCODERS
 
 try:
     validate_config(config)
@@ -20,6 +21,7 @@ wildcard_constraints:
     hash="[0-9a-f]{32}",
     seed="[0-9]+",
     epoch="[0-9]+",
+    encoder="|".join(ENCODERS),
 
 
 def searchspace_inputs():
@@ -45,9 +47,20 @@ def pretrained_metrics(wildcards):
     return expand(f"{RUN}/pretrained/{{hash}}.json", hash=network_hashes())
 
 
+def evaluation_targets():
+    """Every (model, seed, epoch, encoder) search and prediction output, plus random search."""
+    train, evaluate = config["train"], config["evaluate"]
+    keys = dict(model=train["models"], seed=train["seeds"], epoch=evaluate["embed_epochs"], encoder=ENCODERS)
+    return {
+        "metrics": expand(f"{RUN}/models/{{model}}/seed{{seed}}/metrics.csv", model=train["models"], seed=train["seeds"]),
+        "search": expand(f"{RUN}/search/{{model}}/seed{{seed}}/epoch{{epoch}}/{{encoder}}.h5", **keys),
+        "predict": expand(f"{RUN}/predict/{{model}}/seed{{seed}}/epoch{{epoch}}/{{encoder}}.csv", **keys),
+        "random": f"{RUN}/search/random.h5",
+    }
+
+
 def final_outputs():
-    """Targets of `rule all`, grown stage by stage."""
-    train = config["train"]
-    return [f"{RUN}/searchspace.h5", f"{RUN}/images.h5"] + expand(
-        f"{RUN}/models/{{model}}/seed{{seed}}/metrics.csv", model=train["models"], seed=train["seeds"]
-    )
+    """Targets of `rule all`."""
+    targets = evaluation_targets()
+    return [f"{RUN}/searchspace.h5", f"{RUN}/images.h5", *targets["metrics"], *targets["search"],
+            *targets["predict"], targets["random"]]

@@ -1,0 +1,59 @@
+"""Latent features of every search-space row: the mean over nodes of mu (arch2vec's embedding).
+
+arch2vec averages mu over all 7 node rows of the padded cell (padding rows included), which is what
+its REINFORCE and predictor experiments feed on; we do the same so features are comparable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from infonas.errors import InfonasError
+from infonas.runtime import atomic_path
+
+
+def latent_features(vae, adjacency: np.ndarray, ops: np.ndarray, device: str, batch_size: int = 8192) -> np.ndarray:
+    """(N, latent) float32 features of padded cells under `vae` (an ArchVAE) in eval mode."""
+    from infonas.training.metrics import latent_means
+
+    vae = vae.to(device)
+    adj = torch.from_numpy(np.ascontiguousarray(adjacency)).to(device)
+    codes = torch.from_numpy(np.ascontiguousarray(ops)).to(device)
+    return latent_means(vae, adj, codes, batch_size).mean(dim=1).cpu().numpy().astype(np.float32)
+
+
+def embed_checkpoint(weights_path, space: dict, device: str) -> dict[str, np.ndarray]:
+    """Features of every row for each encoder in a training checkpoint (info-NAS's VAE, arch2vec)."""
+    from infonas.training.checkpoint import load_trained_models
+
+    models = load_trained_models(weights_path, device=device)
+    features = {}
+    for name, model in models.items():
+        vae = model.vae if name == "infonas" else model
+        features[name] = latent_features(vae, space["adjacency"], space["ops"], device)
+    return features
+
+
+def save_embeddings(path, hashes: np.ndarray, features: dict[str, np.ndarray]) -> None:
+    import h5py
+
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as handle:
+        handle.create_dataset("hash", data=hashes)
+        for name, values in features.items():
+            handle.create_dataset(name, data=values)
+
+
+def load_embedding(path, encoder: str) -> np.ndarray:
+    """One encoder's (N, latent) features; a missing file or encoder names itself."""
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise InfonasError(f"{path}: embeddings file not found")
+    with h5py.File(path, "r") as handle:
+        if encoder not in handle:
+            raise InfonasError(f"{path}: no embeddings for encoder '{encoder}' (has {', '.join(handle)})")
+        return handle[encoder][()]

@@ -1,0 +1,31 @@
+"""Rule predict: regressors on one encoder's latent features for every n_train and seed."""
+import logging
+
+from infonas.evaluation.benchmark import load_benchmark
+from infonas.evaluation.embed import load_embedding
+from infonas.evaluation.prediction_protocol import run_prediction
+from infonas.runtime import atomic_path, run_rule
+
+
+def main(smk):
+    table = load_benchmark(smk.input.benchmark)
+    target, target_name = table.prediction_target()
+    logging.getLogger("infonas").info("predicting %s; benchmark: %s", target_name, table.source)
+    s = smk.params.settings
+    frame = run_prediction(
+        load_embedding(smk.input.embeddings, smk.wildcards.encoder),
+        target,
+        s["n_train"],
+        [smk.params.seed * 1000 + k for k in range(s["seeds"])],
+        s["regressors"],
+        min_acc=s["min_acc"],
+        n_unlabeled=s["n_unlabeled"],
+        progress=True,
+    )
+    frame.insert(0, "encoder", smk.wildcards.encoder)
+    frame.insert(1, "target", target_name)
+    with atomic_path(smk.output[0]) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+run_rule(main, snakemake)  # noqa: F821 (injected by Snakemake)

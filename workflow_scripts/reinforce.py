@@ -1,0 +1,30 @@
+"""Rule reinforce: arch2vec's REINFORCE search on one encoder's latent features, all runs batched."""
+from infonas.evaluation.benchmark import load_benchmark
+from infonas.evaluation.embed import load_embedding
+from infonas.evaluation.regret import save_search
+from infonas.evaluation.reinforce import reinforce_search
+from infonas.runtime import resolve_device, run_rule
+
+
+def main(smk):
+    table = load_benchmark(smk.input.benchmark)
+    s = smk.params.settings
+    result = reinforce_search(
+        load_embedding(smk.input.embeddings, smk.wildcards.encoder),
+        table.val_acc,
+        table.test_acc,
+        table.train_time,
+        n_runs=s["runs"],
+        budget_s=s["budget_s"],
+        seed=smk.params.seed,
+        device=resolve_device(smk.params.device),
+        hidden_dim=s["hidden_dim"],
+        episode_len=s["episode_len"],
+        discount=s["discount"],
+        baseline=s["baseline"],
+        lr=s["lr"],
+    )
+    save_search(smk.output[0], result)
+
+
+run_rule(main, snakemake)  # noqa: F821 (injected by Snakemake)
