@@ -92,6 +92,7 @@ rule predict:
     params:
         settings=lookup(dpath="evaluate/predict", within=config),
         seed=config["seed"],
+        device=config["device"],
     conda:
         "../envs/infonas.yaml"
     log:

@@ -4,7 +4,7 @@ import logging
 from infonas.evaluation.benchmark import load_benchmark
 from infonas.evaluation.embed import load_embedding
 from infonas.evaluation.prediction_protocol import run_prediction
-from infonas.runtime import atomic_path, run_rule
+from infonas.runtime import atomic_path, resolve_device, run_rule
 
 
 def main(smk):
@@ -12,6 +12,8 @@ def main(smk):
     target, target_name = table.prediction_target()
     logging.getLogger("infonas").info("predicting %s; benchmark: %s", target_name, table.source)
     s = smk.params.settings
+    params = {name: dict(values) for name, values in s["params"].items()}
+    params.setdefault("assessor", {}).setdefault("device", resolve_device(smk.params.device))
     frame = run_prediction(
         load_embedding(smk.input.embeddings, smk.wildcards.encoder),
         target,
@@ -20,6 +22,7 @@ def main(smk):
         s["regressors"],
         min_acc=s["min_acc"],
         n_unlabeled=s["n_unlabeled"],
+        params=params,
         progress=True,
     )
     frame.insert(0, "encoder", smk.wildcards.encoder)

@@ -1,0 +1,225 @@
+"""Performance predictors on latent features: one fit/predict interface and a registry by name.
+
+The n_train x seed sweep (`prediction_protocol.run_prediction`) treats every regressor the same
+way, so each one is a `Predictor`: `fit(x_train, y_train, x_unlabeled=None)` then
+`predict(x)`. Only the semi-supervised assessor (`uses_unlabeled = True`) reads `x_unlabeled`;
+the supervised regressors accept and ignore it so the sweep needs no special case.
+
+Registry names are the config's regressor names (thesis 4.4, paper 4.3):
+
+- ``rf``  RandomForestRegressor. Defaults: n_estimators 100, max_depth None, max_features 1.0,
+  min_samples_leaf 1, n_jobs 1 (sklearn's own defaults; the thesis names no others).
+- ``gb``  GradientBoostingRegressor. Defaults: n_estimators 100, learning_rate 0.1, max_depth 3,
+  subsample 1.0, min_samples_leaf 1 (sklearn's defaults).
+- ``gp``  GaussianProcessRegressor on standardised features with kernel
+  ConstantKernel * RBF(length_scale) + WhiteKernel(noise_level), normalize_y. Defaults:
+  length_scale 1.0, noise_level 0.1, ard False (one length scale per feature when True),
+  n_restarts_optimizer 0. Exact GP: O(n_train^3) time, O(n_train^2) memory.
+- ``svr`` SVR on standardised features and standardised target (accuracies vary by ~0.05, far
+  inside SVR's default epsilon tube otherwise). Defaults: kernel "rbf", C 1.0, epsilon 0.1
+  (in target standard deviations), gamma "scale".
+- ``assessor`` the semi-supervised GCN assessor, see `infonas.evaluation.assessor`.
+
+Each entry is a factory: nothing is constructed (and torch is not imported) until
+`build_predictor` is called with that name.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Mapping
+
+import numpy as np
+
+from infonas.errors import InfonasError
+
+log = logging.getLogger(__name__)
+
+
+class Predictor(ABC):
+    """Regressor from feature rows (N, d) to one score per row (N,)."""
+
+    uses_unlabeled: ClassVar[bool] = False
+    """True if `fit` learns from `x_unlabeled` (the sweep then passes unlabeled rows)."""
+
+    @abstractmethod
+    def fit(
+        self, x_train: np.ndarray, y_train: np.ndarray, x_unlabeled: np.ndarray | None = None
+    ) -> "Predictor":
+        """Learn from labeled rows (and unlabeled ones where `uses_unlabeled`); return self."""
+
+    @abstractmethod
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Scores (N,) float64 for rows x (N, d) with the d seen in `fit`."""
+
+
+def check_features(x, what: str, n_features: int | None = None) -> np.ndarray:
+    """x as a finite float64 (N, d) array, or InfonasError naming `what`."""
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise InfonasError(f"{what}: expected a non-empty 2-D array (N, d), got shape {arr.shape}")
+    if n_features is not None and arr.shape[1] != n_features:
+        raise InfonasError(f"{what}: expected {n_features} features (as in fit), got {arr.shape[1]}")
+    if not np.isfinite(arr).all():
+        raise InfonasError(f"{what}: contains NaN or infinite values")
+    return arr
+
+
+def check_target(y, n_rows: int, what: str) -> np.ndarray:
+    """y as a finite float64 (n_rows,) array, or InfonasError naming `what`."""
+    arr = np.asarray(y, dtype=np.float64)
+    if arr.shape != (n_rows,):
+        raise InfonasError(f"{what}: expected shape ({n_rows},) to match the features, got {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise InfonasError(f"{what}: contains NaN or infinite values")
+    return arr
+
+
+class SklearnPredictor(Predictor):
+    """A scikit-learn estimator behind the `Predictor` interface.
+
+    The estimator is made at fit time by `make_estimator(n_features)` because some settings
+    (the GP's per-feature length scales) depend on the feature width.
+    """
+
+    def __init__(self, name: str, make_estimator: Callable[[int], Any]):
+        self.name = name
+        self._make_estimator = make_estimator
+        self._estimator = None
+        self._n_features: int | None = None
+
+    def fit(self, x_train, y_train, x_unlabeled=None) -> "SklearnPredictor":
+        x = check_features(x_train, f"predictor '{self.name}' x_train")
+        y = check_target(y_train, x.shape[0], f"predictor '{self.name}' y_train")
+        if x.shape[0] < 2:
+            raise InfonasError(f"predictor '{self.name}': need at least 2 training rows, got {x.shape[0]}")
+        estimator = self._make_estimator(x.shape[1])
+        try:
+            estimator.fit(x, y)
+        except ValueError as err:
+            if type(err).__name__ != "InvalidParameterError":
+                raise
+            raise InfonasError(f"predictor '{self.name}': bad hyperparameter: {err}") from err
+        self._estimator, self._n_features = estimator, x.shape[1]
+        return self
+
+    def predict(self, x) -> np.ndarray:
+        if self._estimator is None:
+            raise InfonasError(f"predictor '{self.name}': predict called before fit")
+        arr = check_features(x, f"predictor '{self.name}' x", self._n_features)
+        return np.asarray(self._estimator.predict(arr), dtype=np.float64).reshape(-1)
+
+
+def _random_forest(p: dict, seed: int) -> Predictor:
+    from sklearn.ensemble import RandomForestRegressor
+
+    return SklearnPredictor("rf", lambda d: RandomForestRegressor(random_state=seed, **p))
+
+
+def _gradient_boosting(p: dict, seed: int) -> Predictor:
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    return SklearnPredictor("gb", lambda d: GradientBoostingRegressor(random_state=seed, **p))
+
+
+def _gaussian_process(p: dict, seed: int) -> Predictor:
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    def make(n_features: int):
+        scale = np.full(n_features, p["length_scale"]) if p["ard"] else p["length_scale"]
+        kernel = ConstantKernel(1.0, (1e-3, 1e3)) * RBF(scale, (1e-2, 1e3)) + WhiteKernel(
+            p["noise_level"], (1e-8, 1e1)
+        )
+        gp = GaussianProcessRegressor(
+            kernel, normalize_y=True, n_restarts_optimizer=p["n_restarts_optimizer"], random_state=seed
+        )
+        return make_pipeline(StandardScaler(), gp)
+
+    return SklearnPredictor("gp", make)
+
+
+def _support_vector(p: dict, seed: int) -> Predictor:
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVR
+
+    def make(n_features: int):
+        svr = make_pipeline(StandardScaler(), SVR(**p))
+        return TransformedTargetRegressor(regressor=svr, transformer=StandardScaler())
+
+    return SklearnPredictor("svr", make)
+
+
+def _assessor(p: dict, seed: int) -> Predictor:
+    from infonas.evaluation.assessor import SemiSupervisedAssessor
+
+    return SemiSupervisedAssessor(p, seed=seed)
+
+
+def _assessor_defaults() -> dict[str, Any]:
+    from infonas.evaluation.assessor import AssessorConfig
+    from dataclasses import asdict
+
+    return asdict(AssessorConfig())
+
+
+@dataclass(frozen=True)
+class _Entry:
+    build: Callable[[dict, int], Predictor]
+    defaults: Callable[[], dict[str, Any]]
+
+
+REGISTRY: dict[str, _Entry] = {
+    "rf": _Entry(
+        _random_forest,
+        lambda: dict(n_estimators=100, max_depth=None, max_features=1.0, min_samples_leaf=1, n_jobs=1),
+    ),
+    "gb": _Entry(
+        _gradient_boosting,
+        lambda: dict(n_estimators=100, learning_rate=0.1, max_depth=3, subsample=1.0, min_samples_leaf=1),
+    ),
+    "gp": _Entry(
+        _gaussian_process,
+        lambda: dict(length_scale=1.0, noise_level=0.1, ard=False, n_restarts_optimizer=0),
+    ),
+    "svr": _Entry(_support_vector, lambda: dict(kernel="rbf", C=1.0, epsilon=0.1, gamma="scale")),
+    "assessor": _Entry(_assessor, _assessor_defaults),
+}
+
+
+def available_predictors() -> list[str]:
+    """The registry names, i.e. the valid values of the config's regressor list."""
+    return sorted(REGISTRY)
+
+
+def _entry(name: str) -> _Entry:
+    if name not in REGISTRY:
+        raise InfonasError(
+            f"regressor '{name}': unknown name (valid: {', '.join(available_predictors())})"
+        )
+    return REGISTRY[name]
+
+
+def default_params(name: str) -> dict[str, Any]:
+    """The documented default hyperparameters of regressor `name` (a fresh dict)."""
+    return _entry(name).defaults()
+
+
+def build_predictor(name: str, params: Mapping[str, Any] | None = None, seed: int = 0) -> Predictor:
+    """A fresh, unfitted predictor: defaults of `name` overridden by `params`, randomness from `seed`."""
+    entry = _entry(name)
+    merged = entry.defaults()
+    unknown = sorted(set(params or {}) - set(merged))
+    if unknown:
+        raise InfonasError(
+            f"regressor '{name}': unknown hyperparameter(s) {', '.join(unknown)} "
+            f"(valid: {', '.join(sorted(merged))})"
+        )
+    merged.update(params or {})
+    return entry.build(merged, int(seed))
