@@ -59,8 +59,38 @@ def evaluation_targets():
     }
 
 
+def training_metrics(wildcards):
+    return {f"seed{seed}": f"{RUN}/models/{wildcards.model}/seed{seed}/metrics.csv" for seed in config["train"]["seeds"]}
+
+
+def search_results(wildcards):
+    base = f"{RUN}/search/{wildcards.model}/seed{wildcards.seed}/epoch{wildcards.epoch}"
+    return {"infonas": f"{base}/infonas.h5", "arch2vec": f"{base}/arch2vec.h5", "random": f"{RUN}/search/random.h5"}
+
+
+def prediction_results(wildcards):
+    return expand(
+        f"{RUN}/predict/{wildcards.model}/seed{{seed}}/epoch{wildcards.epoch}/{{encoder}}.csv",
+        seed=config["train"]["seeds"],
+        encoder=ENCODERS,
+    )
+
+
+def report_targets():
+    """Figures and tables: per model variant, per (model, seed, epoch) search, per (model, epoch) prediction."""
+    train, evaluate = config["train"], config["evaluate"]
+    figures = f"{RUN}/figures"
+    return [
+        f"{figures}/scaling_variants.csv",
+        *expand(f"{figures}/{{model}}/labeled_losses.png", model=train["models"]),
+        *expand(f"{figures}/search/{{model}}_seed{{seed}}_epoch{{epoch}}.png", model=train["models"],
+                seed=train["seeds"], epoch=evaluate["embed_epochs"]),
+        *expand(f"{figures}/predict/{{model}}_epoch{{epoch}}.png", model=train["models"], epoch=evaluate["embed_epochs"]),
+    ]
+
+
 def final_outputs():
-    """Targets of `rule all`."""
+    """Default targets: every evaluation output and every figure and table."""
     targets = evaluation_targets()
     return [f"{RUN}/searchspace.h5", f"{RUN}/images.h5", *targets["metrics"], *targets["search"],
-            *targets["predict"], targets["random"]]
+            *targets["predict"], targets["random"], *report_targets()]

@@ -1,0 +1,428 @@
+"""Tables of the info-NAS thesis (chapter 4) and paper (section 4), written as CSV, Markdown and LaTeX.
+
+Builders return plain numeric DataFrames (the CSV keeps full precision for anyone who computes
+on it); `write_table` renders the human-readable Markdown and LaTeX versions with one convention:
+
+- a column pair `X_mean` + `X_std` is shown as one column `X` with "mean ± std" (only "mean" when
+  the std is NaN, e.g. a single seed). Stds are sample stds (ddof=1) over seeds or runs;
+- a pair `X_ci_low` + `X_ci_high` is shown as one column `X 95% CI` with "[low, high]";
+- underscores in headers become spaces, and display columns with no value at all are dropped
+  (for example the labeled-loss cells of arch2vec, which has no labeled loss).
+
+Joint-training metrics come in as one DataFrame: the concatenated `metrics.csv` files of several
+seeds with a `seed` column (`load_metrics` builds it and remembers each row's file in `source`, so
+errors can name the file); a frame without `seed` is a single seed. Its format is documented in
+`infonas.training.metrics` (read here by column name only, so reporting never imports torch).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from infonas.errors import InfonasError
+from infonas.evaluation.regret import SearchResult, final_regret
+from infonas.runtime import atomic_path
+
+log = logging.getLogger(__name__)
+
+MODEL_LABELS = {"infonas": "info-NAS", "arch2vec": "arch2vec"}
+SPLIT_LABELS = {
+    "train": "train",
+    "valid_unseen_networks": "unseen networks",
+    "valid_unseen_images": "unseen images",
+}
+REGRESSOR_LABELS = {
+    "gb": "gradient boosting",
+    "gp": "Gaussian process",
+    "rf": "random forest",
+    "svr": "SVR",
+    "assessor": "semi-supervised assessor",
+}
+PREDICTION_METRICS = ("rmse", "pearson_r", "kendall_tau")
+CELL_QUANTITIES = (
+    ("VAE loss (labeled batches)", "vae_loss_labeled"),
+    ("VAE loss (unlabeled batches)", "vae_loss_unlabeled"),
+    ("ops reconstruction accuracy", "ops_acc"),
+    ("adjacency reconstruction accuracy", "adj_acc"),
+    ("validity", "validity"),
+    ("uniqueness", "uniqueness"),
+)
+_CI = ("_ci_low", "_ci_high")
+
+
+# ---------------------------------------------------------------- metrics frames (shared with figures)
+
+def output_paths(prefix: str | os.PathLike, suffixes: Sequence[str]) -> list[Path]:
+    """`prefix` + each suffix; a prefix already ending in one of the suffixes loses it first."""
+    prefix = Path(prefix)
+    if prefix.suffix in suffixes:
+        prefix = prefix.with_suffix("")
+    return [prefix.with_name(prefix.name + s) for s in suffixes]
+
+
+def where(frame: pd.DataFrame, default: str) -> str:
+    """The files a frame came from (its `source` column, set by `load_metrics`), else `default`."""
+    if "source" in frame.columns and frame["source"].notna().any():
+        return ", ".join(sorted(map(str, frame["source"].dropna().unique())))
+    return default
+
+
+def require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    """InfonasError naming `what` (file or frame) and every missing column."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InfonasError(f"{what}: missing column(s) {', '.join(missing)}")
+
+
+def load_metrics(paths: Mapping[int, str | os.PathLike]) -> pd.DataFrame:
+    """Concatenate the metrics.csv of several seeds ({seed: path}) with `seed` and `source` columns."""
+    if not paths:
+        raise InfonasError("load_metrics: no metrics files given")
+    frames = []
+    for seed, path in paths.items():
+        if not os.path.isfile(path):
+            raise InfonasError(f"metrics {path}: file not found")
+        try:
+            frame = pd.read_csv(path)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+            raise InfonasError(f"metrics {path}: not a readable CSV ({error})") from None
+        require_columns(frame, ("epoch", "model"), f"metrics {path}")
+        if not pd.api.types.is_numeric_dtype(frame["epoch"]):
+            raise InfonasError(f"metrics {path}: column epoch is not numeric")
+        frames.append(frame.assign(seed=int(seed), source=str(path)))
+    return pd.concat(frames, ignore_index=True)
+
+
+def with_seed(metrics: pd.DataFrame, what: str = "metrics") -> pd.DataFrame:
+    """Check `epoch`/`model` and duplicates; a frame without `seed` becomes seed 0."""
+    if not isinstance(metrics, pd.DataFrame):
+        raise InfonasError(f"{what}: expected a pandas DataFrame, got {type(metrics).__name__}")
+    require_columns(metrics, ("epoch", "model"), where(metrics, what))
+    frame = metrics if "seed" in metrics.columns else metrics.assign(seed=0)
+    frame = frame.reset_index(drop=True)
+    dup = frame.duplicated(["model", "seed", "epoch"])
+    if dup.any():
+        row = frame[dup].iloc[0]
+        raise InfonasError(f"{where(frame, what)}: more than one row for model {row['model']}, "
+                           f"seed {row['seed']}, epoch {row['epoch']}")
+    return frame
+
+
+def labeled_splits(frame: pd.DataFrame) -> list[str]:
+    """Labeled split names found as `labeled_loss_S` columns: the paper's three first, then others."""
+    found = [c[len("labeled_loss_"):] for c in frame.columns
+             if c.startswith("labeled_loss_") and not c.endswith(_CI) and c != "labeled_loss_batches"]
+    known = [s for s in SPLIT_LABELS if s in found]
+    return known + [s for s in found if s not in SPLIT_LABELS]
+
+
+def split_label(split: str) -> str:
+    return SPLIT_LABELS.get(split, split.replace("_", " "))
+
+
+def model_label(model: str) -> str:
+    return MODEL_LABELS.get(model, str(model))
+
+
+def model_order(frame: pd.DataFrame) -> list[str]:
+    """Models present: info-NAS, arch2vec, then the others in order of appearance."""
+    present = list(dict.fromkeys(frame["model"]))
+    return [m for m in MODEL_LABELS if m in present] + [m for m in present if m not in MODEL_LABELS]
+
+
+def at_epoch(frame: pd.DataFrame, epoch: int | None, what: str = "metrics") -> pd.DataFrame:
+    """One row per (model, seed): the last epoch, or `epoch` (an error when a run lacks it)."""
+    if epoch is None:
+        return frame.loc[frame.groupby(["model", "seed"], sort=False)["epoch"].idxmax()]
+    rows = frame[frame["epoch"] == epoch]
+    for (model, seed), _ in frame.groupby(["model", "seed"], sort=False):
+        if not ((rows["model"] == model) & (rows["seed"] == seed)).any():
+            raise InfonasError(f"{where(frame, what)}: model {model} seed {seed} has no epoch {epoch}")
+    return rows
+
+
+def _stats(values) -> tuple[float, float]:
+    """Mean and sample std (ddof=1) of the finite values; NaN where undefined."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    mean = float(v.mean()) if v.size else math.nan
+    std = float(v.std(ddof=1)) if v.size > 1 else math.nan
+    return mean, std
+
+
+def _mean(values) -> float:
+    return _stats(values)[0]
+
+
+# ---------------------------------------------------------------- builders
+
+def final_training_table(metrics: pd.DataFrame, epoch: int | None = None) -> pd.DataFrame:
+    """Final-epoch joint-training metrics, one row per quantity, columns per model (thesis 4.2).
+
+    Columns `quantity`, then for each model M (display name): `M_mean`, `M_std` over seeds of the
+    value at the final epoch (or `epoch`), and `M_ci_low`, `M_ci_high`: the mean over seeds of each
+    seed's bootstrapped 95 % CI bounds (labeled losses and baselines only; with one seed, its CI).
+    """
+    frame = with_seed(metrics)
+    what = where(frame, "metrics")
+    require_columns(frame, [c for _, c in CELL_QUANTITIES], what)
+    final = at_epoch(frame, epoch, what)
+    quantities = []
+    for s in labeled_splits(frame):
+        quantities += [(f"labeled loss ({split_label(s)})", f"labeled_loss_{s}"),
+                       (f"baseline ({split_label(s)})", f"baseline_{s}")]
+    quantities += list(CELL_QUANTITIES)
+    table = pd.DataFrame({"quantity": [q for q, _ in quantities]})
+    for model in model_order(final):
+        rows = final[final["model"] == model]
+        name = model_label(model)
+        stats = [_stats(rows[col]) for _, col in quantities]
+        table[f"{name}_mean"] = [m for m, _ in stats]
+        table[f"{name}_std"] = [s for _, s in stats]
+        for suffix in _CI:
+            table[f"{name}{suffix}"] = [_mean(rows[col + suffix]) if col + suffix in rows else math.nan
+                                        for _, col in quantities]
+    return table
+
+
+def default_budgets(results: Mapping[str, SearchResult]) -> list[float]:
+    """A hundredth, a tenth and all of the largest budget: the early, middle and final regret."""
+    budget = max(r.budget_s for r in results.values())
+    return [budget / 100, budget / 10, budget]
+
+
+def search_table(
+    results: Mapping[str, SearchResult],
+    best_val: float,
+    best_test: float,
+    budgets: Sequence[float] | None = None,
+    test_of: str = "incumbent",
+) -> pd.DataFrame:
+    """Validation and test regret of each search method at a few times (arch2vec Table 2, paper 4.2).
+
+    One row per (method, time_s) with `n_runs` (runs that had evaluated something by then) and
+    mean, std and median regret over runs; the last default time is the budget, i.e. the final
+    regret. Regret follows `infonas.evaluation.regret.regret_curves` (test of the incumbent).
+    """
+    if not results:
+        raise InfonasError("search_table: no search results given")
+    for name, res in results.items():
+        if not isinstance(res, SearchResult):
+            raise InfonasError(f"search_table: result '{name}' is a {type(res).__name__}, not a SearchResult")
+    times = list(budgets) if budgets is not None else default_budgets(results)
+    if not times or any(not t > 0 for t in times):
+        raise InfonasError(f"search_table: budgets must be positive seconds, got {times}")
+    rows = []
+    for name, res in results.items():
+        for t in times:
+            val, test = final_regret(res, best_val, best_test, at_time=t, test_of=test_of)
+            row = {"method": name, "time_s": float(t), "n_runs": int(np.isfinite(val).sum())}
+            for kind, reg in (("val", val), ("test", test)):
+                finite = reg[np.isfinite(reg)]
+                mean, std = _stats(finite)
+                row.update({f"{kind}_regret_mean": mean, f"{kind}_regret_std": std,
+                            f"{kind}_regret_median": float(np.median(finite)) if finite.size else math.nan})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def predictor_table(frame: pd.DataFrame, what: str = "predictions") -> pd.DataFrame:
+    """Mean ± std over seeds of RMSE, Pearson's r and Kendall's tau (thesis Table 4.14).
+
+    `frame`: rows of `infonas.evaluation.prediction_protocol.run_prediction` with an added
+    `encoder` column. One row per (regressor, encoder, n_train), regressors and encoders in order
+    of appearance, n_train ascending; regressors get their readable names.
+    """
+    require_columns(frame, ("encoder", "regressor", "n_train", "seed", *PREDICTION_METRICS), what)
+    rows = []
+    for reg in dict.fromkeys(frame["regressor"]):
+        for enc in dict.fromkeys(frame["encoder"]):
+            part = frame[(frame["regressor"] == reg) & (frame["encoder"] == enc)]
+            for n in sorted(part["n_train"].unique()):
+                cell = part[part["n_train"] == n]
+                row = {"regressor": REGRESSOR_LABELS.get(reg, reg), "encoder": enc,
+                       "n_train": int(n), "n_seeds": int(cell["seed"].nunique())}
+                for metric in PREDICTION_METRICS:
+                    row[f"{metric}_mean"], row[f"{metric}_std"] = _stats(cell[metric])
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def scaling_variants_table() -> pd.DataFrame:
+    """The six output-scaling variants of thesis Table 4.2 (from `infonas.data.scaling`)."""
+    from infonas.data.scaling import SCALING_VARIANTS
+
+    return pd.DataFrame([
+        {"variant": v.name, "axis": "null" if v.axis is None else str(v.axis),
+         "weighted": v.weighted, "multiply": v.multiply}
+        for v in SCALING_VARIANTS.values()
+    ])
+
+
+def scaling_results_table(
+    runs: Sequence[tuple], epoch: int | None = None, splits: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Final info-NAS losses per scaling variant next to the baseline (thesis Tables 4.2-4.4).
+
+    `runs`: (variant name or ScalingVariant, metrics frame) pairs; several pairs of one variant
+    (e.g. seeds) are pooled. One row per variant in Table 4.2 order with `n_runs`, the VAE losses
+    and, per split S, `labeled_loss_S` and `baseline_S` as mean/std over runs plus the mean CI bounds.
+    `splits` picks the splits (default: all found); the thesis shows one split per table.
+    """
+    from infonas.data.scaling import SCALING_VARIANTS, get_variant
+
+    pooled: dict[str, list[pd.DataFrame]] = {}
+    for item in runs:
+        if len(item) != 2:
+            raise InfonasError("scaling_results_table: expected (variant, metrics frame) pairs")
+        variant, metrics = get_variant(item[0]), item[1]
+        frame = with_seed(metrics, f"metrics of scaling variant {variant.name}")
+        frame = frame[frame["model"] == "infonas"]
+        if frame.empty:
+            raise InfonasError(f"{where(metrics, 'metrics')} (variant {variant.name}): no info-NAS rows")
+        final = at_epoch(frame, epoch, f"metrics of scaling variant {variant.name}")
+        pooled.setdefault(variant.name, []).append(final)
+    if not pooled:
+        raise InfonasError("scaling_results_table: no runs given")
+    rows = []
+    for name in [v for v in SCALING_VARIANTS if v in pooled]:
+        final = pd.concat(pooled[name], ignore_index=True)
+        v = SCALING_VARIANTS[name]
+        row = {"variant": name, "axis": "null" if v.axis is None else str(v.axis),
+               "weighted": v.weighted, "multiply": v.multiply, "n_runs": len(final)}
+        columns = ["vae_loss_labeled", "vae_loss_unlabeled"]
+        for s in (splits if splits is not None else labeled_splits(final)):
+            require_columns(final, (f"labeled_loss_{s}", f"baseline_{s}"), where(final, f"metrics of {name}"))
+            columns += [f"labeled_loss_{s}", f"baseline_{s}"]
+        for col in columns:
+            row[f"{col}_mean"], row[f"{col}_std"] = _stats(final[col]) if col in final else (math.nan,) * 2
+            if col.startswith(("labeled_loss_", "baseline_")):
+                for suffix in _CI:
+                    row[col + suffix] = _mean(final[col + suffix]) if col + suffix in final else math.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- rendering
+
+def _format_value(value, float_format: str, integral: bool) -> str:
+    if value is None or (isinstance(value, (float, np.floating)) and not np.isfinite(value)):
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)) or integral:
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return float_format.format(float(value))
+    return str(value)
+
+
+def _is_integral(series: pd.Series) -> bool:
+    """A float column whose finite values are all whole numbers (budgets, sizes) prints as ints."""
+    if not pd.api.types.is_float_dtype(series):
+        return False
+    finite = series[np.isfinite(series)]
+    return bool(finite.size) and bool((finite == np.round(finite)).all())
+
+
+def display_columns(frame: pd.DataFrame, float_format: str = "{:.4f}") -> tuple[list[str], list[list[str]], list[bool]]:
+    """Headers, string cells and right-alignment flags after the module's display convention."""
+    cols = list(frame.columns)
+    shown: list[tuple[str, list[str], bool]] = []
+
+    def fmt(col, integral=False):
+        return [_format_value(v, float_format, integral) for v in frame[col].tolist()]
+
+    for col in cols:
+        if col.endswith("_mean") and f"{col[:-5]}_std" in cols:
+            stem = col[:-5]
+            cells = [m if not s or not m else f"{m} ± {s}" for m, s in zip(fmt(col), fmt(f"{stem}_std"))]
+            shown.append((stem, cells, True))
+        elif col.endswith("_std") and f"{col[:-4]}_mean" in cols:
+            continue
+        elif col.endswith("_ci_low") and f"{col[:-7]}_ci_high" in cols:
+            cells = [f"[{lo}, {hi}]" if lo and hi else ""
+                     for lo, hi in zip(fmt(col), fmt(f"{col[:-7]}_ci_high"))]
+            shown.append((f"{col[:-7]} 95% CI", cells, True))
+        elif col.endswith("_ci_high") and f"{col[:-8]}_ci_low" in cols:
+            continue
+        else:
+            numeric = pd.api.types.is_numeric_dtype(frame[col]) and not pd.api.types.is_bool_dtype(frame[col])
+            shown.append((col, fmt(col, _is_integral(frame[col])), numeric))
+    shown = [s for s in shown if any(s[1])]
+    headers = [str(h).replace("_", " ") for h, _, _ in shown]
+    rows = [list(r) for r in zip(*(cells for _, cells, _ in shown))] if shown else []
+    return headers, rows, [right for _, _, right in shown]
+
+
+def to_markdown(headers: list[str], rows: list[list[str]], right: list[bool], caption: str | None = None) -> str:
+    """A GitHub-flavoured Markdown table (no `tabulate` dependency), padded to aligned columns."""
+    def esc(cell: str) -> str:
+        return cell.replace("|", "\\|")
+
+    table = [[esc(h) for h in headers]] + [[esc(c) for c in r] for r in rows]
+    widths = [max(3, *(len(r[i]) for r in table)) for i in range(len(headers))]
+    def line(cells):
+        return "| " + " | ".join(c.rjust(w) if rt else c.ljust(w)
+                                 for c, w, rt in zip(cells, widths, right)) + " |"
+    rule = "| " + " | ".join("-" * (w - 1) + ":" if rt else "-" * w for w, rt in zip(widths, right)) + " |"
+    text = "\n".join([line(table[0]), rule, *(line(r) for r in table[1:])]) + "\n"
+    return f"{caption}\n\n{text}" if caption else text
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                  "±": r"$\pm$"}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def to_latex(headers: list[str], rows: list[list[str]], right: list[bool], caption: str | None = None) -> str:
+    """A booktabs tabular (needs \\usepackage{booktabs}); wrapped in a table float with a caption."""
+    spec = "".join("r" if rt else "l" for rt in right)
+    body = [r"\begin{tabular}{" + spec + "}", r"\toprule",
+            " & ".join(latex_escape(h) for h in headers) + r" \\", r"\midrule",
+            *(" & ".join(latex_escape(c) for c in r) + r" \\" for r in rows),
+            r"\bottomrule", r"\end{tabular}"]
+    if caption:
+        body = [r"\begin{table}[t]", r"\centering", r"\caption{" + latex_escape(caption) + "}",
+                *body, r"\end{table}"]
+    return "\n".join(body) + "\n"
+
+
+def write_table(
+    frame: pd.DataFrame,
+    out_prefix: str | os.PathLike,
+    caption: str | None = None,
+    float_format: str = "{:.4f}",
+) -> dict[str, Path]:
+    """Write `<out_prefix>.csv` (full precision), `.md` and `.tex` (formatted), each atomically.
+
+    `float_format` is a str.format pattern for floats in the Markdown and LaTeX versions.
+    Returns {"csv": path, "md": path, "tex": path}.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise InfonasError(f"write_table {out_prefix}: expected a DataFrame, got {type(frame).__name__}")
+    try:
+        float_format.format(1.5)
+    except (ValueError, IndexError, KeyError, AttributeError) as error:
+        raise InfonasError(f"write_table {out_prefix}: bad float_format {float_format!r} ({error})") from None
+    headers, rows, right = display_columns(frame, float_format)
+    paths = dict(zip(("csv", "md", "tex"), output_paths(out_prefix, (".csv", ".md", ".tex"))))
+    with atomic_path(paths["csv"]) as tmp:
+        frame.to_csv(tmp, index=False)
+    with atomic_path(paths["md"]) as tmp:
+        tmp.write_text(to_markdown(headers, rows, right, caption), encoding="utf-8")
+    with atomic_path(paths["tex"]) as tmp:
+        tmp.write_text(to_latex(headers, rows, right, caption), encoding="utf-8")
+    log.info("wrote table %s (%d rows)", paths["csv"], len(frame))
+    return paths
