@@ -14,6 +14,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 run: $(VENV)/.installed
 	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --report results/default/report.html
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q

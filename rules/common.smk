@@ -3,7 +3,7 @@ from snakemake.exceptions import WorkflowError
 
 from infonas.config import saved_epochs, validate_config
 from infonas.errors import InfonasError
-from infonas.evaluation import ENCODERS
+from infonas.models.variants import encoders_of, uses_labels
 
 try:
     validate_config(config)
@@ -21,7 +21,13 @@ wildcard_constraints:
     hash="[0-9a-f]{32}",
     seed="[0-9]+",
     epoch="[0-9]+",
-    encoder="|".join(ENCODERS),
+    encoder="infonas|arch2vec",
+
+
+def settings(section, *workflow_keys):
+    """A config section without its workflow-only keys (model lists, seeds, GPU shares), so that
+    changing those reruns no job whose computation they do not affect."""
+    return {key: value for key, value in config[section].items() if key not in workflow_keys}
 
 
 def searchspace_inputs():
@@ -47,14 +53,26 @@ def pretrained_metrics(wildcards):
     return expand(f"{RUN}/pretrained/{{hash}}.json", hash=network_hashes())
 
 
+def train_inputs(wildcards):
+    """info-NAS variants train on the IO dataset; plain arch2vec needs only the search space."""
+    inputs = {"space": f"{RUN}/searchspace.h5"}
+    if uses_labels(wildcards.model):
+        inputs.update(dataset=f"{RUN}/io/dataset.h5", images=f"{RUN}/images.h5")
+    return inputs
+
+
 def evaluation_targets():
     """Every (model, seed, epoch, encoder) search and prediction output, plus random search."""
     train, evaluate = config["train"], config["evaluate"]
-    keys = dict(model=train["models"], seed=train["seeds"], epoch=evaluate["embed_epochs"], encoder=ENCODERS)
+    search, predict = [], []
+    for model in train["models"]:
+        keys = dict(model=model, seed=train["seeds"], epoch=evaluate["embed_epochs"], encoder=encoders_of(model))
+        search += expand(f"{RUN}/search/{{model}}/seed{{seed}}/epoch{{epoch}}/{{encoder}}.h5", **keys)
+        predict += expand(f"{RUN}/predict/{{model}}/seed{{seed}}/epoch{{epoch}}/{{encoder}}.csv", **keys)
     return {
         "metrics": expand(f"{RUN}/models/{{model}}/seed{{seed}}/metrics.csv", model=train["models"], seed=train["seeds"]),
-        "search": expand(f"{RUN}/search/{{model}}/seed{{seed}}/epoch{{epoch}}/{{encoder}}.h5", **keys),
-        "predict": expand(f"{RUN}/predict/{{model}}/seed{{seed}}/epoch{{epoch}}/{{encoder}}.csv", **keys),
+        "search": search,
+        "predict": predict,
         "random": f"{RUN}/search/random.h5",
     }
 
@@ -65,14 +83,15 @@ def training_metrics(wildcards):
 
 def search_results(wildcards):
     base = f"{RUN}/search/{wildcards.model}/seed{wildcards.seed}/epoch{wildcards.epoch}"
-    return {"infonas": f"{base}/infonas.h5", "arch2vec": f"{base}/arch2vec.h5", "random": f"{RUN}/search/random.h5"}
+    searches = {encoder: f"{base}/{encoder}.h5" for encoder in encoders_of(wildcards.model)}
+    return dict(searches, random=f"{RUN}/search/random.h5")
 
 
 def prediction_results(wildcards):
     return expand(
         f"{RUN}/predict/{wildcards.model}/seed{{seed}}/epoch{wildcards.epoch}/{{encoder}}.csv",
         seed=config["train"]["seeds"],
-        encoder=ENCODERS,
+        encoder=encoders_of(wildcards.model),
     )
 
 

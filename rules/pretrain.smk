@@ -28,7 +28,7 @@ rule pretrain:
         weights=f"{RUN}/pretrained/{{hash}}.pt",
         metrics=f"{RUN}/pretrained/{{hash}}.json",
     params:
-        settings=lookup(dpath="pretrain", within=config),
+        settings=settings("pretrain", "gpu_percent"),
         device=config["device"],
         seed=config["seed"],
     conda:
@@ -54,7 +54,7 @@ rule extract_io:
     output:
         f"{RUN}/io/{{hash}}.h5",
     params:
-        settings=lookup(dpath="pretrain", within=config),
+        settings=settings("pretrain", "gpu_percent"),
         batch_size=lookup(dpath="io/batch_size", within=config),
         device=config["device"],
     conda:

@@ -3,9 +3,7 @@
 
 rule train:
     input:
-        space=rules.searchspace.output[0],
-        dataset=rules.io_dataset.output[0],
-        images=rules.images.output[0],
+        unpack(train_inputs),
     output:
         metrics=f"{RUN}/models/{{model}}/seed{{seed}}/metrics.csv",
         weights=expand(
@@ -13,7 +11,7 @@ rule train:
             epoch=SAVED_EPOCHS,
         ),
     params:
-        settings=lookup(dpath="train", within=config),
+        settings=settings("train", "models", "seeds", "gpu_percent"),
         device=config["device"],
     conda:
         "../envs/infonas.yaml"

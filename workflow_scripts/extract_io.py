@@ -16,7 +16,7 @@ def main(smk):
         smk.output[0],
         device=resolve_device(smk.params.device),
         batch_size=smk.params.batch_size,
-        config=dataclass_from_section(PretrainConfig, smk.params.settings, "pretrain", ignore=("gpu_percent",)),
+        config=dataclass_from_section(PretrainConfig, smk.params.settings, "pretrain"),
         progress=True,
     )
 

@@ -13,7 +13,7 @@ def main(smk):
         smk.input.images,
         smk.output.weights,
         smk.output.metrics,
-        config=dataclass_from_section(PretrainConfig, smk.params.settings, "pretrain", ignore=("gpu_percent",)),
+        config=dataclass_from_section(PretrainConfig, smk.params.settings, "pretrain"),
         device=resolve_device(smk.params.device),
         seed=smk.params.seed,
         progress=True,

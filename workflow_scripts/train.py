@@ -11,8 +11,8 @@ from infonas.training.run import TRAINING_SPLITS, train_stage
 def main(smk):
     train_stage(
         load_searchspace(smk.input.space),
-        load_io_dataset(smk.input.dataset, splits=TRAINING_SPLITS),
-        load_images(smk.input.images, splits=["valid", "test_2k"]),
+        load_io_dataset(smk.input.dataset, splits=TRAINING_SPLITS) if "dataset" in smk.input.keys() else None,
+        load_images(smk.input.images, splits=["valid", "test_2k"]) if "images" in smk.input.keys() else None,
         Path(smk.output.metrics).parent,
         smk.wildcards.model,
         int(smk.wildcards.seed),

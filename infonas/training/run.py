@@ -14,7 +14,7 @@ import torch
 from infonas.data.io_dataset import IODataset
 from infonas.searchspace.store import SPLIT_TEST, SPLIT_TRAIN
 from infonas.config import dataclass_from_section, saved_epochs
-from infonas.errors import InfonasError
+from infonas.models.variants import uses_labels, uses_op_embeddings
 from infonas.models.info_nas import InfoNASConfig
 from infonas.models.vae import VAEConfig
 from infonas.training.checkpoint import checkpoint_path
@@ -52,36 +52,30 @@ def labeled_data(dataset: IODataset, images: dict, splits=TRAINING_SPLITS) -> La
     )
 
 
-#: model variants of the `train.models` config list -> VAE settings that distinguish them.
-MODEL_VARIANTS = {
-    "infonas": lambda settings: VAEConfig(),
-    "infonas-opemb": lambda settings: VAEConfig(op_embedding_dim=settings["op_embedding_dim"]),
-}
-#: `train` config keys that are workflow concerns or handled here, not JointConfig fields.
-WORKFLOW_KEYS = ("models", "seeds", "gpu_percent", "op_embedding_dim", "regressor")
+#: `train` settings that configure the model rather than the JointConfig schedule.
+MODEL_KEYS = ("op_embedding_dim", "regressor")
 
 
 def model_configs(model: str, settings: dict, seed: int, out_features: int) -> tuple[InfoNASConfig, JointConfig]:
     """InfoNASConfig and JointConfig of one (model variant, seed) job from the `train` section."""
-    if model not in MODEL_VARIANTS:
-        raise InfonasError(f"config key 'train.models': unknown model '{model}' ({', '.join(MODEL_VARIANTS)})")
-    regressor = dict(settings["regressor"], out_features=out_features, vae=MODEL_VARIANTS[model](settings))
+    vae = VAEConfig(op_embedding_dim=settings["op_embedding_dim"] if uses_op_embeddings(model) else None)
+    regressor = dict(settings["regressor"], out_features=out_features, vae=vae)
     model_config = dataclass_from_section(InfoNASConfig, regressor, "train.regressor")
-    joint = {k: v for k, v in settings.items() if k not in WORKFLOW_KEYS}
+    joint = {k: v for k, v in settings.items() if k not in MODEL_KEYS}
     joint_config = dataclass_from_section(JointConfig, dict(joint, seed=seed), "train")
     return model_config, joint_config
 
 
-def train_stage(space: dict, dataset: IODataset, images: dict, out_dir, model: str, seed: int,
+def train_stage(space: dict, dataset: IODataset | None, images: dict | None, out_dir, model: str, seed: int,
                 settings: dict, device: str, progress: bool = False) -> list[dict]:
     """Train (or resume) one job in out_dir and copy its saved epochs to out_dir/epoch{E}.pt.
 
     The copies are the declared outputs; checkpoints/ holds the resume state, which survives a
-    failed job because the workflow never declares it.
+    failed job because the workflow never declares it. Plain arch2vec takes no dataset or images.
     """
     unlabeled, heldout = searchspace_cells(space)
-    labeled = labeled_data(dataset, images)
-    out_features = int(labeled.splits["train"].targets.shape[1])
+    labeled = labeled_data(dataset, images) if uses_labels(model) else None
+    out_features = int(labeled.splits["train"].targets.shape[1]) if labeled else 1
     model_config, joint_config = model_configs(model, settings, seed, out_features)
     rows = train_joint(out_dir, unlabeled, labeled, heldout, model_config, joint_config, device, progress)
     for epoch in saved_epochs(joint_config.epochs, joint_config.checkpoint_every):
