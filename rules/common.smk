@@ -50,6 +50,10 @@ def io_shards(wildcards):
 
 
 def pretrained_metrics(wildcards):
+    """The pretrain stage's accuracies serve as the benchmark only when the space has no metrics."""
+    space = config["searchspace"]
+    if space["source"] == "tfrecord" or space["metrics_csv"]:
+        return []
     return expand(f"{RUN}/pretrained/{{hash}}.json", hash=network_hashes())
 
 
