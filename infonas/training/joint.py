@@ -1,0 +1,504 @@
+"""Semi-supervised joint training of info-NAS with the reference arch2vec beside it (thesis 3.4, 4.2.3).
+
+One epoch is one pass over the labeled samples and one over the unlabeled cells, in batches of 32
+drawn from seeded permutations: `n_labeled_batches` labeled batches, then `n_unlabeled_batches`
+unlabeled ones, repeated; when one side runs out, the rest of the other follows (the thesis' 300/200).
+
+- Unlabeled batch: info-NAS takes the arch2vec VAE loss (the regressor gets no gradient).
+- Labeled batch: info-NAS takes `vae_weight` * VAE loss + `labeled_weight` * labeled loss (L1, MSE or
+  Huber between predicted and true outputs). The weights apply to labeled batches only.
+- The reference arch2vec (a plain VAE built from the same init seed, so it starts identical to
+  info-NAS' VAE) trains on the very same batches, taking a labeled batch's cells as unlabeled data.
+
+Everything stays on the device: batches are gathered by index, images are normalised in the batch,
+losses are summed in device tensors and read once per epoch (where a non-finite loss stops the run).
+bf16 autocast is used on CUDA only, so CPU runs are float32 and reproducible: a run killed and
+resumed from its last checkpoint ends with the same weights and metrics as an uninterrupted one.
+Dropout and the VAE's noise use the global torch RNG, seeded from `seed` inside `train_joint`
+(in a forked RNG, so the caller's state is untouched) and saved in every checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from infonas.errors import InfonasError
+from infonas.models.info_nas import InfoNAS, InfoNASConfig, images_to_input
+from infonas.models.vae import ArchVAE, check_cells, vae_loss
+from infonas.runtime import resolve_device
+from infonas.searchspace import ops as O
+from infonas.training import checkpoint as ckpt
+from infonas.training import metrics as M
+
+logger = logging.getLogger(__name__)
+
+#: JointConfig keys that may change between a checkpoint and the run resuming from it.
+RESUMABLE_KEYS = frozenset({"epochs", "checkpoint_every"})
+
+
+@dataclass(frozen=True)
+class JointConfig:
+    """Training schedule, losses, optimiser and evaluation settings (thesis Table 4.1 defaults)."""
+
+    epochs: int = 30
+    batch_size: int = 32
+    n_labeled_batches: int = 300
+    n_unlabeled_batches: int = 200
+    labeled_loss: str = "l1"  # l1 | mse | huber
+    huber_delta: float = 1.0
+    vae_weight: float = 1.0
+    labeled_weight: float = 1.0
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    adam_eps: float = 1e-8
+    grad_clip: float | None = 5.0  # arch2vec clips the gradient norm at 5; None disables
+    train_reference: bool = True
+    checkpoint_every: int = 5
+    seed: int = 1
+    eval_batch_size: int = 1024
+    n_bootstrap: int = 1000
+    ci_level: float = 0.95
+    n_latent_points: int = 10000  # samples decoded for validity / uniqueness
+    eval_max_samples: int | None = None  # seeded fixed subset of each evaluation set; None = all
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "betas", tuple(self.betas))
+        positive = ("epochs", "batch_size", "n_labeled_batches", "n_unlabeled_batches", "checkpoint_every",
+                    "eval_batch_size", "n_bootstrap")
+        for key in positive:
+            if getattr(self, key) < 1:
+                raise InfonasError(f"JointConfig.{key}: must be >= 1, got {getattr(self, key)}")
+        if self.labeled_loss not in M.LABELED_LOSSES:
+            raise InfonasError(
+                f"JointConfig.labeled_loss: unknown loss '{self.labeled_loss}' (choose from {', '.join(M.LABELED_LOSSES)})"
+            )
+        if not 0.0 < self.ci_level < 1.0:
+            raise InfonasError(f"JointConfig.ci_level: must be in (0, 1), got {self.ci_level}")
+        if self.lr <= 0 or self.huber_delta <= 0:
+            raise InfonasError("JointConfig.lr and JointConfig.huber_delta: must be > 0")
+        if self.n_latent_points < 0:
+            raise InfonasError(f"JointConfig.n_latent_points: must be >= 0, got {self.n_latent_points}")
+        if self.eval_max_samples is not None and self.eval_max_samples < 1:
+            raise InfonasError(f"JointConfig.eval_max_samples: must be None or >= 1, got {self.eval_max_samples}")
+
+
+@dataclass
+class CellSet:
+    """Padded cells: adjacency (N, 7, 7) 0/1 and ops (N, 7) codes with -1 padding."""
+
+    adjacency: torch.Tensor
+    ops: torch.Tensor
+
+    def to(self, device: torch.device) -> "CellSet":
+        return CellSet(torch.as_tensor(self.adjacency).to(device, torch.uint8),
+                       torch.as_tensor(self.ops).to(device, torch.int8))
+
+    def __len__(self) -> int:
+        return int(self.adjacency.shape[0])
+
+
+@dataclass
+class LabeledSplit:
+    """One labeled IO split: sample i is network `net_index[i]` (a row of LabeledData.networks) on image
+    `image_index[i]` (a row of `images`, uint8 (M, H, W, C)), with output `targets[i]` (F,)."""
+
+    net_index: torch.Tensor
+    image_index: torch.Tensor
+    targets: torch.Tensor
+    images: torch.Tensor
+
+    def to(self, device: torch.device) -> "LabeledSplit":
+        targets = torch.as_tensor(self.targets)
+        if targets.dtype not in (torch.float32, torch.float16, torch.bfloat16):
+            targets = targets.float()  # keep half-precision targets half: 608,000 x 513 of them
+        return LabeledSplit(
+            torch.as_tensor(self.net_index).to(device, torch.long),
+            torch.as_tensor(self.image_index).to(device, torch.long),
+            targets.to(device),
+            torch.as_tensor(self.images).to(device, torch.uint8),
+        )
+
+    def __len__(self) -> int:
+        return int(self.targets.shape[0])
+
+
+@dataclass
+class LabeledData:
+    """The labeled IO dataset: the labeled networks' cells, the splits (`train` is trained on, all are
+    evaluated) and the per-channel image mean/std of images scaled to [0, 1]."""
+
+    networks: CellSet
+    splits: dict[str, LabeledSplit]
+    image_mean: torch.Tensor
+    image_std: torch.Tensor
+    train_split: str = "train"
+
+    def to(self, device: torch.device) -> "LabeledData":
+        return LabeledData(
+            self.networks.to(device),
+            {name: s.to(device) for name, s in self.splits.items()},
+            torch.as_tensor(self.image_mean, dtype=torch.float32).to(device),
+            torch.as_tensor(self.image_std, dtype=torch.float32).to(device),
+            self.train_split,
+        )
+
+
+def batch_schedule(n_labeled: int, n_unlabeled: int, k_labeled: int, k_unlabeled: int) -> list[bool]:
+    """Per-step flags (True = labeled): k_labeled labeled, k_unlabeled unlabeled, repeated until both
+    counts are used up; the side left over fills the end."""
+    out: list[bool] = []
+    used_l = used_u = 0
+    while used_l < n_labeled or used_u < n_unlabeled:
+        take = min(k_labeled, n_labeled - used_l)
+        out += [True] * take
+        used_l += take
+        take = min(k_unlabeled, n_unlabeled - used_u)
+        out += [False] * take
+        used_u += take
+    return out
+
+
+def _eval_seed(seed: int, epoch: int, tag: int) -> int:
+    """Seeds of the evaluation generators: fixed per (run seed, epoch, metric), never the training RNG."""
+    return (seed * 1_000_003 + epoch * 1_009 + tag) % (2**63)
+
+
+class JointTrainer:
+    """Models, optimisers, data and RNG of one joint run; `run_epoch` trains, `evaluate` adds metric rows.
+
+    With `labeled=None` the main model is a plain arch2vec trained on the unlabeled cells only.
+    Construction seeds the global torch RNG from `config.seed` (dropout and VAE noise draw from it);
+    `train_joint` does this inside a forked RNG.
+    """
+
+    def __init__(
+        self,
+        unlabeled: CellSet,
+        labeled: LabeledData | None,
+        heldout: CellSet | None,
+        model_config: InfoNASConfig = InfoNASConfig(),
+        config: JointConfig = JointConfig(),
+        device: torch.device | str = "cpu",
+    ):
+        self.device = torch.device(device)
+        self.config = config
+        self.model_config = model_config
+        self.unlabeled = unlabeled.to(self.device)
+        self.labeled = labeled.to(self.device) if labeled is not None else None
+        self.heldout = heldout.to(self.device) if heldout is not None else None
+        _validate_data(self.unlabeled, self.labeled, self.heldout, model_config)
+        self.loss_fn = M.per_sample_loss_fn(config.labeled_loss, config.huber_delta)
+
+        torch.manual_seed(config.seed)
+        self.main: nn.Module = InfoNAS(model_config) if self.labeled else ArchVAE(model_config.vae)
+        self.main_name = "infonas" if self.labeled else "arch2vec"
+        self.reference: ArchVAE | None = None
+        if self.labeled is not None and config.train_reference:
+            torch.manual_seed(config.seed)
+            self.reference = ArchVAE(model_config.vae)
+        for m in self.models().values():
+            m.to(self.device)
+            if self.device.type == "cuda":
+                m.to(memory_format=torch.channels_last)
+        self.optimizers = {name: self._adam(m) for name, m in self.models().items()}
+        self.batch_gen = M.make_generator(self.device, config.seed)
+        self.epoch = 0
+        self.rows: list[dict] = []
+        self._eval_subsets = self._make_eval_subsets()
+        self._baselines: dict[str, tuple[float, float, float]] = {}
+
+    # ----------------------------------------------------------------------------- set-up helpers
+    def models(self) -> dict[str, nn.Module]:
+        out = {self.main_name: self.main}
+        if self.reference is not None:
+            out["arch2vec"] = self.reference
+        return out
+
+    def _adam(self, model: nn.Module) -> torch.optim.Adam:
+        c = self.config
+        return torch.optim.Adam(model.parameters(), lr=c.lr, betas=c.betas, eps=c.adam_eps,
+                                fused=self.device.type == "cuda")
+
+    @property
+    def split_names(self) -> list[str]:
+        return list(self.labeled.splits) if self.labeled else []
+
+    def _subset(self, n: int, tag: int) -> torch.Tensor | None:
+        cap = self.config.eval_max_samples
+        if cap is None or n <= cap:
+            return None
+        g = M.make_generator(self.device, _eval_seed(self.config.seed, 0, tag))
+        return torch.randperm(n, generator=g, device=self.device)[:cap].sort().values
+
+    def _make_eval_subsets(self) -> dict[str, torch.Tensor | None]:
+        subsets = {"__fit__": self._subset(len(self.unlabeled), 1)}
+        if self.heldout is not None:
+            subsets["__heldout__"] = self._subset(len(self.heldout), 2)
+        for k, (name, split) in enumerate(self.labeled.splits.items() if self.labeled else []):
+            subsets[name] = self._subset(len(split), 10 + k)
+        return subsets
+
+    # ----------------------------------------------------------------------------- training
+    def _step(self, name: str, loss: torch.Tensor) -> None:
+        model, opt = self.models()[name], self.optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), self.config.grad_clip)
+        opt.step()
+
+    def _vae_step(self, name: str, vae: ArchVAE, adj: torch.Tensor, ops: torch.Tensor) -> torch.Tensor:
+        with M.device_autocast(self.device):
+            out = vae(adj, ops)
+        loss = vae_loss(out, adj, ops)
+        self._step(name, loss)
+        return loss.detach()
+
+    def _labeled_step(self, idx: torch.Tensor, sums: torch.Tensor) -> None:
+        data = self.labeled
+        split = data.splits[data.train_split]
+        net = split.net_index[idx]
+        adj, ops = data.networks.adjacency[net], data.networks.ops[net]
+        images = images_to_input(split.images[split.image_index[idx]], data.image_mean, data.image_std)
+        with M.device_autocast(self.device):
+            out, pred = self.main(adj, ops, images)
+        vae_l = vae_loss(out, adj, ops)
+        lab_l = self.loss_fn(pred, split.targets[idx]).mean()
+        self._step(self.main_name, self.config.vae_weight * vae_l + self.config.labeled_weight * lab_l)
+        sums[0] += vae_l.detach()
+        sums[2] += lab_l.detach()
+        if self.reference is not None:
+            sums[3] += self._vae_step("arch2vec", self.reference, adj, ops)
+
+    def _unlabeled_step(self, idx: torch.Tensor, sums: torch.Tensor) -> None:
+        adj, ops = self.unlabeled.adjacency[idx], self.unlabeled.ops[idx]
+        vae = self.main.vae if isinstance(self.main, InfoNAS) else self.main
+        sums[1] += self._vae_step(self.main_name, vae, adj, ops)
+        if self.reference is not None:
+            sums[4] += self._vae_step("arch2vec", self.reference, adj, ops)
+
+    def run_epoch(self, progress: bool = False) -> dict:
+        """Train one epoch; returns the epoch's mean losses, step counts and wall time (one host sync)."""
+        bs = self.config.batch_size
+        n_lab_samples = len(self.labeled.splits[self.labeled.train_split]) if self.labeled else 0
+        lab_perm = torch.randperm(n_lab_samples, generator=self.batch_gen, device=self.device)
+        unl_perm = torch.randperm(len(self.unlabeled), generator=self.batch_gen, device=self.device)
+        n_lab, n_unl = math.ceil(n_lab_samples / bs), math.ceil(len(self.unlabeled) / bs)
+        schedule = batch_schedule(n_lab, n_unl, self.config.n_labeled_batches, self.config.n_unlabeled_batches)
+        # sums: main VAE loss on labeled, on unlabeled batches, labeled loss, reference VAE (lab, unlab)
+        sums = torch.zeros(5, dtype=torch.float32, device=self.device)
+        for m in self.models().values():
+            m.train()
+        i_lab = i_unl = 0
+        start = time.perf_counter()
+        for is_labeled in tqdm(schedule, desc=f"epoch {self.epoch + 1}", disable=not progress, leave=False):
+            if is_labeled:
+                self._labeled_step(lab_perm[i_lab * bs:(i_lab + 1) * bs], sums)
+                i_lab += 1
+            else:
+                self._unlabeled_step(unl_perm[i_unl * bs:(i_unl + 1) * bs], sums)
+                i_unl += 1
+        values = sums.tolist()  # the epoch's one sync; also waits for the device to finish
+        seconds = time.perf_counter() - start
+        self.epoch += 1
+        if not all(math.isfinite(v) for v in values):
+            raise InfonasError(f"joint training: non-finite loss in epoch {self.epoch} (sums {values})")
+        mean = [v / n if n else math.nan for v, n in zip(values, (n_lab, n_unl, n_lab, n_lab, n_unl))]
+        return {"epoch": self.epoch, "seconds": seconds, "n_labeled_steps": n_lab, "n_unlabeled_steps": n_unl,
+                "main": {"vae_loss_labeled": mean[0], "vae_loss_unlabeled": mean[1], "labeled_loss_batches": mean[2]},
+                "arch2vec": {"vae_loss_labeled": mean[3], "vae_loss_unlabeled": mean[4]}}
+
+    # ----------------------------------------------------------------------------- evaluation
+    def _pick(self, key: str, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        sub = self._eval_subsets.get(key)
+        return tensors if sub is None else tuple(t[sub] for t in tensors)
+
+    def _labeled_metrics(self) -> dict:
+        c, data, row = self.config, self.labeled, {}
+        for k, (name, split) in enumerate(data.splits.items()):
+            net_index, image_index, targets = self._pick(name, split.net_index, split.image_index, split.targets)
+            to_input = lambda ii, s=split: images_to_input(s.images[ii], data.image_mean, data.image_std)  # noqa: E731
+            losses = M.labeled_split_losses(self.main, data.networks.adjacency, data.networks.ops, net_index,
+                                            image_index, targets, to_input, self.loss_fn, c.eval_batch_size)
+            g = M.make_generator(self.device, _eval_seed(c.seed, self.epoch, 10 + k))
+            row.update(zip((f"labeled_loss_{name}", f"labeled_loss_{name}_ci_low", f"labeled_loss_{name}_ci_high"),
+                           M.bootstrap_ci(losses, c.n_bootstrap, c.ci_level, g)))
+            if name not in self._baselines:
+                base = M.baseline_losses(targets, self.loss_fn, c.eval_batch_size)
+                g = M.make_generator(self.device, _eval_seed(c.seed, 0, 100 + k))
+                self._baselines[name] = M.bootstrap_ci(base, c.n_bootstrap, c.ci_level, g)
+            row.update(zip((f"baseline_{name}", f"baseline_{name}_ci_low", f"baseline_{name}_ci_high"),
+                           self._baselines[name]))
+        return row
+
+    def _cell_metrics(self, vae: ArchVAE, tag: int) -> dict:
+        c = self.config
+        ops_acc = adj_acc = math.nan
+        if self.heldout is not None:
+            adj, ops = self._pick("__heldout__", self.heldout.adjacency, self.heldout.ops)
+            ops_acc, adj_acc = M.reconstruction_accuracy(vae, adj, ops, c.eval_batch_size)
+        adj, ops = self._pick("__fit__", self.unlabeled.adjacency, self.unlabeled.ops)
+        mu = M.latent_means(vae, adj, ops, c.eval_batch_size)
+        g = M.make_generator(self.device, _eval_seed(c.seed, self.epoch, tag))
+        validity, uniqueness = M.validity_uniqueness(vae, mu, c.n_latent_points, g, c.eval_batch_size)
+        return {"ops_acc": ops_acc, "adj_acc": adj_acc, "validity": validity, "uniqueness": uniqueness}
+
+    def evaluate(self, stats: dict) -> list[dict]:
+        """Metric rows (one per model) for the epoch just trained; appended to `self.rows`."""
+        common = {k: stats[k] for k in ("epoch", "seconds", "n_labeled_steps", "n_unlabeled_steps")}
+        main_vae = self.main.vae if isinstance(self.main, InfoNAS) else self.main
+        main_row = {**common, "model": self.main_name, **stats["main"]}
+        if self.labeled is not None:
+            main_row.update(self._labeled_metrics())
+        else:
+            main_row.pop("labeled_loss_batches")
+        main_row.update(self._cell_metrics(main_vae, tag=1))
+        rows = [main_row]
+        if self.reference is not None:
+            rows.append({**common, "model": "arch2vec", **stats["arch2vec"], **self._cell_metrics(self.reference, 2)})
+        self.rows.extend(rows)
+        return rows
+
+    # ----------------------------------------------------------------------------- state
+    def _data_sizes(self) -> dict:
+        sizes = {"unlabeled": len(self.unlabeled), "heldout": len(self.heldout) if self.heldout is not None else 0}
+        for name, split in (self.labeled.splits.items() if self.labeled else []):
+            sizes[f"labeled_{name}"] = len(split)
+        return sizes
+
+    def state_dict(self) -> dict:
+        return {
+            "epoch": self.epoch,
+            "model_config": self.model_config.to_dict(),
+            "joint_config": asdict(self.config),
+            "data_sizes": self._data_sizes(),
+            "models": {name: m.state_dict() for name, m in self.models().items()},
+            "optimizers": {name: o.state_dict() for name, o in self.optimizers.items()},
+            "rng": {**ckpt.rng_state(self.device), "batch_order": self.batch_gen.get_state()},
+            "metrics": list(self.rows),
+        }
+
+    def load_state_dict(self, state: dict, source: str = "checkpoint") -> None:
+        """Resume from `state`; InfonasError if it was written for other settings or data."""
+        if state["model_config"] != self.model_config.to_dict():
+            raise InfonasError(f"{source}: written with a different model config; delete it to start over")
+        mine = asdict(self.config)
+        for key, value in state["joint_config"].items():
+            if key not in RESUMABLE_KEYS and mine.get(key) != value:
+                raise InfonasError(f"{source}: written with {key}={value!r}, this run has {mine.get(key)!r}")
+        if state["data_sizes"] != self._data_sizes():
+            raise InfonasError(f"{source}: written for data of sizes {state['data_sizes']}, got {self._data_sizes()}")
+        if set(state["models"]) != set(self.models()):
+            raise InfonasError(f"{source}: holds models {sorted(state['models'])}, this run trains {sorted(self.models())}")
+        for name, m in self.models().items():
+            m.load_state_dict(state["models"][name])
+            self.optimizers[name].load_state_dict(state["optimizers"][name])
+        ckpt.set_rng_state(state["rng"], self.device)
+        self.batch_gen.set_state(state["rng"]["batch_order"].cpu())
+        self.epoch = int(state["epoch"])
+        self.rows = list(state["metrics"])
+
+
+def _validate_data(unlabeled: CellSet, labeled: LabeledData | None, heldout: CellSet | None,
+                   model_config: InfoNASConfig) -> None:
+    """Shapes first (free), then every value-range check in one device sync."""
+    checks: list[tuple[str, torch.Tensor]] = []
+
+    def cells(where: str, cs: CellSet) -> None:
+        check_cells(cs.adjacency, cs.ops, where)
+        if len(cs) == 0:
+            raise InfonasError(f"{where}: no cells")
+        checks.append((f"{where}: adjacency entries must be 0 or 1", (cs.adjacency <= 1).all()))
+        checks.append((f"{where}: op codes must be in [-1, {O.N_OPS - 1}]",
+                       ((cs.ops >= O.PAD_CODE) & (cs.ops < O.N_OPS)).all()))
+
+    cells("unlabeled cells", unlabeled)
+    if heldout is not None:
+        cells("held-out cells", heldout)
+    if labeled is not None:
+        _validate_labeled(labeled, model_config, cells, checks)
+    results = torch.stack([t for _, t in checks]).tolist()
+    for (message, _), ok in zip(checks, results):
+        if not ok:
+            raise InfonasError(message)
+
+
+def _validate_labeled(labeled: LabeledData, model_config: InfoNASConfig, cells, checks: list) -> None:
+    cells("labeled networks", labeled.networks)
+    if labeled.train_split not in labeled.splits:
+        raise InfonasError(f"labeled data: no '{labeled.train_split}' split (have {sorted(labeled.splits)})")
+    channels = model_config.image_channels
+    if labeled.image_mean.shape != (channels,) or labeled.image_std.shape != (channels,):
+        raise InfonasError(f"labeled data: image mean/std must have shape ({channels},)")
+    checks.append(("labeled data: image std must be > 0", (labeled.image_std > 0).all()))
+    n_nets = len(labeled.networks)
+    for name, s in labeled.splits.items():
+        where = f"labeled split '{name}'"
+        n = s.targets.shape[0]
+        if s.net_index.shape != (n,) or s.image_index.shape != (n,):
+            raise InfonasError(f"{where}: net_index and image_index must be ({n},) like the targets")
+        if n == 0:
+            raise InfonasError(f"{where}: no samples")
+        if s.targets.ndim != 2 or s.targets.shape[1] != model_config.out_features:
+            raise InfonasError(f"{where}: targets must be (N, {model_config.out_features}), got {tuple(s.targets.shape)}")
+        if s.images.ndim != 4 or s.images.shape[-1] != channels:
+            raise InfonasError(f"{where}: images must be uint8 (M, H, W, {channels}), got {tuple(s.images.shape)}")
+        checks.append((f"{where}: net_index out of range [0, {n_nets})",
+                       (s.net_index.min() >= 0) & (s.net_index.max() < n_nets)))
+        checks.append((f"{where}: image_index out of range [0, {s.images.shape[0]})",
+                       (s.image_index.min() >= 0) & (s.image_index.max() < s.images.shape[0])))
+        checks.append((f"{where}: targets contain NaN or inf", torch.isfinite(s.targets).all()))
+
+
+def train_joint(
+    out_dir,
+    unlabeled: CellSet,
+    labeled: LabeledData | None,
+    heldout: CellSet | None = None,
+    model_config: InfoNASConfig = InfoNASConfig(),
+    config: JointConfig = JointConfig(),
+    device: torch.device | str = "cpu",  # auto | cpu | cuda | cuda:N, or a torch.device
+    progress: bool = False,
+) -> list[dict]:
+    """Train (or resume) a joint run in `out_dir`; returns the metric rows (also in out_dir/metrics.csv).
+
+    Checkpoints go to out_dir/checkpoints/epoch_XXX.pt every `checkpoint_every` epochs and after the
+    last one; if any exist, training resumes from the latest. `unlabeled` is the arch2vec train split
+    (also the set whose latents fit the validity sampler), `heldout` the test split (reconstruction
+    accuracy), `labeled` the IO dataset (None trains a plain arch2vec).
+    """
+    out_dir = Path(out_dir)
+    ckpt_dir = out_dir / "checkpoints"
+    device = torch.device(resolve_device(device) if isinstance(device, str) else device)
+    fork_devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=fork_devices):
+        trainer = JointTrainer(unlabeled, labeled, heldout, model_config, config, device)
+        latest = ckpt.latest_checkpoint(ckpt_dir)
+        if latest is not None:
+            trainer.load_state_dict(ckpt.load_checkpoint(latest, map_location=device), source=f"checkpoint {latest}")
+            logger.info("resuming from %s (epoch %d)", latest, trainer.epoch)
+        while trainer.epoch < config.epochs:
+            stats = trainer.run_epoch(progress=progress)
+            rows = trainer.evaluate(stats)
+            M.write_metrics_csv(trainer.rows, out_dir / "metrics.csv", trainer.split_names)
+            logger.info("epoch %d (%.1f s): %s", trainer.epoch, stats["seconds"], _summary(rows))
+            if trainer.epoch % config.checkpoint_every == 0 or trainer.epoch == config.epochs:
+                ckpt.save_checkpoint(ckpt.checkpoint_path(ckpt_dir, trainer.epoch), trainer.state_dict())
+        if latest is not None and not (out_dir / "metrics.csv").exists():
+            M.write_metrics_csv(trainer.rows, out_dir / "metrics.csv", trainer.split_names)
+    return trainer.rows
+
+
+def _summary(rows: list[dict]) -> str:
+    keys = ("vae_loss_unlabeled", "labeled_loss_batches", "ops_acc", "adj_acc", "validity")
+    return "; ".join(
+        f"{r['model']} " + " ".join(f"{k}={r[k]:.4g}" for k in keys if k in r and r[k] == r[k]) for r in rows
+    )

@@ -1,0 +1,236 @@
+"""Per-epoch metrics of info-NAS and the reference arch2vec, and the metrics.csv they go to.
+
+metrics.csv has one row per (epoch, model); `model` is `infonas` for the info-NAS model and `arch2vec`
+for the side-by-side reference (or for a plain arch2vec run). Columns, in order:
+
+- `epoch` (1-based: metrics after that many epochs), `model`, `seconds` (wall time of the epoch's
+  training steps, shared by both models), `n_labeled_steps`, `n_unlabeled_steps`.
+- `vae_loss_labeled`, `vae_loss_unlabeled`: mean training VAE loss (arch2vec's loss, unweighted) over
+  the epoch's labeled / unlabeled batches, in train mode (noise and dropout on). The reference
+  arch2vec sees the labeled batches' cells as unlabeled data; its loss on them is `vae_loss_labeled`.
+- `labeled_loss_batches`: mean labeled loss (unweighted) over the epoch's training batches.
+- For every labeled split S (`train`, `valid_unseen_networks`, `valid_unseen_images`, or whatever
+  splits were given): `labeled_loss_S` = mean per-sample loss in eval mode, `labeled_loss_S_ci_low`,
+  `labeled_loss_S_ci_high` = seeded percentile-bootstrap 95 % CI of that mean over samples;
+  `baseline_S`, `baseline_S_ci_low`, `baseline_S_ci_high` = the same for predicting the split's mean
+  output vector (thesis 4.1 "reference"). A per-sample loss is the loss averaged over the 513 features.
+  Empty for the arch2vec rows.
+- `ops_acc`: fraction of real (non-padding) nodes of the held-out cells whose op is the argmax of
+  the decoded ops (eval mode, z = mu). arch2vec also scores padding rows, as "input" (argmax of a zero
+  row), which caps the thesis' numbers at about 0.978; we leave padding out.
+- `adj_acc`: fraction of strict-upper-triangle entries (21 per cell) of the held-out cells where the
+  thresholded edge probability (> 0.5) equals the true entry (arch2vec's `correct_adj`).
+- `validity`, `uniqueness`: arch2vec's generative check. Fit the mean and std of the training
+  latents mu per (node, dimension), draw latent matrices from that Gaussian, decode (ops argmax,
+  edges > 0.5 on the upper triangle); validity = fraction that is a legal NB-101 cell
+  (`infonas.searchspace.cells.is_valid_cell`), uniqueness = distinct module hashes / valid decodings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from infonas.errors import InfonasError
+from infonas.models.vae import ArchVAE, decode_cells
+from infonas.runtime import atomic_path
+from infonas.searchspace.cells import cell_hash, is_valid_cell
+
+LABELED_LOSSES = ("l1", "mse", "huber")
+BASE_COLUMNS = ("epoch", "model", "seconds", "n_labeled_steps", "n_unlabeled_steps",
+                "vae_loss_labeled", "vae_loss_unlabeled", "labeled_loss_batches")
+CELL_COLUMNS = ("ops_acc", "adj_acc", "validity", "uniqueness")
+
+
+def metric_columns(split_names: Sequence[str]) -> list[str]:
+    """The metrics.csv header for the given labeled split names."""
+    cols = list(BASE_COLUMNS)
+    for s in split_names:
+        for stem in (f"labeled_loss_{s}", f"baseline_{s}"):
+            cols += [stem, f"{stem}_ci_low", f"{stem}_ci_high"]
+    return cols + list(CELL_COLUMNS)
+
+
+def write_metrics_csv(rows: list[dict], path, split_names: Sequence[str]) -> None:
+    """Write all rows so far (atomic); missing values become empty cells."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, columns=metric_columns(split_names))
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.6g")
+
+
+def device_autocast(device: torch.device | str) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA only: CPU runs stay float32 (and bit-reproducible)."""
+    if torch.device(device).type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def eval_mode(*models: nn.Module) -> Iterator[None]:
+    """Eval mode and no_grad for the block; restores each model's previous mode."""
+    modes = [m.training for m in models]
+    try:
+        for m in models:
+            m.eval()
+        with torch.no_grad():
+            yield
+    finally:
+        for m, mode in zip(models, modes):
+            m.train(mode)
+
+
+def make_generator(device: torch.device | str, seed: int) -> torch.Generator:
+    g = torch.Generator(device=torch.device(device))
+    g.manual_seed(int(seed))
+    return g
+
+
+def per_sample_loss_fn(kind: str, huber_delta: float = 1.0) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Labeled loss per sample (mean over features), float32: l1 | mse | huber."""
+    if kind not in LABELED_LOSSES:
+        raise InfonasError(f"labeled_loss: unknown loss '{kind}' (choose from {', '.join(LABELED_LOSSES)})")
+
+    def loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        pred, target = pred.float(), target.float()
+        if kind == "l1":
+            elem = (pred - target).abs()
+        elif kind == "mse":
+            elem = (pred - target).pow(2)
+        else:
+            elem = F.huber_loss(pred, target, reduction="none", delta=huber_delta)
+        return elem.mean(dim=-1)
+
+    return loss
+
+
+def bootstrap_ci(values: torch.Tensor, n_boot: int, level: float, generator: torch.Generator) -> tuple[float, float, float]:
+    """(mean, low, high): percentile bootstrap of the mean over samples, resampled on the values' device."""
+    n = values.numel()
+    if n == 0:
+        return math.nan, math.nan, math.nan
+    values = values.float().flatten()
+    chunk = max(1, min(n_boot, (1 << 24) // n))
+    means = []
+    for start in range(0, n_boot, chunk):
+        k = min(chunk, n_boot - start)
+        idx = torch.randint(n, (k, n), generator=generator, device=values.device)
+        means.append(values[idx].mean(dim=1))
+    boots = torch.cat(means)
+    alpha = (1.0 - level) / 2
+    q = torch.quantile(boots, torch.tensor([alpha, 1 - alpha], device=boots.device))
+    mean, low, high = torch.cat([values.mean().reshape(1), q]).tolist()
+    return mean, low, high
+
+
+def labeled_split_losses(
+    model: nn.Module,
+    net_adjacency: torch.Tensor,
+    net_ops: torch.Tensor,
+    net_index: torch.Tensor,
+    image_index: torch.Tensor,
+    targets: torch.Tensor,
+    to_input: Callable[[torch.Tensor], torch.Tensor],
+    loss_fn: Callable,
+    batch_size: int,
+) -> torch.Tensor:
+    """Per-sample labeled loss (N,) of an InfoNAS model in eval mode; `to_input` maps image indices
+    to the normalised image batch."""
+    device = targets.device
+    out = torch.empty(targets.shape[0], dtype=torch.float32, device=device)
+    with eval_mode(model):
+        for start in range(0, targets.shape[0], batch_size):
+            sl = slice(start, start + batch_size)
+            net = net_index[sl]
+            with device_autocast(device):
+                _, pred = model(net_adjacency[net], net_ops[net], to_input(image_index[sl]))
+            out[sl] = loss_fn(pred, targets[sl])
+    return out
+
+
+def baseline_losses(targets: torch.Tensor, loss_fn: Callable, batch_size: int) -> torch.Tensor:
+    """Per-sample loss (N,) of predicting the split's mean output vector for every sample."""
+    mean = targets.float().mean(dim=0, keepdim=True)
+    out = torch.empty(targets.shape[0], dtype=torch.float32, device=targets.device)
+    for start in range(0, targets.shape[0], batch_size):
+        sl = slice(start, start + batch_size)
+        out[sl] = loss_fn(mean.expand(targets[sl].shape[0], -1), targets[sl])
+    return out
+
+
+def reconstruction_accuracy(vae: ArchVAE, adjacency: torch.Tensor, ops: torch.Tensor, batch_size: int) -> tuple[float, float]:
+    """(ops_acc, adj_acc) on the given cells, eval mode (see the module docstring for definitions)."""
+    if adjacency.shape[0] == 0:
+        return math.nan, math.nan
+    n = adjacency.shape[-1]
+    upper = torch.ones(n, n, dtype=torch.bool, device=adjacency.device).triu(1)
+    ops_hits = torch.zeros((), dtype=torch.float64, device=adjacency.device)
+    adj_hits = torch.zeros_like(ops_hits)
+    with eval_mode(vae):
+        for start in range(0, adjacency.shape[0], batch_size):
+            a, o = adjacency[start:start + batch_size], ops[start:start + batch_size]
+            with device_autocast(a.device):
+                out = vae(a, o)
+            adj_hat, ops_hat = decode_cells(out.ops_logits.float(), out.adj_logits.float())
+            real = o >= 0
+            ops_hits += ((ops_hat == o) & real).sum()
+            adj_hits += ((adj_hat == (a > 0)) & upper).sum()
+    n_real = (ops >= 0).sum()
+    n_upper = adjacency.shape[0] * int(upper.sum())
+    ops_acc, adj_acc = torch.stack([ops_hits / n_real, adj_hits / n_upper]).tolist()
+    return ops_acc, adj_acc
+
+
+def latent_means(vae: ArchVAE, adjacency: torch.Tensor, ops: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """mu (N, 7, latent) float32 of the given cells, eval mode: the architecture embeddings."""
+    parts = []
+    with eval_mode(vae):
+        for start in range(0, adjacency.shape[0], batch_size):
+            with device_autocast(adjacency.device):
+                mu, _ = vae.encode(adjacency[start:start + batch_size], ops[start:start + batch_size])
+            parts.append(mu.float())
+    return torch.cat(parts)
+
+
+def validity_uniqueness(
+    vae: ArchVAE, mu: torch.Tensor, n_points: int, generator: torch.Generator, batch_size: int
+) -> tuple[float, float]:
+    """arch2vec's validity and uniqueness of cells decoded from N(mean, std) of the latents `mu`."""
+    if n_points < 1 or mu.shape[0] < 2:
+        return math.nan, math.nan
+    z_mean, z_std = mu.mean(dim=0), mu.std(dim=0)
+    adj_parts, ops_parts = [], []
+    with eval_mode(vae):
+        for start in range(0, n_points, batch_size):
+            k = min(batch_size, n_points - start)
+            noise = torch.randn((k, *z_mean.shape), generator=generator, device=mu.device)
+            ops_logits, adj_logits = vae.decode(noise * z_std + z_mean)
+            adj, ops = decode_cells(ops_logits.float(), adj_logits.float())
+            adj_parts.append(adj)
+            ops_parts.append(ops)
+    adj = torch.cat(adj_parts).cpu().numpy()
+    ops = torch.cat(ops_parts).cpu().numpy()
+    return _count_valid_unique(adj, ops)
+
+
+def _count_valid_unique(adj: np.ndarray, ops: np.ndarray) -> tuple[float, float]:
+    """Check each *distinct* decoding once (decodings repeat a lot), weighting by multiplicity."""
+    n = adj.shape[0]
+    keys = np.concatenate([adj.reshape(n, -1), ops.astype(np.uint8).reshape(n, -1)], axis=1)
+    _, first, counts = np.unique(keys, axis=0, return_index=True, return_counts=True)
+    valid_count = 0
+    hashes = set()
+    for i, c in zip(first, counts):
+        if is_valid_cell(adj[i], ops[i]):
+            valid_count += int(c)
+            hashes.add(cell_hash(adj[i], ops[i]))
+    validity = valid_count / n
+    uniqueness = len(hashes) / valid_count if valid_count else math.nan
+    return validity, uniqueness

@@ -1,0 +1,320 @@
+"""Joint semi-supervised training: schedule, metrics against slow references, learning, resume identity."""
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+from infonas.errors import InfonasError
+from infonas.models.info_nas import InfoNASConfig
+from infonas.models.vae import ArchVAE
+from infonas.searchspace import cells as C
+from infonas.training import checkpoint as ckpt
+from infonas.training import joint as J
+from infonas.training import metrics as M
+from infonas.training.joint import CellSet, JointConfig, LabeledData, LabeledSplit, batch_schedule, train_joint
+from test_models import random_cells
+
+torch.set_num_threads(1)
+
+MODEL = InfoNASConfig(out_features=9, stem_channels=4, n_conv_blocks=1, dense_size=32)
+FAST = dict(batch_size=8, n_labeled_batches=3, n_unlabeled_batches=2, n_bootstrap=50, n_latent_points=200,
+            eval_batch_size=64)
+
+
+def tiny_data(seed: int = 0, n_nets: int = 8, n_images: int = 8):
+    """Unlabeled/held-out cells and a labeled set whose targets are a fixed random vector per network
+    plus a term from the image's mean red value: learnable from (Z, image)."""
+    rng = np.random.default_rng(seed)
+    adj, ops = random_cells(64 + 24 + n_nets, seed)
+    unlabeled = CellSet(torch.as_tensor(adj[:64]), torch.as_tensor(ops[:64]))
+    heldout = CellSet(torch.as_tensor(adj[64:88]), torch.as_tensor(ops[64:88]))
+    networks = CellSet(torch.as_tensor(adj[88:]), torch.as_tensor(ops[88:]))
+    images = torch.as_tensor(rng.integers(0, 256, (2 * n_images, 8, 8, 3), dtype=np.uint8))
+    net_vec = torch.as_tensor(rng.normal(size=(n_nets, 9)), dtype=torch.float32)
+    img_vec = torch.as_tensor(rng.normal(size=9), dtype=torch.float32)
+    red = images[..., 0].float().mean(dim=(1, 2)) / 255.0 - 0.5
+
+    def split(nets, imgs):
+        net_index, image_index = (t.flatten() for t in torch.meshgrid(torch.as_tensor(nets), torch.as_tensor(imgs), indexing="ij"))
+        targets = net_vec[net_index] + 2 * red[image_index, None] * img_vec
+        return LabeledSplit(net_index, image_index, targets.to(torch.bfloat16), images)
+
+    n_train = n_nets - 2
+    splits = {
+        "train": split(range(n_train), range(n_images)),
+        "valid_unseen_networks": split(range(n_train, n_nets), range(n_images)),
+        "valid_unseen_images": split(range(n_train), range(n_images, 2 * n_images)),
+    }
+    labeled = LabeledData(networks, splits, torch.tensor([0.5, 0.5, 0.5]), torch.tensor([0.25, 0.25, 0.25]))
+    return unlabeled, labeled, heldout
+
+
+@pytest.fixture(scope="module")
+def data():
+    return tiny_data()
+
+
+# ----------------------------------------------------------------------------------------- schedule
+def test_batch_schedule_alternates_then_fills():
+    s = batch_schedule(5, 7, 2, 3)
+    assert "".join("L" if x else "U" for x in s) == "LLUUULLUUULU"
+    assert sum(s) == 5 and len(s) == 12
+    assert batch_schedule(0, 3, 300, 200) == [False] * 3
+    assert batch_schedule(4, 0, 300, 200) == [True] * 4
+
+
+def test_batch_schedule_paper_ratio():
+    s = batch_schedule(19000, 11907, 300, 200)
+    assert sum(s) == 19000 and len(s) == 30907
+    assert s[:300] == [True] * 300 and s[300:500] == [False] * 200
+
+
+# ----------------------------------------------------------------------------------------- metrics
+def test_per_sample_losses_match_torch():
+    torch.manual_seed(0)
+    pred, target = torch.randn(6, 5), torch.randn(6, 5)
+    assert torch.allclose(M.per_sample_loss_fn("l1")(pred, target), F.l1_loss(pred, target, reduction="none").mean(1))
+    assert torch.allclose(M.per_sample_loss_fn("mse")(pred, target), F.mse_loss(pred, target, reduction="none").mean(1))
+    huber = M.per_sample_loss_fn("huber", 0.5)(pred, target)
+    assert torch.allclose(huber, F.huber_loss(pred, target, reduction="none", delta=0.5).mean(1))
+    with pytest.raises(InfonasError, match="labeled_loss"):
+        M.per_sample_loss_fn("l3")
+
+
+def test_bootstrap_ci_constant_and_normal_width():
+    g = M.make_generator("cpu", 0)
+    assert M.bootstrap_ci(torch.full((50,), 0.3), 100, 0.95, g) == pytest.approx((0.3, 0.3, 0.3))
+    values = torch.as_tensor(np.random.default_rng(0).normal(1.0, 2.0, 4000), dtype=torch.float32)
+    mean, low, high = M.bootstrap_ci(values, 400, 0.95, M.make_generator("cpu", 1))
+    assert low < mean < high and mean == pytest.approx(values.mean().item(), abs=1e-6)
+    normal_half_width = 1.96 * values.std().item() / math.sqrt(4000)
+    assert (high - low) / 2 == pytest.approx(normal_half_width, rel=0.15)
+    assert M.bootstrap_ci(values, 400, 0.95, M.make_generator("cpu", 1)) == (mean, low, high)
+
+
+def test_baseline_losses_are_distance_to_the_mean_vector():
+    targets = torch.tensor([[0.0, 2.0], [2.0, 2.0], [4.0, 8.0]])
+    base = M.baseline_losses(targets, M.per_sample_loss_fn("l1"), batch_size=2)
+    assert torch.allclose(base, torch.tensor([2.0 + 2.0, 0.0 + 2.0, 2.0 + 4.0]) / 2)
+
+
+def test_reconstruction_accuracy_matches_slow_reference(data):
+    unlabeled, _, _ = data
+    adj, ops = unlabeled.adjacency, unlabeled.ops
+    torch.manual_seed(0)
+    vae = ArchVAE().eval()
+    ops_acc, adj_acc = M.reconstruction_accuracy(vae, adj, ops, batch_size=10)
+    with torch.no_grad():
+        out = vae(adj, ops)
+    hits_ops = n_ops = hits_adj = n_adj = 0
+    for b in range(adj.shape[0]):
+        for i in range(7):
+            if ops[b, i] >= 0:
+                n_ops += 1
+                hits_ops += int(out.ops_logits[b, i].argmax()) == int(ops[b, i])
+            for j in range(i + 1, 7):
+                n_adj += 1
+                hits_adj += (torch.sigmoid(out.adj_logits[b, i, j]) > 0.5).item() == bool(adj[b, i, j])
+    assert ops_acc == pytest.approx(hits_ops / n_ops) and adj_acc == pytest.approx(hits_adj / n_adj)
+
+
+def test_count_valid_unique_on_known_decodings():
+    full = np.array([0, 1, 2, 3, 1, 2, 4], dtype=np.int8)
+    chain = np.triu(np.ones((7, 7), dtype=np.uint8), 1) * np.eye(7, k=1, dtype=np.uint8)
+    bad_ops = full.copy()
+    bad_ops[3] = 4  # an output op inside the cell
+    decoded_adj = np.stack([chain, chain, chain, chain])
+    decoded_ops = np.stack([full, full, bad_ops, full[[0, 2, 1, 3, 4, 5, 6]]])
+    validity, uniqueness = M._count_valid_unique(decoded_adj, decoded_ops)
+    assert validity == pytest.approx(3 / 4)
+    assert C.cell_hash(chain, full) != C.cell_hash(chain, decoded_ops[3])
+    assert uniqueness == pytest.approx(2 / 3)
+    validity, uniqueness = M._count_valid_unique(decoded_adj[2:3], decoded_ops[2:3])
+    assert validity == 0.0 and math.isnan(uniqueness)
+
+
+def test_validity_uniqueness_is_seeded(data):
+    unlabeled, _, _ = data
+    torch.manual_seed(0)
+    vae = ArchVAE()
+    mu = M.latent_means(vae, unlabeled.adjacency, unlabeled.ops, 16)
+    assert mu.shape == (64, 7, 16)
+    a = M.validity_uniqueness(vae, mu, 300, M.make_generator("cpu", 3), 128)
+    b = M.validity_uniqueness(vae, mu, 300, M.make_generator("cpu", 3), 128)
+    assert np.array_equal(a, b, equal_nan=True) and 0.0 <= a[0] <= 1.0
+
+
+# ----------------------------------------------------------------------------------------- training
+def run(tmp_path, data, **overrides):
+    unlabeled, labeled, heldout = data
+    config = JointConfig(**{**FAST, "epochs": 2, "checkpoint_every": 1, **overrides})
+    return train_joint(tmp_path, unlabeled, labeled, heldout, MODEL, config)
+
+
+def test_metrics_csv_rows_and_columns(tmp_path, data):
+    run(tmp_path, data)
+    frame = pd.read_csv(tmp_path / "metrics.csv")
+    splits = ["train", "valid_unseen_networks", "valid_unseen_images"]
+    assert list(frame.columns) == M.metric_columns(splits)
+    assert frame[["epoch", "model"]].values.tolist() == [[1, "infonas"], [1, "arch2vec"], [2, "infonas"], [2, "arch2vec"]]
+    info, ref = frame[frame.model == "infonas"], frame[frame.model == "arch2vec"]
+    labeled_cols = [c for c in frame.columns if c.startswith(("labeled_loss", "baseline_"))]
+    assert info[labeled_cols].notna().all().all() and ref[labeled_cols].isna().all().all()
+    for df in (info, ref):
+        assert df[["vae_loss_labeled", "vae_loss_unlabeled", "ops_acc", "adj_acc", "validity"]].notna().all().all()
+    assert (info.labeled_loss_train_ci_low <= info.labeled_loss_train).all()
+    assert (info.labeled_loss_train <= info.labeled_loss_train_ci_high).all()
+    assert (frame.n_labeled_steps == 6).all() and (frame.n_unlabeled_steps == 8).all()
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["epoch_001.pt", "epoch_002.pt"]
+
+
+def test_reference_and_infonas_vae_start_identical_and_see_the_same_cells(data, monkeypatch):
+    unlabeled, labeled, heldout = data
+    trainer = J.JointTrainer(unlabeled, labeled, heldout, MODEL, JointConfig(**FAST))
+    for (k, a), (_, b) in zip(trainer.main.vae.state_dict().items(), trainer.reference.state_dict().items()):
+        assert torch.equal(a, b), k
+    seen = {"infonas": [], "arch2vec": []}
+
+    def spy(name, module):
+        original = module.forward
+
+        def forward(adjacency, ops, *rest):
+            seen[name].append(C.cell_hash(adjacency[0].numpy(), ops[0].numpy()))
+            seen[name].append(adjacency.shape[0])
+            return original(adjacency, ops, *rest)
+
+        monkeypatch.setattr(module, "forward", forward)
+
+    spy("infonas", trainer.main.vae)
+    spy("arch2vec", trainer.reference)
+    trainer.run_epoch()
+    assert seen["infonas"] == seen["arch2vec"]
+    assert sum(seen["arch2vec"][1::2]) == len(unlabeled) + len(labeled.splits["train"])
+
+
+def test_labeled_loss_falls_below_baseline(tmp_path):
+    """A per-network target is learnable from Z: the eval-mode train loss ends far below the mean-vector
+    baseline. (Head dropout off: at this size, 15 epochs of 12 labeled steps, dropout 0.5 only slows it.)"""
+    unlabeled, labeled, heldout = tiny_data(n_images=16)
+    model = dataclasses.replace(MODEL, dense_dropout=0.0)
+    config = JointConfig(**{**FAST, "epochs": 15, "lr": 3e-3, "n_latent_points": 0, "checkpoint_every": 15})
+    rows = train_joint(tmp_path, unlabeled, labeled, heldout, model, config)
+    first, last = rows[0], [r for r in rows if r["model"] == "infonas"][-1]
+    assert first["labeled_loss_train"] > 0.9 * first["baseline_train"]
+    assert last["labeled_loss_train"] < 0.6 * last["baseline_train"]
+    assert last["labeled_loss_train_ci_high"] < last["baseline_train_ci_low"]
+    assert last["labeled_loss_valid_unseen_images"] < 0.6 * last["baseline_valid_unseen_images"]
+
+
+def _weights(path):
+    return ckpt.load_checkpoint(path)["models"]
+
+
+def _same_rows(a, b):
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    return pd.DataFrame(strip(a)).equals(pd.DataFrame(strip(b)))
+
+
+def test_resume_gives_identical_result(tmp_path, data):
+    full = run(tmp_path / "full", data, epochs=3)
+    first = run(tmp_path / "resumed", data, epochs=1)
+    assert _same_rows(first, full[:2])
+    resumed = run(tmp_path / "resumed", data, epochs=3)
+    assert _same_rows(resumed, full)
+    for name, state in _weights(tmp_path / "full/checkpoints/epoch_003.pt").items():
+        other = _weights(tmp_path / "resumed/checkpoints/epoch_003.pt")[name]
+        assert all(torch.equal(state[k], other[k]) for k in state), name
+    on_disk = pd.read_csv(tmp_path / "resumed/metrics.csv").drop(columns="seconds")
+    assert on_disk.equals(pd.read_csv(tmp_path / "full/metrics.csv").drop(columns="seconds"))
+
+
+def test_resume_after_kill_mid_epoch(tmp_path, data, monkeypatch):
+    full = run(tmp_path / "full", data, epochs=2)
+    calls = {"n": 0}
+    original = J.JointTrainer._unlabeled_step
+
+    def dying(self, idx, sums):
+        calls["n"] += 1
+        if calls["n"] == 12:  # epoch 2 (8 unlabeled steps per epoch)
+            raise KeyboardInterrupt
+        return original(self, idx, sums)
+
+    monkeypatch.setattr(J.JointTrainer, "_unlabeled_step", dying)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "killed", data, epochs=2)
+    assert ckpt.latest_checkpoint(tmp_path / "killed/checkpoints").name == "epoch_001.pt"
+    monkeypatch.setattr(J.JointTrainer, "_unlabeled_step", original)
+    resumed = run(tmp_path / "killed", data, epochs=2)
+    assert _same_rows(resumed, full)
+
+
+def test_resume_refuses_other_settings(tmp_path, data):
+    run(tmp_path, data, epochs=1)
+    with pytest.raises(InfonasError, match="labeled_loss='l1', this run has 'mse'"):
+        run(tmp_path, data, epochs=2, labeled_loss="mse")
+
+
+def test_corrupt_checkpoint_is_reported(tmp_path):
+    path = tmp_path / "epoch_001.pt"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(InfonasError, match="epoch_001.pt"):
+        ckpt.load_checkpoint(path)
+
+
+def test_load_trained_models(tmp_path, data):
+    run(tmp_path, data, epochs=1)
+    models = ckpt.load_trained_models(tmp_path / "checkpoints/epoch_001.pt")
+    assert set(models) == {"infonas", "arch2vec"} and not models["arch2vec"].training
+    unlabeled = data[0]
+    mu, _ = models["arch2vec"].encode(unlabeled.adjacency[:3], unlabeled.ops[:3])
+    assert mu.shape == (3, 7, 16)
+
+
+def test_plain_arch2vec_run(tmp_path, data):
+    unlabeled, _, heldout = data
+    config = JointConfig(**{**FAST, "epochs": 1})
+    rows = train_joint(tmp_path, unlabeled, None, heldout, MODEL, config)
+    assert [r["model"] for r in rows] == ["arch2vec"] and rows[0]["n_labeled_steps"] == 0
+    frame = pd.read_csv(tmp_path / "metrics.csv")
+    assert list(frame.columns) == M.metric_columns([])
+
+
+def test_op_embedding_option_in_joint_training(tmp_path, data):
+    unlabeled, labeled, heldout = data
+    model = InfoNASConfig(**{**MODEL.to_dict(), "vae": {**MODEL.vae.to_dict(), "op_embedding_dim": 3}})
+    config = JointConfig(**{**FAST, "epochs": 1})
+    rows = train_joint(tmp_path, unlabeled, labeled, heldout, model, config)
+    assert all(math.isfinite(r["vae_loss_unlabeled"]) for r in rows)
+    state = ckpt.load_checkpoint(tmp_path / "checkpoints/epoch_001.pt")
+    assert state["models"]["infonas"]["vae.op_table"].shape == (5, 3)
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda u, l: l.splits["train"].net_index.__setitem__(0, 99), "net_index out of range"),
+        (lambda u, l: u.ops.__setitem__((0, 1), 7), "op codes"),
+        (lambda u, l: setattr(l.splits["train"], "targets", torch.zeros(48, 5)), r"targets must be \(N, 9\)"),
+        (lambda u, l: l.splits["train"].targets.__setitem__((1, 1), float("nan")), "NaN"),
+    ],
+)
+def test_bad_input_is_reported(tmp_path, mutate, message):
+    unlabeled, labeled, heldout = tiny_data()
+    mutate(unlabeled, labeled)
+    with pytest.raises(InfonasError, match=message):
+        train_joint(tmp_path, unlabeled, labeled, heldout, MODEL, JointConfig(**FAST))
+    assert not (tmp_path / "metrics.csv").exists()
+
+
+def test_eval_max_samples_caps_every_evaluation_set(data):
+    unlabeled, labeled, heldout = data
+    trainer = J.JointTrainer(unlabeled, labeled, heldout, MODEL, JointConfig(**{**FAST, "eval_max_samples": 10}))
+    for key, sub in trainer._eval_subsets.items():
+        assert sub is not None and sub.numel() == 10 and torch.equal(sub, sub.unique()), key
+    row = trainer.evaluate(trainer.run_epoch())[0]
+    assert math.isfinite(row["labeled_loss_train"]) and math.isfinite(row["adj_acc"])
