@@ -157,7 +157,7 @@ def test_hash_not_in_search_space_names_hash_and_file(world):
     space = {k: v[1:] for k, v in world["space"].items()}  # drop the smallest hash
     dropped = world["space"]["hash"][0].decode()
     save_searchspace(d / "small.h5", space)
-    with pytest.raises(InfonasError, match=rf"small.h5: network {dropped} "):
+    with pytest.raises(InfonasError, match=rf"small.h5: network list: hash {dropped} is not in the search space"):
         build_io_dataset(world["networks"], world["io"], world["scaler"], 3, d / "small.h5")
 
 

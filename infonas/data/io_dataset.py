@@ -181,16 +181,15 @@ def _check_networks(frame, where: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _cells(space, hashes: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
     """Adjacency and ops of each hash from the search space arrays (dict or searchspace.h5 path)."""
-    from infonas.searchspace.store import load_searchspace
+    from infonas.searchspace.store import load_searchspace, row_index
 
     if not isinstance(space, Mapping):
         where = str(space)
         space = load_searchspace(space)
-    wanted = hashes.astype("S32")
-    pos = np.minimum(np.searchsorted(space["hash"], wanted), len(space["hash"]) - 1)
-    bad = space["hash"][pos] != wanted
-    if bad.any():
-        raise InfonasError(f"{where}: network {hashes[bad][0]} from the network list is not in the search space")
+    try:
+        pos = row_index(space, hashes)
+    except InfonasError as error:
+        raise InfonasError(f"{where}: network list: {error}") from error
     return space["adjacency"][pos], space["ops"][pos]
 
 
