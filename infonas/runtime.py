@@ -92,3 +92,33 @@ def limit_threads(n: int) -> None:
     import torch
 
     torch.set_num_threads(max(1, int(n)))
+
+
+def input_stamp(paths, settings=None) -> dict:
+    """Identity of a job's inputs (size and mtime of each file) and settings, for resume checks."""
+    stamp = {str(p): [os.stat(p).st_size, os.stat(p).st_mtime_ns] for p in sorted(map(str, paths))}
+    return {"inputs": stamp, "settings": settings}
+
+
+@contextlib.contextmanager
+def resume_state(state_path, stamp: dict) -> Iterator[Path]:
+    """Keep resume state (a checkpoint file or folder) only if it was written for these inputs.
+
+    Resume state is never a declared output, so it survives a failed job; but when a setting or an
+    upstream file changed, Snakemake reruns the job and the old state must not be resumed. The
+    stamp sits beside the state and goes when the job has consumed its state.
+    """
+    import json
+    import shutil
+
+    state = Path(state_path)
+    sidecar = state.with_name(state.name + ".inputs.json")
+    fresh = json.loads(json.dumps(stamp))
+    if state.exists() and (not sidecar.is_file() or json.loads(sidecar.read_text()) != fresh):
+        logging.getLogger(__name__).info("discarding resume state %s: inputs changed", state)
+        shutil.rmtree(state) if state.is_dir() else state.unlink()
+    state.parent.mkdir(parents=True, exist_ok=True)
+    sidecar.write_text(json.dumps(fresh))
+    yield state
+    if not state.exists():
+        sidecar.unlink(missing_ok=True)

@@ -105,3 +105,34 @@ def test_network_list_errors(tmp_path):
     path.write_text("hash,role\n" + "a" * 32 + ",test\n")
     with pytest.raises(InfonasError, match="role"):
         read_networks(path)
+
+
+def test_resume_state_is_discarded_when_inputs_change(tmp_path):
+    from infonas.runtime import input_stamp, resume_state
+
+    def discard_stale_state(state, stamp):
+        with resume_state(state, stamp):
+            pass
+
+    data = tmp_path / "data.h5"
+    data.write_bytes(b"v1")
+    state = tmp_path / "ckpt"
+    state.mkdir()
+    (state / "epoch_001.pt").write_bytes(b"x")
+    discard_stale_state(state, input_stamp([data], {"epochs": 3}))
+    assert not state.exists()  # state of unknown provenance is not resumed
+    state.mkdir()
+    (state / "epoch_001.pt").write_bytes(b"x")
+    discard_stale_state(state, input_stamp([data], {"epochs": 3}))
+    assert (state / "epoch_001.pt").exists()  # same inputs: resume
+    discard_stale_state(state, input_stamp([data], {"epochs": 4}))
+    assert not state.exists()  # a setting changed
+    state.write_bytes(b"ckpt file")
+    discard_stale_state(state, input_stamp([data], {"epochs": 4}))
+    data.write_bytes(b"version 2")
+    discard_stale_state(state, input_stamp([data], {"epochs": 4}))
+    assert not state.exists()  # an input file changed
+    with resume_state(state, input_stamp([data], {"epochs": 4})) as path:
+        path.write_bytes(b"consumed")
+        path.unlink()
+    assert not (tmp_path / "ckpt.inputs.json").exists()  # the stamp goes with the state

@@ -1,23 +1,26 @@
 """Rule pretrain: train one NB-101 network ({hash}) on images.h5; resumes from its checkpoint."""
 from infonas.config import dataclass_from_section
 from infonas.nets.pretrain import PretrainConfig, pretrain_network
-from infonas.runtime import resolve_device, run_rule
+from infonas.runtime import resume_state, input_stamp, resolve_device, run_rule
 from infonas.searchspace.store import cell_of, load_searchspace
 
 
 def main(smk):
     adjacency, ops = cell_of(load_searchspace(smk.input.space), smk.wildcards.hash)
-    pretrain_network(
-        adjacency,
-        ops,
-        smk.input.images,
-        smk.output.weights,
-        smk.output.metrics,
-        config=dataclass_from_section(PretrainConfig, smk.params.settings, "pretrain"),
-        device=resolve_device(smk.params.device),
-        seed=smk.params.seed,
-        progress=True,
-    )
+    stamp = input_stamp(smk.input, [smk.params.settings, smk.params.seed])
+    with resume_state(f"{smk.output.weights}.ckpt", stamp) as checkpoint:
+        pretrain_network(
+            adjacency,
+            ops,
+            smk.input.images,
+            smk.output.weights,
+            smk.output.metrics,
+            config=dataclass_from_section(PretrainConfig, smk.params.settings, "pretrain"),
+            device=resolve_device(smk.params.device),
+            seed=smk.params.seed,
+            checkpoint_path=checkpoint,
+            progress=True,
+        )
 
 
 run_rule(main, snakemake)  # noqa: F821 (injected by Snakemake)
