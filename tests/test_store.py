@@ -1,3 +1,5 @@
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -110,29 +112,27 @@ def test_network_list_errors(tmp_path):
 def test_resume_state_is_discarded_when_inputs_change(tmp_path):
     from infonas.runtime import input_stamp, resume_state
 
-    def discard_stale_state(state, stamp):
-        with resume_state(state, stamp):
-            pass
-
     data = tmp_path / "data.h5"
     data.write_bytes(b"v1")
     state = tmp_path / "ckpt"
-    state.mkdir()
-    (state / "epoch_001.pt").write_bytes(b"x")
-    discard_stale_state(state, input_stamp([data], {"epochs": 3}))
-    assert not state.exists()  # state of unknown provenance is not resumed
-    state.mkdir()
-    (state / "epoch_001.pt").write_bytes(b"x")
-    discard_stale_state(state, input_stamp([data], {"epochs": 3}))
-    assert (state / "epoch_001.pt").exists()  # same inputs: resume
-    discard_stale_state(state, input_stamp([data], {"epochs": 4}))
-    assert not state.exists()  # a setting changed
-    state.write_bytes(b"ckpt file")
-    discard_stale_state(state, input_stamp([data], {"epochs": 4}))
+
+    def killed_job(settings):
+        """A job that finds its state, writes a checkpoint and dies; returns what it found."""
+        with pytest.raises(KeyboardInterrupt):
+            with resume_state(state, input_stamp([data], settings)) as path:
+                found = path.exists()
+                path.mkdir(exist_ok=True)
+                (path / "epoch_001.pt").write_bytes(b"x")
+                raise KeyboardInterrupt
+        return found
+
+    (state).mkdir()
+    assert killed_job({"epochs": 3}) is False  # state of unknown provenance is not resumed
+    assert killed_job({"epochs": 3}) is True  # same inputs and settings: resume
+    assert killed_job({"epochs": 4}) is False  # a setting changed
     data.write_bytes(b"version 2")
-    discard_stale_state(state, input_stamp([data], {"epochs": 4}))
-    assert not state.exists()  # an input file changed
+    assert killed_job({"epochs": 4}) is False  # an input file changed
     with resume_state(state, input_stamp([data], {"epochs": 4})) as path:
-        path.write_bytes(b"consumed")
-        path.unlink()
+        assert path.exists()
+        shutil.rmtree(path)  # the job consumed its state
     assert not (tmp_path / "ckpt.inputs.json").exists()  # the stamp goes with the state
