@@ -4,7 +4,12 @@ from snakemake.utils import min_version
 min_version("8.20")
 
 
-configfile: "config.yaml"
+# The embedded default, unless --configfile names the files of the run: those merge over the
+# schema's defaults (the paper's settings) and nothing else, so a preset is complete on its own.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
+
 
 
 report: "report/workflow.rst"
