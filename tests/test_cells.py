@@ -139,3 +139,24 @@ def test_prune_matches_official_model_spec_on_random_connected_cells():
         assert ours[1] == [O.CODES[name] for name in spec.ops]
         checked += 1
     assert checked > 100
+
+
+# Official NB-101 module hashes (rows of the real metrics table in ../shared/data) with their cells.
+KNOWN = [
+    ("001a6fcc8b38cbc515be788a86bdc804", [[0, 1, 1, 0], [0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]], [I, MP, MP, OUT]),
+    ("01f0f1cf81ef9193f2946db78ea759ee", [[0, 1, 0, 1], [0, 0, 1, 1], [0, 0, 0, 1], [0, 0, 0, 0]], [I, C3, C3, OUT]),
+    ("03d84046b0ce567b2b59e85903aa2f5f", [[0, 1, 1, 1], [0, 0, 0, 1], [0, 0, 0, 1], [0, 0, 0, 0]], [I, C3, C3, OUT]),
+    (
+        "00005c142e6f48ac74fdcf73e3439874",
+        [[0, 1, 0, 0, 1, 1, 0], [0, 0, 1, 0, 0, 0, 0], [0, 0, 0, 1, 0, 0, 1], [0, 0, 0, 0, 0, 1, 0],
+         [0, 0, 0, 0, 0, 1, 0], [0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0, 0]],
+        [I, C3, MP, C3, C3, C1, OUT],
+    ),
+]
+
+
+@pytest.mark.parametrize("expected, adj, codes", KNOWN)
+def test_known_official_module_hashes(expected, adj, codes):
+    assert module_hash(adj, codes) == expected
+    # the same cell padded, and with a dangling vertex added, still hashes to the official value
+    assert cell_hash(*pad_cell(adj, codes)) == expected

@@ -59,8 +59,16 @@ def test_tiny_default_runs_end_to_end(tmp_path):
         assert len(list((out / "io").glob("*.h5"))) == 8 + 2
         assert list((out / "models").glob("*/seed*/metrics.csv"))
         assert list((out / "predict").glob("**/*.csv"))
+        for figure in ("infonas/labeled_losses", "infonas/reconstruction", "search/infonas_seed1_epoch6",
+                       "predict/infonas_epoch6"):
+            assert (out / "figures" / f"{figure}.png").stat().st_size > 10_000, figure
+            assert (out / "figures" / f"{figure}.pdf").is_file(), figure
         # a second run has nothing to do: every output is complete and up to date
         again = snakemake("--cores", "2", "--config", f"run={run}", "-n")
         assert "Nothing to be done" in again.stdout + again.stderr
+        report = snakemake("--config", f"run={run}", "--report", str(out / "report.html"))
+        assert report.returncode == 0, report.stderr[-2000:]
+        html = (out / "report.html").read_text()
+        assert "labeled_losses.png" in html and "pretrain stage measured" in html
     finally:
         shutil.rmtree(out, ignore_errors=True)
