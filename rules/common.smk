@@ -105,7 +105,7 @@ def report_targets():
     figures = f"{RUN}/figures"
     return [
         f"{figures}/scaling_variants.csv",
-        *expand(f"{figures}/{{model}}/labeled_losses.png", model=train["models"]),
+        *[f"{figures}/{model}/{'labeled_losses' if uses_labels(model) else 'vae_losses'}.png" for model in train["models"]],
         *expand(f"{figures}/search/{{model}}_seed{{seed}}_epoch{{epoch}}.png", model=train["models"],
                 seed=train["seeds"], epoch=evaluate["embed_epochs"]),
         *expand(f"{figures}/predict/{{model}}_epoch{{epoch}}.png", model=train["models"], epoch=evaluate["embed_epochs"]),

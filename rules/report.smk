@@ -1,6 +1,8 @@
 # Figures and tables of the thesis and paper, each wrapped for `snakemake --report`.
 
 rule training_report:
+    wildcard_constraints:
+        model="infonas|infonas-opemb",
     input:
         unpack(training_metrics),
     output:
@@ -10,6 +12,29 @@ rule training_report:
         valid=report(f"{RUN}/figures/{{model}}/validity_uniqueness.png", caption="../report/validity.rst", category="Joint training", labels={"model": "{model}", "figure": "validity and uniqueness"}),
         table=report(f"{RUN}/figures/{{model}}/final_epoch.csv", caption="../report/final_epoch.rst", category="Joint training", labels={"model": "{model}", "figure": "final-epoch table"}),
         scaling=report(f"{RUN}/figures/{{model}}/scaling_results.csv", caption="../report/scaling_results.rst", category="Joint training", labels={"model": "{model}", "figure": "scaling variant"}),
+    params:
+        variant=lookup(dpath="io/scaling", within=config),
+    conda:
+        "../envs/infonas.yaml"
+    log:
+        f"{LOGS}/report/training_{{model}}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+    script:
+        "../workflow_scripts/training_report.py"
+
+
+rule arch2vec_report:
+    wildcard_constraints:
+        model="arch2vec",
+    input:
+        unpack(training_metrics),
+    output:
+        vae=report(f"{RUN}/figures/{{model}}/vae_losses.png", caption="../report/vae_losses.rst", category="Joint training", labels={"model": "{model}", "figure": "VAE losses"}),
+        recon=report(f"{RUN}/figures/{{model}}/reconstruction.png", caption="../report/reconstruction.rst", category="Joint training", labels={"model": "{model}", "figure": "reconstruction accuracy"}),
+        valid=report(f"{RUN}/figures/{{model}}/validity_uniqueness.png", caption="../report/validity.rst", category="Joint training", labels={"model": "{model}", "figure": "validity and uniqueness"}),
+        table=report(f"{RUN}/figures/{{model}}/final_epoch.csv", caption="../report/final_epoch.rst", category="Joint training", labels={"model": "{model}", "figure": "final-epoch table"}),
     params:
         variant=lookup(dpath="io/scaling", within=config),
     conda:

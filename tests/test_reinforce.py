@@ -210,3 +210,17 @@ def test_load_rejects_missing_and_foreign_files(tmp_path):
         f["indices"] = np.zeros((1, 1))
     with pytest.raises(InfonasError, match="missing"):
         load_search(tmp_path / "empty.h5")
+
+
+def test_table_without_test_accuracy_is_searched_on_validation():
+    from infonas.evaluation.regret import searchable_rows
+
+    val = np.array([0.9, np.nan, 0.8, 0.85])
+    time = np.array([10.0, 10.0, np.nan, 5.0])
+    no_test = np.full(4, np.nan)
+    assert list(searchable_rows(val, no_test, time)) == [0, 3]
+    some_test = np.array([0.9, 0.9, 0.9, np.nan])
+    with pytest.raises(InfonasError, match="only 1 of 4"):
+        searchable_rows(val, some_test, time)
+    result = random_search(val, no_test, time, n_runs=3, budget_s=100.0, seed=0, progress=False)
+    assert np.isnan(result.test_acc[np.isfinite(result.val_acc)]).all()

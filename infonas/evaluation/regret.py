@@ -84,14 +84,18 @@ def searchable_rows(val_acc, test_acc, train_time, features=None) -> np.ndarray:
     """Original row numbers that can be search states: every metric (and feature) finite.
 
     A partial benchmark marks unknown metrics with NaN (DESIGN.md section 2); those rows cannot be
-    evaluated, so they are dropped before the search rather than visited.
+    evaluated, so they are dropped before the search rather than visited. A table with no test
+    accuracy at all (e.g. a CSV of validation accuracies) is searched on validation accuracy alone,
+    and its test regret is NaN.
     """
     arrays = {"val_acc": val_acc, "test_acc": test_acc, "train_time": train_time}
     n = len(val_acc)
     for name, arr in arrays.items():
         if arr.ndim != 1 or arr.shape[0] != n:
             raise InfonasError(f"search metrics: '{name}' has shape {arr.shape}, expected ({n},)")
-    ok = np.isfinite(val_acc) & np.isfinite(test_acc) & np.isfinite(train_time)
+    ok = np.isfinite(val_acc) & np.isfinite(train_time)
+    if np.isfinite(test_acc).any():
+        ok &= np.isfinite(test_acc)
     if features is not None:
         if features.ndim != 2 or features.shape[0] != n:
             raise InfonasError(f"search features: shape {features.shape}, expected ({n}, dim)")

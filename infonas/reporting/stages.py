@@ -21,17 +21,22 @@ SEARCH_LABELS = {"infonas": "info-NAS", "arch2vec": "arch2vec", "random": "rando
 
 
 def training_report(metrics_paths: Mapping[int, str], variant: str, out_dir) -> None:
-    """Joint-training figures and the final-epoch table of one model variant over its seeds."""
+    """Joint-training figures and the final-epoch table of one model variant over its seeds.
+
+    The labeled-loss figure and the scaling table exist only for runs with an info-NAS model
+    (a plain arch2vec run has no labeled data).
+    """
     out = Path(out_dir)
     metrics = tables.load_metrics(metrics_paths)
-    figures.plot_labeled_losses(metrics, out / "labeled_losses")
+    if "infonas" in set(metrics["model"]):
+        figures.plot_labeled_losses(metrics, out / "labeled_losses")
+        tables.write_table(tables.scaling_results_table([(variant, metrics)]), out / "scaling_results",
+                           caption=f"Labeled losses of scaling variant {variant} next to the baseline")
     figures.plot_vae_losses(metrics, out / "vae_losses")
     figures.plot_reconstruction(metrics, out / "reconstruction")
     figures.plot_validity_uniqueness(metrics, out / "validity_uniqueness")
     tables.write_table(tables.final_training_table(metrics), out / "final_epoch",
                        caption="Final-epoch metrics, mean ± std over seeds")
-    tables.write_table(tables.scaling_results_table([(variant, metrics)]), out / "scaling_results",
-                       caption=f"Labeled losses of scaling variant {variant} next to the baseline")
 
 
 def best_accuracies(benchmark) -> tuple[float, float]:
