@@ -15,7 +15,7 @@ def default(repo):
 def test_defaults_are_filled_from_schema(default):
     config = validate_config(default)
     assert config["searchspace"]["test_fraction"] == 0.1
-    assert config["pretrain"]["lr"] == 0.025
+    assert config["pretrain"]["momentum"] == 0.9
     assert config["train"]["labeled_loss"] == "l1"
 
 
