@@ -30,7 +30,8 @@ def metrics_frame(seeds=(1, 2, 3), epochs=5, seed=0, noise=0.02) -> pd.DataFrame
                            vae_loss_labeled=0.5 / e + noise * rng.random(),
                            vae_loss_unlabeled=0.6 / e + noise * rng.random(),
                            ops_acc=min(1.0, 0.8 + 0.04 * e), adj_acc=1 - 0.1 / e - noise * rng.random(),
-                           validity=0.4 + noise * rng.random(), uniqueness=1 - noise * rng.random())
+                           validity=0.4 + noise * rng.random(), uniqueness=0.9 - noise * rng.random(),
+                           uniqueness_unpruned=1 - noise * rng.random())
                 if model == "infonas":
                     for i, split in enumerate(SPLITS):
                         loss = 0.7 / (1 + e) + 0.1 * i + noise * rng.random()

@@ -130,12 +130,28 @@ def test_count_valid_unique_on_known_decodings():
     bad_ops[3] = 4  # an output op inside the cell
     decoded_adj = np.stack([chain, chain, chain, chain])
     decoded_ops = np.stack([full, full, bad_ops, full[[0, 2, 1, 3, 4, 5, 6]]])
-    validity, uniqueness = M._count_valid_unique(decoded_adj, decoded_ops)
+    validity, uniqueness, unpruned = M._count_valid_unique(decoded_adj, decoded_ops)
     assert validity == pytest.approx(3 / 4)
     assert C.cell_hash(chain, full) != C.cell_hash(chain, decoded_ops[3])
-    assert uniqueness == pytest.approx(2 / 3)
-    validity, uniqueness = M._count_valid_unique(decoded_adj[2:3], decoded_ops[2:3])
-    assert validity == 0.0 and math.isnan(uniqueness)
+    assert uniqueness == pytest.approx(2 / 3) and unpruned == pytest.approx(2 / 3)
+    validity, uniqueness, unpruned = M._count_valid_unique(decoded_adj[2:3], decoded_ops[2:3])
+    assert validity == 0.0 and math.isnan(uniqueness) and math.isnan(unpruned)
+
+
+def test_unpruned_uniqueness_counts_cells_that_prune_alike():
+    """arch2vec's uniqueness hashes the decoded cell before pruning: a dangling vertex makes it new."""
+    ops = np.array([0, 1, 2, 3, 1, 2, 4], dtype=np.int8)
+    chain = np.eye(7, k=1, dtype=np.uint8)
+    dangling = chain.copy()
+    dangling[2, 3] = 0  # vertices 3.. no longer reached from the input ...
+    dangling[2, 6] = 1  # ... except the output: 3, 4, 5 are pruned away
+    dangling[3, 4] = dangling[4, 5] = dangling[5, 6] = 0
+    other = dangling.copy()
+    other[3, 4] = 1  # differs only among pruned vertices
+    assert C.is_valid_cell(dangling, ops) and C.is_valid_cell(other, ops)
+    assert C.cell_hash(dangling, ops) == C.cell_hash(other, ops)
+    validity, uniqueness, unpruned = M._count_valid_unique(np.stack([dangling, other]), np.stack([ops, ops]))
+    assert validity == 1.0 and uniqueness == pytest.approx(1 / 2) and unpruned == 1.0
 
 
 def test_validity_uniqueness_is_seeded(data):
@@ -318,3 +334,25 @@ def test_eval_max_samples_caps_every_evaluation_set(data):
         assert sub is not None and sub.numel() == 10 and torch.equal(sub, sub.unique()), key
     row = trainer.evaluate(trainer.run_epoch())[0]
     assert math.isfinite(row["labeled_loss_train"]) and math.isfinite(row["adj_acc"])
+
+
+def test_vae_train_mode_epochs_freezes_the_vaes_after_them(data):
+    """arch2vec's released schedule: batch statistics in epoch 1, eval mode (frozen BN, no noise) after,
+    while the weights keep learning and the regressor stays in train mode."""
+    unlabeled, labeled, heldout = data
+    trainer = J.JointTrainer(unlabeled, labeled, heldout, MODEL, JointConfig(**FAST, vae_train_mode_epochs=1))
+    stats = lambda: [v.norms[0].running_mean.clone() for v in trainer.vaes()]  # noqa: E731
+    before = stats()
+    trainer.run_epoch()
+    after_first = stats()
+    assert all(not torch.equal(a, b) for a, b in zip(before, after_first))
+    weights = [v.fc_mu.weight.clone() for v in trainer.vaes()]
+    trainer.run_epoch()
+    assert all(torch.equal(a, b) for a, b in zip(after_first, stats()))
+    assert all(not torch.equal(w, v.fc_mu.weight) for w, v in zip(weights, trainer.vaes()))
+    assert not any(v.training for v in trainer.vaes()) and trainer.main.head.training
+
+
+def test_vae_train_mode_epochs_is_validated():
+    with pytest.raises(InfonasError, match="vae_train_mode_epochs"):
+        JointConfig(vae_train_mode_epochs=0)

@@ -246,6 +246,7 @@ def plot_validity_uniqueness(metrics: pd.DataFrame, out, band: str = "ci", ci_se
     return _plot_model_panels(metrics, out, [
         ("validity", "validity", "fraction of decoded cells"),
         ("uniqueness", "uniqueness", "fraction of valid cells"),
+        ("uniqueness_unpruned", "uniqueness before pruning (arch2vec's)", "fraction of valid cells"),
     ], band, ci_seed)
 
 

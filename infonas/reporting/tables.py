@@ -53,6 +53,7 @@ CELL_QUANTITIES = (
     ("adjacency reconstruction accuracy", "adj_acc"),
     ("validity", "validity"),
     ("uniqueness", "uniqueness"),
+    ("uniqueness before pruning (arch2vec's)", "uniqueness_unpruned"),
 )
 _CI = ("_ci_low", "_ci_high")
 
