@@ -356,3 +356,18 @@ def test_vae_train_mode_epochs_freezes_the_vaes_after_them(data):
 def test_vae_train_mode_epochs_is_validated():
     with pytest.raises(InfonasError, match="vae_train_mode_epochs"):
         JointConfig(vae_train_mode_epochs=0)
+
+
+def test_adjacency_ceiling_counts_pairs_the_encoder_cannot_separate():
+    chain = np.eye(7, k=1, dtype=np.uint8)
+    ops = np.array([[0, 1, 2, 3, 1, 2, 4]], dtype=np.int8)
+    assert M.adjacency_ceiling(chain[None], ops, rounds=4) == 1.0
+    # input -> a, input -> b, a -> output, b -> output, a and b both conv3x3, 3 padding nodes:
+    # (a, b) and the 3 padding pairs share a colour and have no edge.
+    branches = np.zeros((7, 7), dtype=np.uint8)
+    branches[0, 1] = branches[0, 2] = branches[1, 3] = branches[2, 3] = 1
+    two = np.array([[0, 2, 2, 4, -1, -1, -1]], dtype=np.int8)
+    assert M.adjacency_ceiling(branches[None], two, rounds=4) == pytest.approx(1 - 4 / 21)
+    mixed = np.array([[0, 1, 2, 4, -1, -1, -1]], dtype=np.int8)  # different ops: only padding pairs
+    both = M.adjacency_ceiling(np.stack([branches, branches]), np.concatenate([two, mixed]), rounds=4)
+    assert both == pytest.approx(1 - 7 / 42)

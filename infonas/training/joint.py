@@ -376,13 +376,12 @@ class JointTrainer:
     def evaluate(self, stats: dict) -> list[dict]:
         """Metric rows (one per model) for the epoch just trained; appended to `self.rows`."""
         common = {k: stats[k] for k in ("epoch", "seconds", "n_labeled_steps", "n_unlabeled_steps")}
-        main_vae = self.main.vae if isinstance(self.main, InfoNAS) else self.main
         main_row = {**common, "model": self.main_name, **stats["main"]}
         if self.labeled is not None:
             main_row.update(self._labeled_metrics())
         else:
             main_row.pop("labeled_loss_batches")
-        main_row.update(self._cell_metrics(main_vae, tag=1))
+        main_row.update(self._cell_metrics(self.vaes()[0], tag=1))
         rows = [main_row]
         if self.reference is not None:
             rows.append({**common, "model": "arch2vec", **stats["arch2vec"], **self._cell_metrics(self.reference, 2)})

@@ -192,6 +192,31 @@ def reconstruction_accuracy(vae: ArchVAE, adjacency: torch.Tensor, ops: torch.Te
     return ops_acc, adj_acc
 
 
+def adjacency_ceiling(adjacency: np.ndarray, ops: np.ndarray, rounds: int) -> float:
+    """Highest `adj_acc` an arch2vec encoder with `rounds` GIN layers can reach on these cells.
+
+    In eval mode two nodes with the same `rounds`-step Weisfeiler-Lehman colour (undirected A + A^T,
+    op labels, padding as its own label) get identical mu, so sigmoid(mu_i . mu_i) > 0.5 decodes an
+    edge between them: a pair with the same colour and no edge (e.g. two parallel branches with the
+    same op, or two padding nodes) is always wrong. Returns 1 - (such pairs / upper-triangle entries).
+    """
+    adj = np.asarray(adjacency).astype(bool)
+    n_cells, n = adj.shape[:2]
+    sym = (adj | adj.transpose(0, 2, 1)).astype(np.int64)
+    colour = np.asarray(ops).astype(np.int64) + 1  # padding (-1) -> 0; < n + 1 colours per cell
+    base = np.int64(n + 1)  # digits: a colour, or a neighbour count (<= n - 1)
+    cell_offset = np.arange(n_cells, dtype=np.int64)[:, None] * base ** (n + 2)
+    for _ in range(rounds):
+        counts = np.einsum("bij,bjc->bic", sym, np.eye(n + 1, dtype=np.int64)[colour])
+        key = colour * base ** (n + 1) + counts @ (base ** np.arange(n + 1, dtype=np.int64))
+        _, inverse = np.unique(cell_offset + key, return_inverse=True)
+        inverse = inverse.reshape(n_cells, n)
+        colour = inverse - inverse.min(axis=1, keepdims=True)  # compact again: < n colours per cell
+    iu = np.triu_indices(n, 1)
+    forced = (colour[:, iu[0]] == colour[:, iu[1]]) & ~adj[:, iu[0], iu[1]]
+    return float(1.0 - forced.mean())
+
+
 def latent_means(vae: ArchVAE, adjacency: torch.Tensor, ops: torch.Tensor, batch_size: int) -> torch.Tensor:
     """mu (N, 7, latent) float32 of the given cells, eval mode: the architecture embeddings."""
     parts = []
