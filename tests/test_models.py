@@ -281,9 +281,10 @@ def test_images_to_input_normalises_to_channels_last():
 
 def test_vae_can_reconstruct_cells_exactly():
     """Capacity check: without decoder dropout the VAE fits 64 cells to near-exact reconstruction in
-    800 steps. The only adjacency entries it can never get right are pairs of two padding nodes
-    (both embed to the same vector c and sigmoid(c.c) > 0.5), under 0.5 % of the entries here."""
-    from infonas.training.metrics import reconstruction_accuracy
+    800 steps. The adjacency entries it can never get right are pairs of nodes with the same WL colour
+    and no edge (two padding nodes, parallel branches with the same op): they embed to the same vector
+    c and sigmoid(c.c) > 0.5. `adjacency_ceiling` counts them: 0.9918 here."""
+    from infonas.training.metrics import adjacency_ceiling, reconstruction_accuracy
 
     adj, ops = as_tensors(*random_cells(64, seed=11))
     torch.manual_seed(0)
@@ -297,7 +298,8 @@ def test_vae_can_reconstruct_cells_exactly():
         loss.backward()
         opt.step()
     ops_acc, adj_acc = reconstruction_accuracy(vae, adj, ops, batch_size=64)
-    assert ops_acc > 0.97 and adj_acc > 0.99
+    ceiling = adjacency_ceiling(adj.numpy(), ops.numpy(), rounds=4)
+    assert ops_acc > 0.97 and ceiling - 0.01 < adj_acc <= ceiling
 
 
 @pytest.mark.slow
