@@ -19,7 +19,6 @@ import json
 import platform
 import tempfile
 
-import numpy as np
 import torch
 
 from infonas.models.info_nas import InfoNASConfig
@@ -50,11 +49,10 @@ def main() -> None:
         unlabeled = CellSet(unlabeled.adjacency[: args.max_train], unlabeled.ops[: args.max_train])
     device = torch.device(resolve_device(args.device))
     model = InfoNASConfig(out_features=1)
-    rounds = model.vae.n_hops - 1
     result = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
         "torch_threads": torch.get_num_threads(), "n_train": len(unlabeled), "n_heldout": len(heldout),
-        "heldout_adj_ceiling": adjacency_ceiling(heldout.adjacency.numpy(), heldout.ops.numpy(), rounds),
+        "heldout_adj_ceiling": adjacency_ceiling(heldout.adjacency.numpy(), heldout.ops.numpy(), model.vae.gin_layers),
         "schedules": {},
     }
     for name in args.schedules.split(","):

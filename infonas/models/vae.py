@@ -64,6 +64,11 @@ class VAEConfig:
         if self.op_embedding_dim is not None and self.op_embedding_dim < 1:
             raise InfonasError(f"VAEConfig.op_embedding_dim: must be None or >= 1, got {self.op_embedding_dim}")
 
+    @property
+    def gin_layers(self) -> int:
+        """GIN layers before the latent heads (arch2vec's num_hops counts the heads as a hop)."""
+        return self.n_hops - 1
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -125,7 +130,7 @@ class ArchVAE(nn.Module):
         else:
             self.op_table = nn.Parameter(torch.randn(c.n_ops, c.op_embedding_dim))
             feat = c.op_embedding_dim
-        n_gin = c.n_hops - 1
+        n_gin = c.gin_layers
         self.eps = nn.Parameter(torch.zeros(n_gin))
         self.mlps = nn.ModuleList(
             _mlp(c.mlp_layers, feat if i == 0 else c.hidden_dim, c.hidden_dim, c.hidden_dim) for i in range(n_gin)

@@ -204,6 +204,7 @@ class JointTrainer:
         torch.manual_seed(config.seed)
         self.main: nn.Module = InfoNAS(model_config) if self.labeled else ArchVAE(model_config.vae)
         self.main_name = "infonas" if self.labeled else "arch2vec"
+        self.main_vae: ArchVAE = self.main.vae if isinstance(self.main, InfoNAS) else self.main
         self.reference: ArchVAE | None = None
         if self.labeled is not None and config.train_reference:
             torch.manual_seed(config.seed)
@@ -228,8 +229,7 @@ class JointTrainer:
 
     def vaes(self) -> list[ArchVAE]:
         """The VAE of the main model and the reference's."""
-        main = self.main.vae if isinstance(self.main, InfoNAS) else self.main
-        return [main] + ([self.reference] if self.reference is not None else [])
+        return [self.main_vae] + ([self.reference] if self.reference is not None else [])
 
     def _set_train_modes(self) -> None:
         """Train mode for every model, then eval mode for the VAEs once `vae_train_mode_epochs` are done.
@@ -304,7 +304,7 @@ class JointTrainer:
 
     def _unlabeled_step(self, idx: torch.Tensor, sums: torch.Tensor) -> None:
         adj, ops = self.unlabeled.adjacency[idx], self.unlabeled.ops[idx]
-        sums[1] += self._vae_step(self.main_name, self.vaes()[0], adj, ops)
+        sums[1] += self._vae_step(self.main_name, self.main_vae, adj, ops)
         if self.reference is not None:
             sums[4] += self._vae_step("arch2vec", self.reference, adj, ops)
 
@@ -381,7 +381,7 @@ class JointTrainer:
             main_row.update(self._labeled_metrics())
         else:
             main_row.pop("labeled_loss_batches")
-        main_row.update(self._cell_metrics(self.vaes()[0], tag=1))
+        main_row.update(self._cell_metrics(self.main_vae, tag=1))
         rows = [main_row]
         if self.reference is not None:
             rows.append({**common, "model": "arch2vec", **stats["arch2vec"], **self._cell_metrics(self.reference, 2)})
