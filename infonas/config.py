@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from infonas.errors import InfonasError
+from infonas.models.variants import uses_labels
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 
@@ -42,6 +43,7 @@ def validate_config(config: dict[str, Any], schema: dict | None = None) -> dict[
     from jsonschema import Draft202012Validator
 
     schema = load_schema() if schema is None else schema
+    _integral_floats_to_int(config, schema)
     validator = _with_defaults(Draft202012Validator)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
@@ -52,6 +54,26 @@ def validate_config(config: dict[str, Any], schema: dict | None = None) -> dict[
     return config
 
 
+def _integral_floats_to_int(value: Any, schema: dict) -> Any:
+    """Turn 6.0 into 6 wherever the schema asks for an integer (YAML and --config write 6.0 easily).
+
+    JSON schema accepts 6.0 as an integer, but range(6.0) does not; a non-integral float is left for
+    the validator to reject with the key's name.
+    """
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else types
+    if isinstance(value, float) and "integer" in types and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        props = schema.get("properties", {})
+        for key, sub in value.items():
+            if key in props:
+                value[key] = _integral_floats_to_int(sub, props[key])
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        value[:] = [_integral_floats_to_int(v, schema["items"]) for v in value]
+    return value
+
+
 def _check_cross_field(config: dict[str, Any]) -> None:
     """Rules a JSON schema cannot express cleanly."""
     space = config["searchspace"]
@@ -59,7 +81,7 @@ def _check_cross_field(config: dict[str, Any]) -> None:
         raise InfonasError("config key 'searchspace.tfrecord': required when searchspace.source is 'tfrecord'")
     saved = saved_epochs(config["train"]["epochs"], config["train"]["checkpoint_every"])
     missing = sorted(set(config["evaluate"]["embed_epochs"]) - set(saved))
-    if missing:
+    if missing and any(uses_labels(m) for m in config["train"]["models"]):
         raise InfonasError(
             f"config key 'evaluate.embed_epochs': epoch {missing[0]} has no checkpoint (saved epochs: {saved})"
         )

@@ -35,6 +35,43 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
+_WORKDIR_LOCK = None  # the open file whose flock marks this directory as in use by this process
+
+
+def hold_directory_lock(path: str | os.PathLike = ".snakemake/infonas.lock") -> None:
+    """Mark the working directory as used by this Snakemake run for the life of the process.
+
+    Snakemake lets two runs share a directory when their outputs do not overlap, but the first to
+    finish deletes `.snakemake/locks` as a whole, so a third run could then start a job the second
+    is still running. Digest-keyed outputs are shared by every run, so two runs in one directory
+    are refused outright: run several targets or variants (a sweep) in one invocation instead.
+    """
+    import fcntl
+    import time
+
+    global _WORKDIR_LOCK
+    if _WORKDIR_LOCK is not None:
+        return
+    lock = Path(path)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(lock, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise InfonasError(
+            f"{lock}: another Snakemake run is active in this directory ({holder}); run one invocation "
+            "with several targets or a sweep instead of two at once (Snakemake would delete its locks)"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    handle.flush()
+    _WORKDIR_LOCK = handle
+
+
 def seed_everything(seed: int) -> None:
     """Seed python, numpy and torch (if imported) for code that cannot take a generator."""
     random.seed(seed)
@@ -56,6 +93,12 @@ def resolve_device(name: str = "auto") -> str:
     if name != "cpu" and not name.startswith("cuda"):
         raise InfonasError(f"config device: unknown device '{name}' (auto, cpu, cuda, cuda:N)")
     return name
+
+
+def job_device(smk) -> str:
+    """A job's torch device from the config's `device`: read from the config, not from params, so
+    that moving a run from CPU to GPU reruns nothing."""
+    return resolve_device(smk.config.get("device", "auto"))
 
 
 def setup_logging(log_file: str | os.PathLike | None = None, level: int = logging.INFO) -> None:

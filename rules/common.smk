@@ -1,119 +1,202 @@
-# Config validation (one line naming the key), paths and input functions. No algorithms here.
+# Config validation, the plan (variants and stage digests), paths and input functions. No algorithms here.
+#
+# Every stage writes to {store_dir}/{stage}/{digest}/, the digest covering the settings the stage
+# reads and its upstream digests (infonas.plan). Jobs find their settings and inputs by digest, so
+# variants and runs that agree upstream share those files and a new variant adds only its own jobs.
 from snakemake.exceptions import WorkflowError
 
-from infonas.config import saved_epochs, validate_config
+from infonas.config import saved_epochs
 from infonas.errors import InfonasError
 from infonas.models.variants import encoders_of, uses_labels
+from infonas.plan import build_plan
 
 try:
-    validate_config(config)
+    PLAN = build_plan(config)
 except InfonasError as error:
     raise WorkflowError(f"infonas: {error}")
 
 RUN = f"results/{config['run']}"
-SAVED_EPOCHS = saved_epochs(config["train"]["epochs"], config["train"]["checkpoint_every"])
+STORE = config["store_dir"]
 CACHE = config["cache_dir"]
-LOGS = f"{RUN}/logs"
-BENCH = f"{RUN}/benchmarks"
+VARIANTS = list(PLAN.variants)
 
 
 wildcard_constraints:
+    digest="[0-9a-f]{10}",
     hash="[0-9a-f]{32}",
     seed="[0-9]+",
     epoch="[0-9]+",
     encoder="infonas|arch2vec",
+    variant="[A-Za-z0-9][A-Za-z0-9_.,=+-]*",
 
 
-def settings(section, *workflow_keys):
-    """A config section without its workflow-only keys (model lists, seeds, GPU shares), so that
-    changing those reruns no job whose computation they do not affect."""
-    return {key: value for key, value in config[section].items() if key not in workflow_keys}
+# ------------------------------------------------------------------------------ paths by digest
+def stage_dir(stage, digest):
+    return f"{STORE}/{stage}/{digest}"
 
 
-def searchspace_inputs():
-    """The enumerated cells cache is an input only when the space is enumerated."""
-    if config["searchspace"]["source"] == "enumerate":
-        return {"cells": f"{CACHE}/nb101_cells.h5"}
-    return {}
+def searchspace_h5(d):
+    return f"{stage_dir('searchspace', d)}/searchspace.h5"
 
 
-def network_hashes():
-    """Hashes in networks.csv (known once the sample_networks checkpoint has run)."""
+def images_h5(d):
+    return f"{stage_dir('images', d)}/images.h5"
+
+
+def networks_csv(d):
+    return f"{stage_dir('networks', d)}/networks.csv"
+
+
+def pretrained(d, net_hash, ext):
+    return f"{stage_dir('pretrain', d)}/{net_hash}.{ext}"
+
+
+def shard_h5(d, net_hash):
+    return f"{stage_dir('extract_io', d)}/{net_hash}.h5"
+
+
+def scaler_h5(d):
+    return f"{stage_dir('fit_scaler', d)}/scaler.h5"
+
+
+def dataset_h5(d):
+    return f"{stage_dir('io_dataset', d)}/dataset.h5"
+
+
+def benchmark_h5(d):
+    return f"{stage_dir('benchmark', d)}/benchmark.h5"
+
+
+def random_h5(d):
+    return f"{stage_dir('random_search', d)}/random.h5"
+
+
+def train_dir(d, model, seed):
+    return f"{stage_dir('train', d)}/{model}/seed{seed}"
+
+
+def embedding_h5(d, model, seed, epoch):
+    return f"{train_dir(d, model, seed)}/embeddings/epoch{epoch}.h5"
+
+
+def search_h5(d, model, seed, epoch, encoder):
+    return f"{stage_dir('reinforce', d)}/{model}/seed{seed}/epoch{epoch}/{encoder}.h5"
+
+
+def predict_csv(d, model, seed, epoch, encoder):
+    return f"{stage_dir('predict', d)}/{model}/seed{seed}/epoch{epoch}/{encoder}.csv"
+
+
+def log_of(stage, name):
+    return f"{STORE}/{stage}/{{digest}}/logs/{name}.log"
+
+
+def bench_of(stage, name):
+    return f"{STORE}/{stage}/{{digest}}/benchmarks/{name}.tsv"
+
+
+# ------------------------------------------------------------------------------ plan lookups
+def record(stage):
+    """params helper: the stage record of the job's digest."""
+    return lambda wildcards: PLAN.record(stage, wildcards.digest)
+
+
+def section(stage, prefix):
+    """params helper: the job's settings under one config section, as that section's dict."""
+    return lambda wildcards: PLAN.record(stage, wildcards.digest).section(prefix)
+
+
+def setting(stage, key):
+    return lambda wildcards: PLAN.record(stage, wildcards.digest).settings[key]
+
+
+def up(stage, digest, target):
+    """Digest of `target` that the stage instance reads, directly or through its upstream stages."""
+    return PLAN.find(stage, digest, target)
+
+
+def network_hashes(networks_digest):
+    """Hashes in networks.csv (known once the sample_networks checkpoint has run).
+
+    `--until pretrain` (or extract_io) cannot see those jobs before the checkpoint has run, and
+    Snakemake would silently plan nothing; say what works instead.
+    """
     import pandas as pd
+    from snakemake.exceptions import IncompleteCheckpointException
 
-    path = checkpoints.sample_networks.get().output[0]
+    try:
+        path = checkpoints.sample_networks.get(digest=networks_digest).output[0]
+    except IncompleteCheckpointException:
+        until = set(workflow.dag_settings.until) if workflow.dag_settings else set()
+        if until & {"pretrain", "extract_io"}:
+            raise WorkflowError(
+                "infonas: --until pretrain/extract_io cannot reach jobs that exist only after the "
+                "sample_networks checkpoint; run `snakemake pretrain_all` or `snakemake extract_io_all`"
+            )
+        raise
     return list(pd.read_csv(path, dtype=str)["hash"])
 
 
-def io_shards(wildcards):
-    return expand(f"{RUN}/io/{{hash}}.h5", hash=network_hashes())
+def embed_epochs(variant, model):
+    """Epochs whose features are evaluated: evaluate.embed_epochs, or plain arch2vec's last epoch."""
+    cfg = PLAN.variants[variant]
+    if uses_labels(model):
+        return cfg["evaluate"]["embed_epochs"]
+    return [cfg["train"]["arch2vec_epochs"]]
 
 
-def pretrained_metrics(wildcards):
-    """The pretrain stage's accuracies serve as the benchmark only when the space has no metrics."""
-    space = config["searchspace"]
-    if space["source"] == "tfrecord" or space["metrics_csv"]:
-        return []
-    return expand(f"{RUN}/pretrained/{{hash}}.json", hash=network_hashes())
+def model_epochs(model, settings):
+    """Saved epochs of a train job from its settings section."""
+    epochs = settings["epochs"] if uses_labels(model) else settings["arch2vec_epochs"]
+    return saved_epochs(epochs, settings["checkpoint_every"])
 
 
-def train_inputs(wildcards):
-    """info-NAS variants train on the IO dataset; plain arch2vec needs only the search space."""
-    inputs = {"space": f"{RUN}/searchspace.h5"}
-    if uses_labels(wildcards.model):
-        inputs.update(dataset=f"{RUN}/io/dataset.h5", images=f"{RUN}/images.h5")
-    return inputs
+# ------------------------------------------------------------------------------ targets per variant
+def variant_outputs(variant):
+    """Every evaluation output of one variant: metrics, searches, predictions, random search."""
+    cfg, evaluated = PLAN.variants[variant], PLAN.evaluated(variant)
+    out = {"metrics": [], "search": [], "predict": [], "random": []}
+    if evaluated:
+        out["random"].append(random_h5(PLAN.digest(variant, "random_search")))
+    for model in cfg["train"]["models"]:
+        train_d = PLAN.digest(variant, "train", model)
+        search_d = PLAN.digest(variant, "reinforce", model)
+        predict_d = PLAN.digest(variant, "predict", model)
+        for seed in cfg["train"]["seeds"]:
+            out["metrics"].append(f"{train_dir(train_d, model, seed)}/metrics.csv")
+            for epoch in embed_epochs(variant, model) if evaluated else []:
+                for encoder in encoders_of(model):
+                    out["search"].append(search_h5(search_d, model, seed, epoch, encoder))
+                    out["predict"].append(predict_csv(predict_d, model, seed, epoch, encoder))
+    return out
 
 
-def evaluation_targets():
-    """Every (model, seed, epoch, encoder) search and prediction output, plus random search."""
-    train, evaluate = config["train"], config["evaluate"]
-    search, predict = [], []
-    for model in train["models"]:
-        keys = dict(model=model, seed=train["seeds"], epoch=evaluate["embed_epochs"], encoder=encoders_of(model))
-        search += expand(f"{RUN}/search/{{model}}/seed{{seed}}/epoch{{epoch}}/{{encoder}}.h5", **keys)
-        predict += expand(f"{RUN}/predict/{{model}}/seed{{seed}}/epoch{{epoch}}/{{encoder}}.csv", **keys)
-    return {
-        "metrics": expand(f"{RUN}/models/{{model}}/seed{{seed}}/metrics.csv", model=train["models"], seed=train["seeds"]),
-        "search": search,
-        "predict": predict,
-        "random": f"{RUN}/search/random.h5",
-    }
-
-
-def training_metrics(wildcards):
-    return {f"seed{seed}": f"{RUN}/models/{wildcards.model}/seed{seed}/metrics.csv" for seed in config["train"]["seeds"]}
-
-
-def search_results(wildcards):
-    base = f"{RUN}/search/{wildcards.model}/seed{wildcards.seed}/epoch{wildcards.epoch}"
-    searches = {encoder: f"{base}/{encoder}.h5" for encoder in encoders_of(wildcards.model)}
-    return dict(searches, random=f"{RUN}/search/random.h5")
-
-
-def prediction_results(wildcards):
-    return expand(
-        f"{RUN}/predict/{wildcards.model}/seed{{seed}}/epoch{wildcards.epoch}/{{encoder}}.csv",
-        seed=config["train"]["seeds"],
-        encoder=encoders_of(wildcards.model),
-    )
-
-
-def report_targets():
-    """Figures and tables: per model variant, per (model, seed, epoch) search, per (model, epoch) prediction."""
-    train, evaluate = config["train"], config["evaluate"]
-    figures = f"{RUN}/figures"
-    return [
-        f"{figures}/scaling_variants.csv",
-        *[f"{figures}/{model}/{'labeled_losses' if uses_labels(model) else 'vae_losses'}.png" for model in train["models"]],
-        *expand(f"{figures}/search/{{model}}_seed{{seed}}_epoch{{epoch}}.png", model=train["models"],
-                seed=train["seeds"], epoch=evaluate["embed_epochs"]),
-        *expand(f"{figures}/predict/{{model}}_epoch{{epoch}}.png", model=train["models"], epoch=evaluate["embed_epochs"]),
-    ]
+def variant_figures(variant):
+    """Figures and tables of one variant: training per model, search per (model, seed, epoch), prediction."""
+    cfg = PLAN.variants[variant]
+    figures = f"{RUN}/variants/{variant}/figures"
+    out = [f"{RUN}/variants/{variant}/config.yaml"]
+    for model in cfg["train"]["models"]:
+        out.append(f"{figures}/{model}/{'labeled_losses' if uses_labels(model) else 'vae_losses'}.png")
+        for epoch in embed_epochs(variant, model) if PLAN.evaluated(variant) else []:
+            out += [f"{figures}/search/{model}_seed{seed}_epoch{epoch}.png" for seed in cfg["train"]["seeds"]]
+            out.append(f"{figures}/predict/{model}_epoch{epoch}.png")
+    return out
 
 
 def final_outputs():
-    """Default targets: every evaluation output and every figure and table."""
-    targets = evaluation_targets()
-    return [f"{RUN}/searchspace.h5", f"{RUN}/images.h5", *targets["metrics"], *targets["search"],
-            *targets["predict"], targets["random"], *report_targets()]
+    """Default targets: every variant's evaluation outputs, figures and tables."""
+    targets = [f"{RUN}/figures/scaling_variants.csv"]
+    for variant in VARIANTS:
+        targets += [path for paths in variant_outputs(variant).values() for path in paths]
+        targets += variant_figures(variant)
+    return sorted(set(targets))
+
+
+onstart:
+    from infonas.runtime import hold_directory_lock
+
+    try:
+        hold_directory_lock(".snakemake/infonas.lock")
+    except InfonasError as error:
+        raise WorkflowError(f"infonas: {error}")

@@ -1,38 +1,25 @@
-# Evaluation (thesis 4.2-4.4): latent features, REINFORCE and random search, performance prediction.
-
-EMB = f"{RUN}/embeddings/{{model}}/seed{{seed}}/epoch{{epoch}}"
+# Evaluation (thesis 4.2-4.4): the benchmark table, REINFORCE and random search, performance prediction.
 
 
-rule embed:
-    input:
-        weights=f"{RUN}/models/{{model}}/seed{{seed}}/epoch{{epoch}}.pt",
-        space=rules.searchspace.output[0],
-    output:
-        f"{EMB}.h5",
-    params:
-        device=config["device"],
-    conda:
-        "../envs/infonas.yaml"
-    log:
-        f"{LOGS}/embed/{{model}}_seed{{seed}}_epoch{{epoch}}.log",
-    threads: 2
-    resources:
-        mem_mb=8000,
-        gpu_percent=25,
-    script:
-        "../workflow_scripts/embed.py"
+def benchmark_inputs(wildcards):
+    """The search space; without metrics also the pretrained networks' records (they are the benchmark)."""
+    rec = PLAN.record("benchmark", wildcards.digest)
+    inputs = {"space": searchspace_h5(rec.upstream["searchspace"]), "pretrained": []}
+    if "pretrain" in rec.upstream:
+        hashes = network_hashes(rec.upstream["networks"])
+        inputs["pretrained"] = [pretrained(rec.upstream["pretrain"], h, "json") for h in hashes]
+    return inputs
 
 
 rule benchmark_table:
     input:
-        space=rules.searchspace.output[0],
-        pretrained=pretrained_metrics,
+        unpack(benchmark_inputs),
     output:
-        f"{RUN}/benchmark.h5",
+        benchmark_h5("{digest}"),
     conda:
         "../envs/infonas.yaml"
     log:
-        f"{LOGS}/benchmark_table.log",
+        log_of("benchmark", "benchmark_table"),
     threads: 1
     resources:
         mem_mb=4000,
@@ -40,22 +27,52 @@ rule benchmark_table:
         "../workflow_scripts/benchmark_table.py"
 
 
-rule reinforce:
+rule random_search:
     input:
-        embeddings=rules.embed.output[0],
-        benchmark=rules.benchmark_table.output[0],
+        benchmark=lambda w: benchmark_h5(up("random_search", w.digest, "benchmark")),
     output:
-        f"{RUN}/search/{{model}}/seed{{seed}}/epoch{{epoch}}/{{encoder}}.h5",
+        random_h5("{digest}"),
     params:
-        settings=lookup(dpath="evaluate/reinforce", within=config),
-        seed=config["seed"],
-        device=config["device"],
+        settings=section("random_search", "evaluate.reinforce"),
+        seed=setting("random_search", "seed"),
     conda:
         "../envs/infonas.yaml"
     log:
-        f"{LOGS}/reinforce/{{model}}_seed{{seed}}_epoch{{epoch}}_{{encoder}}.log",
+        log_of("random_search", "random_search"),
+    threads: 1
+    resources:
+        mem_mb=8000,
+    script:
+        "../workflow_scripts/random_search.py"
+
+
+def evaluation_inputs(stage):
+    """The encoder's features at the job's epoch and the benchmark (and networks.csv where read)."""
+    def inputs(w):
+        rec = PLAN.record(stage, w.digest)
+        files = {"embeddings": embedding_h5(rec.upstream["train"], w.model, w.seed, w.epoch),
+                 "benchmark": benchmark_h5(rec.upstream["benchmark"])}
+        if "networks" in rec.upstream:
+            files["networks"] = networks_csv(rec.upstream["networks"])
+        return files
+
+    return inputs
+
+
+rule reinforce:
+    input:
+        unpack(evaluation_inputs("reinforce")),
+    output:
+        search_h5("{digest}", "{model}", "{seed}", "{epoch}", "{encoder}"),
+    params:
+        settings=section("reinforce", "evaluate.reinforce"),
+        seed=setting("reinforce", "seed"),
+    conda:
+        "../envs/infonas.yaml"
+    log:
+        log_of("reinforce", "{model}_seed{seed}_epoch{epoch}_{encoder}"),
     benchmark:
-        f"{BENCH}/reinforce/{{model}}_seed{{seed}}_epoch{{epoch}}_{{encoder}}.tsv"
+        bench_of("reinforce", "{model}_seed{seed}_epoch{epoch}_{encoder}")
     threads: 2
     resources:
         mem_mb=16000,
@@ -64,41 +81,20 @@ rule reinforce:
         "../workflow_scripts/reinforce.py"
 
 
-rule random_search:
-    input:
-        benchmark=rules.benchmark_table.output[0],
-    output:
-        f"{RUN}/search/random.h5",
-    params:
-        settings=lookup(dpath="evaluate/reinforce", within=config),
-        seed=config["seed"],
-    conda:
-        "../envs/infonas.yaml"
-    log:
-        f"{LOGS}/random_search.log",
-    threads: 1
-    resources:
-        mem_mb=8000,
-    script:
-        "../workflow_scripts/random_search.py"
-
-
 rule predict:
     input:
-        embeddings=rules.embed.output[0],
-        benchmark=rules.benchmark_table.output[0],
+        unpack(evaluation_inputs("predict")),
     output:
-        f"{RUN}/predict/{{model}}/seed{{seed}}/epoch{{epoch}}/{{encoder}}.csv",
+        predict_csv("{digest}", "{model}", "{seed}", "{epoch}", "{encoder}"),
     params:
-        settings=lookup(dpath="evaluate/predict", within=config),
-        seed=config["seed"],
-        device=config["device"],
+        settings=section("predict", "evaluate.predict"),
+        seed=setting("predict", "seed"),
     conda:
         "../envs/infonas.yaml"
     log:
-        f"{LOGS}/predict/{{model}}_seed{{seed}}_epoch{{epoch}}_{{encoder}}.log",
+        log_of("predict", "{model}_seed{seed}_epoch{epoch}_{encoder}"),
     benchmark:
-        f"{BENCH}/predict/{{model}}_seed{{seed}}_epoch{{epoch}}_{{encoder}}.tsv"
+        bench_of("predict", "{model}_seed{seed}_epoch{epoch}_{encoder}")
     threads: 2
     resources:
         mem_mb=8000,

@@ -3,16 +3,16 @@
 
 checkpoint sample_networks:
     input:
-        rules.searchspace.output[0],
+        lambda w: searchspace_h5(up("networks", w.digest, "searchspace")),
     output:
-        f"{RUN}/networks.csv",
+        networks_csv("{digest}"),
     params:
-        networks=lookup(dpath="networks", within=config),
-        seed=config["seed"],
+        networks=section("networks", "networks"),
+        seed=setting("networks", "seed"),
     conda:
         "../envs/infonas.yaml"
     log:
-        f"{LOGS}/sample_networks.log",
+        log_of("networks", "sample_networks"),
     threads: 1
     resources:
         mem_mb=2000,
@@ -22,21 +22,20 @@ checkpoint sample_networks:
 
 rule pretrain:
     input:
-        space=rules.searchspace.output[0],
-        images=rules.images.output[0],
-    output:
-        weights=f"{RUN}/pretrained/{{hash}}.pt",
-        metrics=f"{RUN}/pretrained/{{hash}}.json",
+        space=lambda w: searchspace_h5(up("pretrain", w.digest, "searchspace")),
+        images=lambda w: images_h5(up("pretrain", w.digest, "images")),
+    output:  # update(): a failing rerun (--forcerun) restores the previous outputs instead of losing them
+        weights=update(pretrained("{digest}", "{hash}", "pt")),
+        metrics=update(pretrained("{digest}", "{hash}", "json")),
     params:
-        settings=settings("pretrain", "gpu_percent"),
-        device=config["device"],
-        seed=config["seed"],
+        settings=section("pretrain", "pretrain"),
+        seed=setting("pretrain", "seed"),
     conda:
         "../envs/infonas.yaml"
     log:
-        f"{LOGS}/pretrain/{{hash}}.log",
+        log_of("pretrain", "{hash}"),
     benchmark:
-        f"{BENCH}/pretrain/{{hash}}.tsv"
+        bench_of("pretrain", "{hash}")
     threads: 2
     resources:
         mem_mb=8000,
@@ -48,19 +47,18 @@ rule pretrain:
 
 rule extract_io:
     input:
-        weights=rules.pretrain.output.weights,
-        space=rules.searchspace.output[0],
-        images=rules.images.output[0],
+        weights=lambda w: pretrained(up("extract_io", w.digest, "pretrain"), w.hash, "pt"),
+        space=lambda w: searchspace_h5(up("extract_io", w.digest, "searchspace")),
+        images=lambda w: images_h5(up("extract_io", w.digest, "images")),
     output:
-        f"{RUN}/io/{{hash}}.h5",
+        shard_h5("{digest}", "{hash}"),
     params:
-        settings=settings("pretrain", "gpu_percent"),
-        batch_size=lookup(dpath="io/batch_size", within=config),
-        device=config["device"],
+        settings=lambda w: PLAN.record("pretrain", up("extract_io", w.digest, "pretrain")).section("pretrain"),
+        batch_size=setting("extract_io", "io.batch_size"),
     conda:
         "../envs/infonas.yaml"
     log:
-        f"{LOGS}/extract_io/{{hash}}.log",
+        log_of("extract_io", "{hash}"),
     threads: 2
     resources:
         mem_mb=8000,
@@ -69,18 +67,24 @@ rule extract_io:
         "../workflow_scripts/extract_io.py"
 
 
+def scaler_inputs(scaler_digest):
+    """networks.csv and the shards of its networks that a scaler is fitted on."""
+    networks = up("fit_scaler", scaler_digest, "networks")
+    extract = up("fit_scaler", scaler_digest, "extract_io")
+    return {"networks": networks_csv(networks), "shards": [shard_h5(extract, h) for h in network_hashes(networks)]}
+
+
 rule fit_scaler:
     input:
-        networks=rules.sample_networks.output[0],
-        shards=io_shards,
+        unpack(lambda w: scaler_inputs(w.digest)),
     output:
-        f"{RUN}/io/scaler.h5",
+        scaler_h5("{digest}"),
     params:
-        variant=lookup(dpath="io/scaling", within=config),
+        io=section("fit_scaler", "io"),
     conda:
         "../envs/infonas.yaml"
     log:
-        f"{LOGS}/fit_scaler.log",
+        log_of("fit_scaler", "fit_scaler"),
     threads: 1
     resources:
         mem_mb=8000,
@@ -88,24 +92,54 @@ rule fit_scaler:
         "../workflow_scripts/fit_scaler.py"
 
 
+def dataset_inputs(wildcards):
+    scaler = up("io_dataset", wildcards.digest, "fit_scaler")
+    return dict(
+        scaler_inputs(scaler),
+        scaler=scaler_h5(scaler),
+        space=searchspace_h5(up("io_dataset", wildcards.digest, "searchspace")),
+        images=images_h5(up("io_dataset", wildcards.digest, "images")),
+    )
+
+
 rule io_dataset:
     input:
-        networks=rules.sample_networks.output[0],
-        shards=io_shards,
-        scaler=rules.fit_scaler.output[0],
-        space=rules.searchspace.output[0],
-        images=rules.images.output[0],
+        unpack(dataset_inputs),
     output:
-        f"{RUN}/io/dataset.h5",
+        dataset_h5("{digest}"),
     params:
-        unseen_fraction=lookup(dpath="io/unseen_image_fraction", within=config),
-        seed=config["seed"],
+        unseen_fraction=setting("io_dataset", "io.unseen_image_fraction"),
+        seed=setting("io_dataset", "seed"),
     conda:
         "../envs/infonas.yaml"
     log:
-        f"{LOGS}/io_dataset.log",
+        log_of("io_dataset", "io_dataset"),
     threads: 1
     resources:
         mem_mb=16000,
     script:
         "../workflow_scripts/io_dataset.py"
+
+
+def every_network(stage, output):
+    """One output per sampled network of every variant (after the checkpoint): stage targets."""
+    def inputs(wildcards):
+        files = set()
+        for variant in VARIANTS:
+            hashes = network_hashes(PLAN.digest(variant, "networks"))
+            files.update(output(PLAN.digest(variant, stage), h) for h in hashes)
+        return sorted(files)
+
+    return inputs
+
+
+rule pretrain_all:  # `snakemake pretrain_all`: every variant's networks pretrained, nothing after
+    input:
+        every_network("pretrain", lambda d, h: pretrained(d, h, "json")),
+    localrule: True
+
+
+rule extract_io_all:  # `snakemake extract_io_all`: up to the outputs of every pretrained network
+    input:
+        every_network("extract_io", shard_h5),
+    localrule: True

@@ -1,4 +1,39 @@
-# Figures and tables of the thesis and paper, each wrapped for `snakemake --report`.
+# Figures and tables of the thesis and paper, per variant, each wrapped for `snakemake --report`.
+# Captions quote the variant's own settings (params.cfg).
+
+FIGURES = f"{RUN}/variants/{{variant}}/figures"
+
+
+def variant_cfg(wildcards):
+    return PLAN.variants[wildcards.variant]
+
+
+def training_metrics(wildcards):
+    """metrics.csv of every seed of one (variant, model)."""
+    d = PLAN.digest(wildcards.variant, "train", wildcards.model)
+    seeds = PLAN.variants[wildcards.variant]["train"]["seeds"]
+    return {f"seed{seed}": f"{train_dir(d, wildcards.model, seed)}/metrics.csv" for seed in seeds}
+
+
+def report_item(name, caption, category, figure, labels=("model",)):
+    """A report() output under the variant's figures folder, labelled by variant, figure and wildcards."""
+    tags = {"variant": "{variant}", **{key: f"{{{key}}}" for key in labels}, "figure": figure}
+    return report(f"{FIGURES}/{name}", caption=f"../report/{caption}.rst", category=category, labels=tags)
+
+
+rule variant_config:
+    output:
+        f"{RUN}/variants/{{variant}}/config.yaml",
+    params:
+        cfg=variant_cfg,
+        stages=lambda w: {key: rec.to_dict() for key, rec in PLAN.by_variant[w.variant].items()},
+        store=STORE,
+    log:
+        f"{RUN}/logs/variant_config_{{variant}}.log",
+    localrule: True
+    script:
+        "../workflow_scripts/variant_config.py"
+
 
 rule training_report:
     wildcard_constraints:
@@ -6,18 +41,18 @@ rule training_report:
     input:
         unpack(training_metrics),
     output:
-        labeled=report(f"{RUN}/figures/{{model}}/labeled_losses.png", caption="../report/labeled_losses.rst", category="Joint training", labels={"model": "{model}", "figure": "labeled losses"}),
-        vae=report(f"{RUN}/figures/{{model}}/vae_losses.png", caption="../report/vae_losses.rst", category="Joint training", labels={"model": "{model}", "figure": "VAE losses"}),
-        recon=report(f"{RUN}/figures/{{model}}/reconstruction.png", caption="../report/reconstruction.rst", category="Joint training", labels={"model": "{model}", "figure": "reconstruction accuracy"}),
-        valid=report(f"{RUN}/figures/{{model}}/validity_uniqueness.png", caption="../report/validity.rst", category="Joint training", labels={"model": "{model}", "figure": "validity and uniqueness"}),
-        table=report(f"{RUN}/figures/{{model}}/final_epoch.csv", caption="../report/final_epoch.rst", category="Joint training", labels={"model": "{model}", "figure": "final-epoch table"}),
-        scaling=report(f"{RUN}/figures/{{model}}/scaling_results.csv", caption="../report/scaling_results.rst", category="Joint training", labels={"model": "{model}", "figure": "scaling variant"}),
+        labeled=report_item("{model}/labeled_losses.png", "labeled_losses", "Joint training", "labeled losses"),
+        vae=report_item("{model}/vae_losses.png", "vae_losses", "Joint training", "VAE losses"),
+        recon=report_item("{model}/reconstruction.png", "reconstruction", "Joint training", "reconstruction accuracy"),
+        valid=report_item("{model}/validity_uniqueness.png", "validity", "Joint training", "validity and uniqueness"),
+        table=report_item("{model}/final_epoch.csv", "final_epoch", "Joint training", "final-epoch table"),
+        scaling=report_item("{model}/scaling_results.csv", "scaling_results", "Joint training", "scaling variant"),
     params:
-        variant=lookup(dpath="io/scaling", within=config),
+        cfg=variant_cfg,
     conda:
         "../envs/infonas.yaml"
     log:
-        f"{LOGS}/report/training_{{model}}.log",
+        f"{RUN}/logs/report/training_{{variant}}_{{model}}.log",
     threads: 1
     resources:
         mem_mb=2000,
@@ -31,16 +66,16 @@ rule arch2vec_report:
     input:
         unpack(training_metrics),
     output:
-        vae=report(f"{RUN}/figures/{{model}}/vae_losses.png", caption="../report/vae_losses.rst", category="Joint training", labels={"model": "{model}", "figure": "VAE losses"}),
-        recon=report(f"{RUN}/figures/{{model}}/reconstruction.png", caption="../report/reconstruction.rst", category="Joint training", labels={"model": "{model}", "figure": "reconstruction accuracy"}),
-        valid=report(f"{RUN}/figures/{{model}}/validity_uniqueness.png", caption="../report/validity.rst", category="Joint training", labels={"model": "{model}", "figure": "validity and uniqueness"}),
-        table=report(f"{RUN}/figures/{{model}}/final_epoch.csv", caption="../report/final_epoch.rst", category="Joint training", labels={"model": "{model}", "figure": "final-epoch table"}),
+        vae=report_item("{model}/vae_losses.png", "vae_losses", "Joint training", "VAE losses"),
+        recon=report_item("{model}/reconstruction.png", "reconstruction", "Joint training", "reconstruction accuracy"),
+        valid=report_item("{model}/validity_uniqueness.png", "validity", "Joint training", "validity and uniqueness"),
+        table=report_item("{model}/final_epoch.csv", "final_epoch", "Joint training", "final-epoch table"),
     params:
-        variant=lookup(dpath="io/scaling", within=config),
+        cfg=variant_cfg,
     conda:
         "../envs/infonas.yaml"
     log:
-        f"{LOGS}/report/training_{{model}}.log",
+        f"{RUN}/logs/report/training_{{variant}}_{{model}}.log",
     threads: 1
     resources:
         mem_mb=2000,
@@ -48,17 +83,29 @@ rule arch2vec_report:
         "../workflow_scripts/training_report.py"
 
 
+def search_results(wildcards):
+    """Both encoders' searches of one (variant, model, seed, epoch), random search and the benchmark."""
+    v, model = wildcards.variant, wildcards.model
+    d = PLAN.digest(v, "reinforce", model)
+    searches = {enc: search_h5(d, model, wildcards.seed, wildcards.epoch, enc) for enc in encoders_of(model)}
+    return dict(searches, random=random_h5(PLAN.digest(v, "random_search")),
+                benchmark=benchmark_h5(PLAN.digest(v, "benchmark")))
+
+
 rule search_report:
     input:
         unpack(search_results),
-        benchmark=rules.benchmark_table.output[0],
     output:
-        figure=report(f"{RUN}/figures/search/{{model}}_seed{{seed}}_epoch{{epoch}}.png", caption="../report/search.rst", category="Search", labels={"model": "{model}", "seed": "{seed}", "epoch": "{epoch}", "figure": "regret"}),
-        table=report(f"{RUN}/figures/search/{{model}}_seed{{seed}}_epoch{{epoch}}_table.csv", caption="../report/search_table.rst", category="Search", labels={"model": "{model}", "seed": "{seed}", "epoch": "{epoch}", "figure": "regret table"}),
+        figure=report_item("search/{model}_seed{seed}_epoch{epoch}.png", "search", "Search", "regret",
+                           labels=("model", "seed", "epoch")),
+        table=report_item("search/{model}_seed{seed}_epoch{epoch}_table.csv", "search_table", "Search",
+                          "regret table", labels=("model", "seed", "epoch")),
+    params:
+        cfg=variant_cfg,
     conda:
         "../envs/infonas.yaml"
     log:
-        f"{LOGS}/report/search_{{model}}_seed{{seed}}_epoch{{epoch}}.log",
+        f"{RUN}/logs/report/search_{{variant}}_{{model}}_seed{{seed}}_epoch{{epoch}}.log",
     threads: 1
     resources:
         mem_mb=4000,
@@ -66,16 +113,27 @@ rule search_report:
         "../workflow_scripts/search_report.py"
 
 
+def prediction_results(wildcards):
+    v, model = wildcards.variant, wildcards.model
+    d = PLAN.digest(v, "predict", model)
+    seeds = PLAN.variants[v]["train"]["seeds"]
+    return [predict_csv(d, model, seed, wildcards.epoch, enc) for seed in seeds for enc in encoders_of(model)]
+
+
 rule prediction_report:
     input:
         prediction_results,
     output:
-        figure=report(f"{RUN}/figures/predict/{{model}}_epoch{{epoch}}.png", caption="../report/predict.rst", category="Prediction", labels={"model": "{model}", "epoch": "{epoch}", "figure": "box plots"}),
-        table=report(f"{RUN}/figures/predict/{{model}}_epoch{{epoch}}_table.csv", caption="../report/predict_table.rst", category="Prediction", labels={"model": "{model}", "epoch": "{epoch}", "figure": "table"}),
+        figure=report_item("predict/{model}_epoch{epoch}.png", "predict", "Prediction", "box plots",
+                           labels=("model", "epoch")),
+        table=report_item("predict/{model}_epoch{epoch}_table.csv", "predict_table", "Prediction", "table",
+                          labels=("model", "epoch")),
+    params:
+        cfg=variant_cfg,
     conda:
         "../envs/infonas.yaml"
     log:
-        f"{LOGS}/report/predict_{{model}}_epoch{{epoch}}.log",
+        f"{RUN}/logs/report/predict_{{variant}}_{{model}}_epoch{{epoch}}.log",
     threads: 1
     resources:
         mem_mb=2000,
@@ -89,7 +147,7 @@ rule scaling_variants_table:
     conda:
         "../envs/infonas.yaml"
     log:
-        f"{LOGS}/report/scaling_variants.log",
+        f"{RUN}/logs/report/scaling_variants.log",
     threads: 1
     resources:
         mem_mb=1000,

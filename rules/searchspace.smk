@@ -17,21 +17,31 @@ rule enumerate_cells:
         "../workflow_scripts/enumerate_cells.py"
 
 
+def searchspace_inputs(wildcards):
+    """The enumerated cells when the space is enumerated, and the local files named by path."""
+    space = PLAN.record("searchspace", wildcards.digest).section("searchspace")
+    inputs = {"cells": f"{CACHE}/nb101_cells.h5"} if space["source"] == "enumerate" else {}
+    for key in ("tfrecord", "metrics_csv"):
+        if space.get(key) and "://" not in space[key]:
+            inputs[key] = space[key]
+    return inputs
+
+
 rule searchspace:
     input:
-        unpack(lambda wildcards: searchspace_inputs()),
+        unpack(searchspace_inputs),
     output:
-        f"{RUN}/searchspace.h5",
+        searchspace_h5("{digest}"),
     params:
-        settings=lookup(dpath="searchspace", within=config),
-        seed=config["seed"],
+        settings=section("searchspace", "searchspace"),
+        seed=setting("searchspace", "seed"),
         cache_dir=CACHE,
     conda:
         "../envs/infonas.yaml"
     log:
-        f"{LOGS}/searchspace.log",
+        log_of("searchspace", "searchspace"),
     benchmark:
-        f"{BENCH}/searchspace.tsv"
+        bench_of("searchspace", "searchspace")
     threads: 1
     resources:
         mem_mb=8000,
@@ -41,14 +51,14 @@ rule searchspace:
 
 rule images:
     output:
-        f"{RUN}/images.h5",
+        images_h5("{digest}"),
     params:
-        settings=lookup(dpath="images", within=config),
-        seed=config["seed"],
+        settings=section("images", "images"),
+        seed=setting("images", "seed"),
     conda:
         "../envs/infonas.yaml"
     log:
-        f"{LOGS}/images.log",
+        log_of("images", "images"),
     threads: 2
     resources:
         mem_mb=4000,

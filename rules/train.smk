@@ -1,24 +1,29 @@
 # Joint semi-supervised training (thesis 3.4): info-NAS and the reference arch2vec side by side.
 
 
+def train_inputs(wildcards):
+    """info-NAS variants train on the IO dataset; plain arch2vec needs only the search space."""
+    inputs = {"space": searchspace_h5(up("train", wildcards.digest, "searchspace"))}
+    if uses_labels(wildcards.model):
+        inputs.update(dataset=dataset_h5(up("train", wildcards.digest, "io_dataset")),
+                      images=images_h5(up("train", wildcards.digest, "images")))
+    return inputs
+
+
 rule train:
     input:
         unpack(train_inputs),
-    output:
-        metrics=f"{RUN}/models/{{model}}/seed{{seed}}/metrics.csv",
-        weights=expand(
-            f"{RUN}/models/{{{{model}}}}/seed{{{{seed}}}}/epoch{{epoch}}.pt",
-            epoch=SAVED_EPOCHS,
-        ),
+    output:  # update(): a failing rerun (--forcerun) restores the previous outputs instead of losing them
+        metrics=update(f"{train_dir('{digest}', '{model}', '{seed}')}/metrics.csv"),
+        weights=update(directory(f"{train_dir('{digest}', '{model}', '{seed}')}/weights")),
     params:
-        settings=settings("train", "models", "seeds", "gpu_percent"),
-        device=config["device"],
+        settings=section("train", "train"),
     conda:
         "../envs/infonas.yaml"
     log:
-        f"{LOGS}/train/{{model}}_seed{{seed}}.log",
+        log_of("train", "{model}_seed{seed}"),
     benchmark:
-        f"{BENCH}/train/{{model}}_seed{{seed}}.tsv"
+        bench_of("train", "{model}_seed{seed}")
     threads: 2
     resources:
         mem_mb=32000,
@@ -26,3 +31,21 @@ rule train:
         runtime=600,
     script:
         "../workflow_scripts/train.py"
+
+
+rule embed:
+    input:
+        weights=rules.train.output.weights,
+        space=lambda w: searchspace_h5(up("train", w.digest, "searchspace")),
+    output:
+        embedding_h5("{digest}", "{model}", "{seed}", "{epoch}"),
+    conda:
+        "../envs/infonas.yaml"
+    log:
+        log_of("train", "embed_{model}_seed{seed}_epoch{epoch}"),
+    threads: 2
+    resources:
+        mem_mb=8000,
+        gpu_percent=25,
+    script:
+        "../workflow_scripts/embed.py"

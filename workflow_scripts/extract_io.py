@@ -2,7 +2,7 @@
 from infonas.config import dataclass_from_section
 from infonas.nets.extract import extract_outputs
 from infonas.nets.pretrain import PretrainConfig
-from infonas.runtime import resolve_device, run_rule
+from infonas.runtime import job_device, run_rule
 from infonas.searchspace.store import cell_of, load_searchspace
 
 
@@ -14,7 +14,7 @@ def main(smk):
         ops,
         smk.input.images,
         smk.output[0],
-        device=resolve_device(smk.params.device),
+        device=job_device(smk),
         batch_size=smk.params.batch_size,
         config=dataclass_from_section(PretrainConfig, smk.params.settings, "pretrain"),
         progress=True,

@@ -10,7 +10,7 @@ def main(smk):
     images = load_images(smk.input.images, splits=["valid", "test_2k"])
     dataset = build_io_dataset(
         smk.input.networks,
-        Path(smk.input.scaler).parent,
+        Path(smk.input.shards[0]).parent,
         smk.input.scaler,
         smk.params.seed,
         smk.input.space,

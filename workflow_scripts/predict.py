@@ -4,7 +4,7 @@ import logging
 from infonas.evaluation.benchmark import load_benchmark
 from infonas.evaluation.embed import load_embedding
 from infonas.evaluation.prediction_protocol import run_prediction
-from infonas.runtime import atomic_path, resolve_device, run_rule
+from infonas.runtime import atomic_path, job_device, run_rule
 
 
 def main(smk):
@@ -13,7 +13,7 @@ def main(smk):
     logging.getLogger("infonas").info("predicting %s; benchmark: %s", target_name, table.source)
     s = smk.params.settings
     params = {name: dict(values) for name, values in s["params"].items()}
-    params.setdefault("assessor", {}).setdefault("device", resolve_device(smk.params.device))
+    params.setdefault("assessor", {}).setdefault("device", job_device(smk))
     frame = run_prediction(
         load_embedding(smk.input.embeddings, smk.wildcards.encoder),
         target,

@@ -1,7 +1,7 @@
 """Rule pretrain: train one NB-101 network ({hash}) on images.h5; resumes from its checkpoint."""
 from infonas.config import dataclass_from_section
 from infonas.nets.pretrain import PretrainConfig, pretrain_network
-from infonas.runtime import resume_state, input_stamp, resolve_device, run_rule
+from infonas.runtime import input_stamp, job_device, resume_state, run_rule
 from infonas.searchspace.store import cell_of, load_searchspace
 
 
@@ -16,7 +16,7 @@ def main(smk):
             smk.output.weights,
             smk.output.metrics,
             config=dataclass_from_section(PretrainConfig, smk.params.settings, "pretrain"),
-            device=resolve_device(smk.params.device),
+            device=job_device(smk),
             seed=smk.params.seed,
             checkpoint_path=checkpoint,
             progress=True,

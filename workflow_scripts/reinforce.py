@@ -3,7 +3,7 @@ from infonas.evaluation.benchmark import load_benchmark
 from infonas.evaluation.embed import load_embedding
 from infonas.evaluation.regret import save_search
 from infonas.evaluation.reinforce import reinforce_search
-from infonas.runtime import resolve_device, run_rule
+from infonas.runtime import job_device, run_rule
 
 
 def main(smk):
@@ -17,7 +17,7 @@ def main(smk):
         n_runs=s["runs"],
         budget_s=s["budget_s"],
         seed=smk.params.seed,
-        device=resolve_device(smk.params.device),
+        device=job_device(smk),
         hidden_dim=s["hidden_dim"],
         episode_len=s["episode_len"],
         discount=s["discount"],

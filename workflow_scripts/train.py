@@ -3,16 +3,15 @@ from pathlib import Path
 
 from infonas.data.images import load_images
 from infonas.data.io_dataset import load_io_dataset
-from infonas.runtime import resume_state, input_stamp, resolve_device, run_rule
+from infonas.runtime import input_stamp, job_device, resume_state, run_rule
 from infonas.searchspace.store import load_searchspace
 from infonas.training.run import TRAINING_SPLITS, train_stage
 
 
 def main(smk):
     out_dir = Path(smk.output.metrics).parent
-    # more epochs may resume a finished run; any other change starts afresh
-    kept = {k: v for k, v in smk.params.settings.items() if k not in ("epochs", "checkpoint_every")}
-    with resume_state(out_dir / "checkpoints", input_stamp(smk.input, [kept, smk.wildcards.model])):
+    # an interrupted job resumes from its last checkpoint unless an input changed since
+    with resume_state(out_dir / "checkpoints", input_stamp(smk.input, [smk.params.settings, smk.wildcards.model])):
         train_stage(
             load_searchspace(smk.input.space),
             load_io_dataset(smk.input.dataset, splits=TRAINING_SPLITS) if "dataset" in smk.input.keys() else None,
@@ -21,7 +20,7 @@ def main(smk):
             smk.wildcards.model,
             int(smk.wildcards.seed),
             smk.params.settings,
-            resolve_device(smk.params.device),
+            job_device(smk),
             progress=True,
         )
 

@@ -7,7 +7,7 @@ from infonas.runtime import run_rule
 
 def main(smk):
     metrics = {int(name.removeprefix("seed")): path for name, path in smk.input.items()}
-    training_report(metrics, smk.params.variant, Path(smk.output.vae).parent)
+    training_report(metrics, smk.params.cfg["io"]["scaling"], Path(smk.output.vae).parent)
 
 
 run_rule(main, snakemake)  # noqa: F821 (injected by Snakemake)

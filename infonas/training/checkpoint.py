@@ -47,8 +47,12 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     """Read a checkpoint written by save_checkpoint; InfonasError naming the file if it is not one."""
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises several types for truncated/foreign files
-        raise InfonasError(f"checkpoint {path}: cannot be read ({type(exc).__name__}: {exc})") from exc
+    except FileNotFoundError:
+        raise InfonasError(f"checkpoint {path}: not found") from None
+    except Exception as exc:  # torch raises several types for truncated/foreign files; its text
+        # suggests unsafe loading (weights_only=False), which we never want a user to try
+        raise InfonasError(f"checkpoint {path}: corrupt or not a checkpoint ({type(exc).__name__}); "
+                           "delete it to start the job over") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise InfonasError(f"checkpoint {path}: not an infonas joint-training checkpoint")
     return state

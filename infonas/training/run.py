@@ -14,6 +14,7 @@ import torch
 from infonas.data.io_dataset import IODataset
 from infonas.searchspace.store import SPLIT_TEST, SPLIT_TRAIN
 from infonas.config import dataclass_from_section, saved_epochs
+from infonas.runtime import atomic_path
 from infonas.models.variants import uses_labels, uses_op_embeddings
 from infonas.models.info_nas import InfoNASConfig
 from infonas.models.vae import VAEConfig
@@ -53,31 +54,38 @@ def labeled_data(dataset: IODataset, images: dict, splits=TRAINING_SPLITS) -> La
 
 
 #: `train` settings that configure the model rather than the JointConfig schedule.
-MODEL_KEYS = ("op_embedding_dim", "regressor")
+MODEL_KEYS = ("op_embedding_dim", "regressor", "arch2vec_epochs")
 
 
 def model_configs(model: str, settings: dict, seed: int, out_features: int) -> tuple[InfoNASConfig, JointConfig]:
     """InfoNASConfig and JointConfig of one (model variant, seed) job from the `train` section."""
     vae = VAEConfig(op_embedding_dim=settings["op_embedding_dim"] if uses_op_embeddings(model) else None)
-    regressor = dict(settings["regressor"], out_features=out_features, vae=vae)
+    regressor = dict(settings.get("regressor", {}), out_features=out_features, vae=vae)
     model_config = dataclass_from_section(InfoNASConfig, regressor, "train.regressor")
     joint = {k: v for k, v in settings.items() if k not in MODEL_KEYS}
+    if not uses_labels(model):  # the plain arch2vec reference keeps its own (8-epoch) schedule
+        joint["epochs"] = settings.get("arch2vec_epochs", joint.get("epochs", JointConfig.epochs))
     joint_config = dataclass_from_section(JointConfig, dict(joint, seed=seed), "train")
     return model_config, joint_config
 
 
 def train_stage(space: dict, dataset: IODataset | None, images: dict | None, out_dir, model: str, seed: int,
                 settings: dict, device: str, progress: bool = False) -> list[dict]:
-    """Train (or resume) one job in out_dir and copy its saved epochs to out_dir/epoch{E}.pt.
+    """Train (or resume) one job in out_dir and copy its saved epochs to out_dir/weights/epoch{E}.pt.
 
     The copies are the declared outputs; checkpoints/ holds the resume state, which survives a
-    failed job because the workflow never declares it. Plain arch2vec takes no dataset or images.
+    failed or killed job because the workflow never declares it, and is deleted once the outputs
+    are complete, so that a forced rerun trains afresh. Plain arch2vec takes no dataset or images.
     """
     unlabeled, heldout = searchspace_cells(space)
     labeled = labeled_data(dataset, images) if uses_labels(model) else None
     out_features = int(labeled.splits["train"].targets.shape[1]) if labeled else 1
     model_config, joint_config = model_configs(model, settings, seed, out_features)
     rows = train_joint(out_dir, unlabeled, labeled, heldout, model_config, joint_config, device, progress)
+    checkpoints, weights = Path(out_dir) / "checkpoints", Path(out_dir) / "weights"
+    weights.mkdir(parents=True, exist_ok=True)
     for epoch in saved_epochs(joint_config.epochs, joint_config.checkpoint_every):
-        shutil.copyfile(checkpoint_path(Path(out_dir) / "checkpoints", epoch), Path(out_dir) / f"epoch{epoch}.pt")
+        with atomic_path(weights / f"epoch{epoch}.pt") as tmp:
+            shutil.copyfile(checkpoint_path(checkpoints, epoch), tmp)
+    shutil.rmtree(checkpoints)
     return rows

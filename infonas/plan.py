@@ -1,0 +1,448 @@
+"""The workflow plan: the variants of a run and, for each stage, the digest its outputs are keyed by.
+
+Why digests: a stage's outputs live in `<store_dir>/<stage>/<digest>/`, where the digest covers the
+settings the stage reads and the digests of the stages it reads from. Two variants (or two runs) that
+agree on everything a stage depends on therefore share its files, a variant that changes
+`io.scaling` reruns only the scaler and what follows it, and no variant ever overwrites another's
+results. `STAGES` below is the one place that says which setting feeds which stage; the README's
+rerun table is `rerun_table()`, printed by `python -m infonas.plan`.
+
+Variants come from the config's `sweep` section: named comparisons, each either a cross product of
+axes or an explicit list of named variants, every axis a dotted schema key. Without a sweep the run
+has one variant, `base`. Each variant is the base config with its overrides, validated like any
+config, so a bad axis key or value fails before any job starts and names the comparison and variant.
+
+Light on purpose (no torch, no snakemake): the Snakefile calls it while it builds the DAG.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from infonas.config import load_schema, validate_config
+from infonas.errors import InfonasError
+from infonas.models.variants import uses_labels, uses_op_embeddings
+
+DIGEST_LENGTH = 10
+COLUMN_GROUPS = ("scaling", "lr_loss", "loss_weights")
+BASE_VARIANT = "base"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.,=+-]*$")
+
+#: Keys that say where or how jobs run, or which jobs exist, but never change a result. A sweep may
+#: not vary the first group (they are properties of the whole invocation).
+INVOCATION_KEYS = ("run", "device", "cache_dir", "store_dir", "sweep")
+WORKFLOW_KEYS = frozenset({
+    *INVOCATION_KEYS,
+    "pretrain.gpu_percent", "train.gpu_percent", "train.models", "train.seeds", "evaluate.embed_epochs",
+})
+
+#: train keys that matter only when a model learns from labeled outputs (plain arch2vec ignores them).
+LABELED_TRAIN_KEYS = frozenset({
+    "train.n_labeled_batches", "train.n_unlabeled_batches", "train.labeled_loss", "train.labeled_weight",
+    "train.vae_weight", "train.lr", "train.n_bootstrap", "train.regressor", "train.epochs",
+    "train.optimizers", "train.remove_labeled",
+})
+#: train keys that matter only to the plain arch2vec model.
+ARCH2VEC_TRAIN_KEYS = frozenset({"train.arch2vec_epochs"})
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A stage's settings (dotted key prefixes) and the stages it reads (some configs differ: `_upstream`)."""
+
+    keys: tuple[str, ...]
+    upstream: tuple[str, ...]
+    description: str
+
+
+#: Every stage with a digest, in topological order. `train`, `reinforce` and `predict` exist once
+#: per model; their upstream depends on the model and the config (see `_upstream`).
+STAGES: dict[str, Stage] = {
+    "searchspace": Stage(("searchspace", "seed"), (), "rows, metrics and arch2vec split"),
+    "images": Stage(("images", "seed"), (), "image splits"),
+    "networks": Stage(("networks", "seed"), ("searchspace",), "sampled networks (checkpoint)"),
+    "pretrain": Stage(("pretrain", "seed"), ("searchspace", "images"), "one job per network"),
+    "extract_io": Stage(("io.batch_size",), ("pretrain",), "outputs of each pretrained network"),
+    "fit_scaler": Stage(("io.scaling", "io.scaling_order"), ("networks", "extract_io"), "scaling statistics"),
+    "io_dataset": Stage(("io.unseen_image_fraction", "seed"), ("fit_scaler",), "labeled splits"),
+    "benchmark": Stage((), ("searchspace",), "accuracies and costs the evaluations query"),
+    "random_search": Stage(("evaluate.reinforce.runs", "evaluate.reinforce.budget_s", "seed"), ("benchmark",),
+                           "random-search baseline"),
+    "train": Stage(("train",), ("io_dataset",), "one job per model and seed; embed reads its checkpoints"),
+    "reinforce": Stage(("evaluate.reinforce", "seed"), ("train", "benchmark"), "REINFORCE per encoder"),
+    "predict": Stage(("evaluate.predict", "seed"), ("train", "benchmark"), "performance predictors per encoder"),
+}
+MODEL_STAGES = ("train", "reinforce", "predict")
+
+
+# ------------------------------------------------------------------------------------------ keys
+def schema_leaves(schema: dict | None = None) -> list[str]:
+    """Dotted names of every setting: schema properties without sub-properties."""
+    schema = load_schema() if schema is None else schema
+    out: list[str] = []
+
+    def walk(node: dict, prefix: str) -> None:
+        for name, sub in node.get("properties", {}).items():
+            key = f"{prefix}{name}"
+            if sub.get("properties") and key != "sweep":
+                walk(sub, key + ".")
+            else:
+                out.append(key)
+
+    walk(schema, "")
+    return out
+
+
+def get_path(config: Mapping, key: str) -> Any:
+    """config[a][b] for 'a.b'; None where a schema leaf without a default is absent."""
+    node: Any = config
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def set_path(config: dict, key: str, value: Any) -> None:
+    """config[a][b] = value for 'a.b', creating the sections on the way."""
+    parts = key.split(".")
+    node = config
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = copy.deepcopy(value)
+
+
+def _selected(key: str, prefixes: tuple[str, ...]) -> bool:
+    return any(key == p or key.startswith(p + ".") for p in prefixes)
+
+
+def stage_keys(stage: str, model: str | None = None, leaves: list[str] | None = None) -> list[str]:
+    """The settings (schema leaves) a stage's digest covers, for `model` where the stage has one."""
+    leaves = schema_leaves() if leaves is None else leaves
+    keys = [k for k in leaves if _selected(k, STAGES[stage].keys) and k not in WORKFLOW_KEYS]
+    if stage == "train" and model is not None:
+        if not uses_labels(model):
+            keys = [k for k in keys if k not in LABELED_TRAIN_KEYS]
+        else:
+            keys = [k for k in keys if k not in ARCH2VEC_TRAIN_KEYS]
+        if not uses_op_embeddings(model):
+            keys = [k for k in keys if k != "train.op_embedding_dim"]
+    return keys
+
+
+def fingerprint(path: str | None) -> str | None:
+    """Size and modification time of a local input file, or of every file under a folder (hashed).
+
+    Part of a stage's digest, so that replacing an input file or an image folder gives new outputs
+    instead of silently keeping the old ones. URLs and absent paths have none (downloads are cached
+    by URL and verified; a missing file is the stage's own error).
+    """
+    import os
+
+    if not path or "://" in str(path) or not os.path.exists(path):
+        return None
+    if os.path.isfile(path):
+        st = os.stat(path)
+        return f"{st.st_size}:{st.st_mtime_ns}"
+    h = hashlib.sha256()
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            st = os.stat(full)
+            h.update(f"{os.path.relpath(full, path)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def input_files(stage: str, config: Mapping) -> dict[str, str | None]:
+    """Fingerprints of the files a stage reads by path (not from another stage)."""
+    if stage == "searchspace":
+        space = config["searchspace"]
+        return {"tfrecord": fingerprint(space.get("tfrecord")), "metrics_csv": fingerprint(space.get("metrics_csv"))}
+    if stage == "images" and config["images"]["source"] == "imagefolder":
+        return {"root": fingerprint(config["images"].get("root"))}
+    return {}
+
+
+def has_metrics(config: Mapping) -> bool:
+    """Whether the search space carries NB-101 metrics (else the benchmark uses pretrained networks)."""
+    space = config["searchspace"]
+    return space["source"] == "tfrecord" or bool(space.get("metrics_csv"))
+
+
+def _upstream(stage: str, config: Mapping, model: str | None) -> tuple[str, ...]:
+    """What a stage reads in this config: without metrics the benchmark is the pretrained networks;
+    plain arch2vec trains on the search space alone; remove_labeled needs the sampled networks."""
+    if stage == "benchmark" and not has_metrics(config):
+        return ("searchspace", "networks", "pretrain")
+    if stage == "train" and model is not None and not uses_labels(model):
+        return ("searchspace",)
+    if stage == "predict" and config["evaluate"]["predict"].get("remove_labeled") and any(
+            uses_labels(m) for m in config["train"]["models"]):
+        return ("train", "benchmark", "networks")
+    return STAGES[stage].upstream
+
+
+# ------------------------------------------------------------------------------------------ records
+@dataclass(frozen=True)
+class StageRecord:
+    """One stage instance: its settings, the digests of what it reads, and its own digest."""
+
+    stage: str
+    settings: dict
+    upstream: dict
+    digest: str
+
+    def to_dict(self) -> dict:
+        return {"stage": self.stage, "digest": self.digest, "settings": self.settings, "upstream": self.upstream}
+
+    def section(self, prefix: str) -> dict:
+        """The settings under `prefix` as that config section's nested dict ('train.regressor.x' -> regressor.x)."""
+        out: dict = {}
+        for key, value in self.settings.items():
+            if key.startswith(prefix + "."):
+                set_path(out, key[len(prefix) + 1:], value)
+        return out
+
+
+def digest_of(stage: str, settings: Mapping, upstream: Mapping) -> str:
+    text = json.dumps({"stage": stage, "settings": settings, "upstream": upstream}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:DIGEST_LENGTH]
+
+
+def variant_records(config: Mapping, leaves: list[str] | None = None) -> dict[str, StageRecord]:
+    """Every stage instance of one validated config, keyed by stage (model stages: 'train:<model>')."""
+    leaves = schema_leaves() if leaves is None else leaves
+    records: dict[str, StageRecord] = {}
+
+    def add(stage: str, model: str | None = None) -> None:
+        settings = {k: get_path(config, k) for k in stage_keys(stage, model, leaves)}
+        if model is not None and stage == "train":
+            settings["model"] = model
+        files = input_files(stage, config)
+        if any(files.values()):
+            settings["input_files"] = files
+        upstream = {}
+        for name in _upstream(stage, config, model):
+            ref = f"{name}:{model}" if name in MODEL_STAGES and model is not None else name
+            upstream[name] = records[ref].digest
+        key = f"{stage}:{model}" if model is not None else stage
+        records[key] = StageRecord(stage, settings, upstream, digest_of(stage, settings, upstream))
+
+    for stage in STAGES:
+        if stage not in MODEL_STAGES:
+            add(stage)
+    for model in config["train"]["models"]:
+        for stage in MODEL_STAGES:
+            add(stage, model)
+    return records
+
+
+# ------------------------------------------------------------------------------------------ sweeps
+@dataclass
+class Comparison:
+    """Variants compared in one table group; `varied` maps each variant to its distinguishing settings."""
+
+    name: str
+    varied: dict[str, dict[str, Any]]
+    columns: str
+    epoch: int | None = None  # the epoch its tables report (None: each variant's last)
+    evaluate: bool = True  # False: its variants only train (thesis 4.1 ran no search on them)
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return "-".join(_format_value(v) for v in value)
+    return str(value)
+
+
+def _short_names(keys: list[str]) -> dict[str, str]:
+    """The last component of each dotted key, or the whole key where two would read the same."""
+    last = [k.rsplit(".", 1)[-1] for k in keys]
+    return {k: (s if last.count(s) == 1 else k) for k, s in zip(keys, last)}
+
+
+def _product_variants(where: str, axes: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    if not isinstance(axes, Mapping) or not axes:
+        raise InfonasError(f"config key '{where}.product': expected a mapping of setting -> list of values")
+    for key, values in axes.items():
+        if not isinstance(values, list) or not values:
+            raise InfonasError(f"config key '{where}.product.{key}': expected a non-empty list of values")
+    keys = list(axes)
+    short = _short_names(keys)
+    out = {}
+    for combo in itertools.product(*(axes[k] for k in keys)):
+        name = ",".join(f"{short[k]}={_format_value(v)}" for k, v in zip(keys, combo))
+        out[name] = dict(zip(keys, combo))
+    return out
+
+
+def _check_axis(where: str, key: str, leaves: set[str]) -> None:
+    if key in INVOCATION_KEYS:
+        raise InfonasError(f"config key '{where}': '{key}' is a property of the whole invocation and cannot vary")
+    if key not in leaves:
+        raise InfonasError(f"config key '{where}': '{key}' is not a setting (see schemas/config.schema.yaml)")
+
+
+def sweep_variants(config: Mapping, leaves: list[str] | None = None) -> tuple[dict[str, dict], dict[str, Comparison]]:
+    """(variant name -> overrides, comparison name -> Comparison) of the config's `sweep` section.
+
+    A variant's overrides are the comparison's shared `set` plus its own; a name used by two
+    comparisons must mean the same settings in both (they then share every file).
+    """
+    leaves_set = set(schema_leaves() if leaves is None else leaves)
+    sweep = config.get("sweep") or {}
+    if not sweep:
+        return {BASE_VARIANT: {}}, {}
+    variants: dict[str, dict] = {}
+    comparisons: dict[str, Comparison] = {}
+    for comp_name, spec in sweep.items():
+        where = f"sweep.{comp_name}"
+        if not _NAME.match(comp_name):
+            raise InfonasError(f"config key '{where}': a comparison name is letters, digits and _.,=+- only")
+        if "product" in spec:
+            members = _product_variants(where, spec["product"])
+        else:
+            members = {name: dict(overrides or {}) for name, overrides in spec["variants"].items()}
+        shared = dict(spec.get("set") or {})
+        for name, own in members.items():
+            overrides = {**shared, **own}
+            if not _NAME.match(name):
+                raise InfonasError(f"config key '{where}': variant name '{name}' is not a plain name "
+                                   "(letters, digits and _.,=+- only)")
+            for key in overrides:
+                _check_axis(f"{where}.{name}", key, leaves_set)
+            if name in variants and variants[name] != overrides:
+                raise InfonasError(f"config key '{where}': variant '{name}' is defined twice with different settings")
+            variants[name] = overrides
+        columns = spec.get("columns") or (comp_name if comp_name in COLUMN_GROUPS else "all")
+        comparisons[comp_name] = Comparison(comp_name, members, columns, spec.get("epoch"), spec.get("evaluate", True))
+    return variants, comparisons
+
+
+def variant_config(base: Mapping, name: str, overrides: Mapping[str, Any]) -> dict:
+    """The base config with one variant's overrides, validated; errors name the variant."""
+    config = copy.deepcopy(dict(base))
+    config.pop("sweep", None)
+    for key, value in overrides.items():
+        set_path(config, key, value)
+    try:
+        return validate_config(config)
+    except InfonasError as error:
+        raise InfonasError(f"sweep variant '{name}': {error}") from None
+
+
+# ------------------------------------------------------------------------------------------ the plan
+@dataclass
+class Plan:
+    """Variants (name -> validated config), comparisons, and every stage record by stage and digest."""
+
+    variants: dict[str, dict]
+    comparisons: dict[str, Comparison]
+    by_variant: dict[str, dict[str, StageRecord]]
+    records: dict[str, dict[str, StageRecord]] = field(default_factory=dict)
+
+    def record(self, stage: str, digest: str) -> StageRecord:
+        try:
+            return self.records[stage][digest]
+        except KeyError:
+            raise InfonasError(f"no {stage} stage with digest {digest} in this run's plan") from None
+
+    def evaluated(self, variant: str) -> bool:
+        """Whether a variant's features are searched and predicted: yes unless every comparison it
+        belongs to says `evaluate: false`."""
+        homes = [c for c in self.comparisons.values() if variant in c.varied]
+        return not homes or any(c.evaluate for c in homes)
+
+    def digest(self, variant: str, stage: str, model: str | None = None) -> str:
+        return self.by_variant[variant][f"{stage}:{model}" if model else stage].digest
+
+    def find(self, stage: str, digest: str, target: str) -> str:
+        """Digest of `target` that this stage instance reads, directly or through its upstream."""
+        todo = [(stage, digest)]
+        while todo:
+            name, d = todo.pop()
+            upstream = self.record(name, d).upstream
+            if target in upstream:
+                return upstream[target]
+            todo += list(upstream.items())
+        raise InfonasError(f"{stage} {digest} reads no {target} stage")
+
+
+def build_plan(config: dict) -> Plan:
+    """The plan of a config (validated here, defaults filled in place): stage records per variant."""
+    validate_config(config)
+    leaves = schema_leaves()
+    overrides, comparisons = sweep_variants(config, leaves)
+    variants = {name: variant_config(config, name, o) for name, o in overrides.items()}
+    by_variant = {name: variant_records(cfg, leaves) for name, cfg in variants.items()}
+    records: dict[str, dict[str, StageRecord]] = {}
+    for recs in by_variant.values():
+        for rec in recs.values():
+            records.setdefault(rec.stage, {})[rec.digest] = rec
+    return Plan(variants, comparisons, by_variant, records)
+
+
+def write_variant_config(path, config: Mapping, stages: Mapping[str, Mapping], store_dir: str) -> None:
+    """The variant's config and, per stage, its digest, folder and settings: what made its results."""
+    import yaml
+
+    from infonas.runtime import atomic_path
+
+    folders = {key: {**rec, "folder": f"{store_dir}/{rec['stage']}/{rec['digest']}"} for key, rec in stages.items()}
+    with atomic_path(path) as tmp:
+        tmp.write_text(yaml.safe_dump({"config": dict(config), "stages": folders}, sort_keys=False))
+
+
+# ------------------------------------------------------------------------------------------ reruns
+def rerun_table(config: Mapping) -> dict[str, list[str]]:
+    """Setting -> the stages a change of it reruns in this (validated, single-variant) config.
+
+    A stage reruns when a setting it covers changes, and so does every stage that reads from it,
+    directly or not; the edges are this config's own (e.g. the benchmark reads the pretrained
+    networks only when the search space has no metrics).
+    """
+    leaves = schema_leaves()
+    records = variant_records(config, leaves)
+    readers: dict[str, set[str]] = {}
+    for rec in records.values():
+        for name in rec.upstream:
+            readers.setdefault(name, set()).add(rec.stage)
+    table = {}
+    for key in leaves:
+        todo = [r.stage for r in records.values() if key in r.settings]
+        reruns: set[str] = set()
+        while todo:
+            stage = todo.pop()
+            if stage not in reruns:
+                reruns.add(stage)
+                todo += readers.get(stage, ())
+        table[key] = [s for s in STAGES if s in reruns]
+    return table
+
+
+def main() -> None:
+    """Print the rerun table of a config file (default: config.yaml) as Markdown rows."""
+    import sys
+
+    import yaml
+
+    path = sys.argv[1] if len(sys.argv) > 1 else "config.yaml"
+    with open(path) as handle:
+        config = validate_config(yaml.safe_load(handle) or {})
+    for key, stages in rerun_table(config).items():
+        print(f"| `{key}` | {', '.join(stages) if stages else '-'} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""The workflow plan: which settings key which stage's outputs, and the variants of a sweep."""
+import copy
+import os
+
+import pytest
+import yaml
+
+from infonas.errors import InfonasError
+from infonas.plan import (
+    BASE_VARIANT,
+    STAGES,
+    build_plan,
+    fingerprint,
+    rerun_table,
+    schema_leaves,
+    sweep_variants,
+    variant_records,
+)
+from infonas.config import validate_config
+
+
+@pytest.fixture
+def default(repo):
+    config = yaml.safe_load((repo / "config.yaml").read_text())
+    config.pop("sweep", None)
+    return validate_config(config)
+
+
+def digests(config):
+    return {key: rec.digest for key, rec in variant_records(validate_config(copy.deepcopy(config))).items()}
+
+
+def changed(base, **overrides):
+    """Stage keys whose digest differs after setting dotted keys (a__b means a.b)."""
+    config = copy.deepcopy(base)
+    for dotted, value in overrides.items():
+        node = config
+        *parents, last = dotted.split("__")
+        for part in parents:
+            node = node[part]
+        node[last] = value
+    before, after = digests(base), digests(config)
+    return {key for key in before if before[key] != after.get(key)}
+
+
+def test_same_config_same_digests(default):
+    assert digests(default) == digests(copy.deepcopy(default))
+
+
+def test_scaling_change_keeps_everything_before_the_scaler(default):
+    assert changed(default, io__scaling="axis0") == {
+        "fit_scaler", "io_dataset", "train:infonas", "reinforce:infonas", "predict:infonas"}
+
+
+@pytest.mark.parametrize("key, value", [("train__lr", 0.01), ("train__labeled_loss", "mse"),
+                                        ("train__vae_weight", 0.5), ("train__labeled_weight", 3.0)])
+def test_training_settings_rerun_only_training_and_evaluation(default, key, value):
+    assert changed(default, **{key: value}) == {"train:infonas", "reinforce:infonas", "predict:infonas"}
+
+
+def test_pretraining_setting_reruns_pretraining_and_what_reads_it(default):
+    stages = changed(default, pretrain__epochs=4)
+    assert {"pretrain", "extract_io", "fit_scaler", "train:infonas"} <= stages
+    assert not stages & {"searchspace", "images", "networks"}
+
+
+@pytest.mark.parametrize("key, value", [("device", "cpu"), ("run", "other"), ("train__seeds", [7]),
+                                        ("pretrain__gpu_percent", 50), ("evaluate__embed_epochs", [3])])
+def test_workflow_keys_change_no_digest(default, key, value):
+    assert changed(default, **{key: value}) == set()
+
+
+def test_plain_arch2vec_ignores_labeled_settings(default):
+    default["train"]["models"] = ["infonas", "arch2vec"]
+    stages = changed(default, train__lr=0.02, io__scaling="axis0")
+    assert "train:arch2vec" not in stages and "train:infonas" in stages
+    assert "train:arch2vec" in changed(default, train__arch2vec_epochs=3)
+
+
+def test_replacing_a_metrics_file_changes_the_searchspace_digest(default, tmp_path):
+    csv = tmp_path / "metrics.csv"
+    csv.write_text("hash,val_acc_108\n")
+    default["searchspace"]["metrics_csv"] = str(csv)
+    before = digests(default)
+    csv.write_text("hash,val_acc_108,train_time_108\n")
+    os.utime(csv, ns=(1, 1))
+    assert digests(default)["searchspace"] != before["searchspace"]
+
+
+def test_fingerprint_of_a_folder_sees_a_replaced_file(tmp_path):
+    (tmp_path / "a").mkdir()
+    image = tmp_path / "a" / "1.jpg"
+    image.write_bytes(b"x")
+    first = fingerprint(str(tmp_path))
+    image.write_bytes(b"yy")
+    assert fingerprint(str(tmp_path)) != first
+    assert fingerprint("https://example.org/file") is None and fingerprint(str(tmp_path / "none")) is None
+
+
+def test_rerun_table_follows_the_configs_own_edges(default):
+    table = rerun_table(default)
+    assert set(table) == set(schema_leaves())
+    assert table["io.scaling"] == ["fit_scaler", "io_dataset", "train", "reinforce", "predict"]
+    assert table["evaluate.reinforce.discount"] == ["reinforce"]
+    assert table["device"] == [] and table["train.seeds"] == []
+    assert table["seed"] == list(STAGES)
+
+
+def test_no_sweep_is_one_base_variant(default):
+    plan = build_plan(default)
+    assert list(plan.variants) == [BASE_VARIANT] and plan.comparisons == {}
+
+
+def test_product_sweep_names_variants_and_shares_upstream(default):
+    default["sweep"] = {"lr_loss": {"product": {"train.lr": [0.01, 0.001], "train.labeled_loss": ["l1", "mse"]}}}
+    plan = build_plan(default)
+    assert sorted(plan.variants) == ["lr=0.001,labeled_loss=l1", "lr=0.001,labeled_loss=mse",
+                                     "lr=0.01,labeled_loss=l1", "lr=0.01,labeled_loss=mse"]
+    assert plan.variants["lr=0.01,labeled_loss=mse"]["train"]["lr"] == 0.01
+    assert len(plan.records["pretrain"]) == 1 and len(plan.records["io_dataset"]) == 1
+    assert len(plan.records["train"]) == 4
+    assert plan.comparisons["lr_loss"].columns == "lr_loss"
+
+
+def test_explicit_variants_and_shared_names(default):
+    default["sweep"] = {
+        "weights": {"variants": {"base": None, "vae-0.01": {"train.vae_weight": 0.01}}},
+        "scaling": {"variants": {"base": {}, "axis0": {"io.scaling": "axis0"}}, "columns": "scaling"},
+    }
+    plan = build_plan(default)
+    assert sorted(plan.variants) == ["axis0", "base", "vae-0.01"]
+    assert plan.comparisons["weights"].columns == "all"
+    assert plan.digest("base", "train", "infonas") != plan.digest("vae-0.01", "train", "infonas")
+
+
+@pytest.mark.parametrize("sweep, message", [
+    ({"s": {"product": {"train.lrr": [1]}}}, "'sweep.s.lrr=1': 'train.lrr' is not a setting"),
+    ({"s": {"product": {"device": ["cpu"]}}}, "whole invocation"),
+    ({"s": {"product": {"train.lr": [-1]}}}, "sweep variant 'lr=-1': config key 'train.lr'"),
+    ({"s": {"variants": {"../x": {}}}}, "not a plain name"),
+    ({"s": {"variants": {"a": {"train.lr": 0.1}}}, "t": {"variants": {"a": {"train.lr": 0.2}}}}, "defined twice"),
+])
+def test_bad_sweeps_fail_before_any_job_naming_where(default, sweep, message):
+    default["sweep"] = sweep
+    with pytest.raises(InfonasError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        build_plan(default)
+
+
+def test_sweep_without_product_or_variants_is_rejected(default):
+    default["sweep"] = {"s": {"columns": "all"}}
+    with pytest.raises(InfonasError, match="sweep.s"):
+        build_plan(default)
+
+
+def test_sweep_variants_of_empty_sweep(default):
+    assert sweep_variants(default) == ({BASE_VARIANT: {}}, {})
