@@ -29,7 +29,7 @@ import pandas as pd
 from infonas.errors import InfonasError
 from infonas.reporting import figures, tables
 from infonas.reporting.figures import _draw_curve, _epoch_axis, _figure, _paper_style, _sample_ci, seed_curve
-from infonas.reporting.tables import model_label, model_order, split_label, where, with_seed
+from infonas.reporting.tables import model_label, model_order, split_label, with_seed
 
 #: Default metric columns per thesis table group (patterns; absent columns are skipped).
 COMPARISON_COLUMNS: dict[str, list[str]] = {
