@@ -166,6 +166,11 @@ def normalise(values: np.ndarray, final: Moments) -> np.ndarray:
     return ((values - final.mean) / _safe_std(final.std)).astype(np.float32)
 
 
+def denormalise(values: np.ndarray, final: Moments) -> np.ndarray:
+    """Inverse of step e (`normalise`), as float32: targets back on the per-network scale (thesis 4.2.2)."""
+    return (np.asarray(values, np.float64) * _safe_std(final.std) + final.mean).astype(np.float32)
+
+
 def transform(
     features: np.ndarray,
     labels: np.ndarray,

@@ -150,6 +150,34 @@ def pack_runs(
     return res
 
 
+def concat_results(method: str, results: Sequence[SearchResult]) -> SearchResult:
+    """The runs of several searches as one result (e.g. REINFORCE on the features of several
+    training seeds of one variant), padded to the longest run; budgets must agree."""
+    if not results:
+        raise InfonasError(f"search results of '{method}': nothing to pool")
+    budgets = {r.budget_s for r in results}
+    if len(budgets) > 1:
+        raise InfonasError(f"search results of '{method}': budgets differ ({', '.join(map(str, sorted(budgets)))} s)")
+    width = max(r.indices.shape[1] for r in results)
+
+    def stacked(name: str, fill) -> np.ndarray:
+        parts = [getattr(r, name) for r in results]
+        return np.concatenate([np.pad(p, ((0, 0), (0, width - p.shape[1])), constant_values=fill) for p in parts])
+
+    return SearchResult(
+        method=method,
+        indices=stacked("indices", -1),
+        times=stacked("times", np.nan),
+        val_acc=stacked("val_acc", np.nan),
+        test_acc=stacked("test_acc", np.nan),
+        lengths=np.concatenate([r.lengths for r in results]),
+        start_index=np.concatenate([r.start_index for r in results]),
+        budget_s=budgets.pop(),
+        seed=results[0].seed,
+        settings={"pooled_seeds": [r.seed for r in results], **results[0].settings},
+    )
+
+
 def save_search(path: str | os.PathLike, result: SearchResult) -> None:
     """Write a SearchResult to HDF5 atomically (a killed job leaves no file that looks done)."""
     import h5py

@@ -138,14 +138,24 @@ def _epoch_axis(ax, ylabel: str | None) -> None:
         ax.set_ylabel(ylabel)
 
 
-def _figure_legend(fig, handles=None, title: str | None = None) -> None:
-    """One legend for the whole figure, below the panels, so it never covers a curve."""
+def legend_columns(labels: Sequence[str], width_in: float, max_cols: int = 4) -> int:
+    """Legend columns that fit the figure's width at 7 pt (about 0.06 in per character plus the
+    line sample), so ten long labels wrap into rows instead of running off the page."""
+    longest = max((len(str(label)) for label in labels), default=1)
+    fits = int(width_in // (0.06 * longest + 0.45))
+    return max(1, min(len(labels), max_cols, fits))
+
+
+def _figure_legend(fig, handles=None, title: str | None = None, right: bool = False) -> None:
+    """One legend for the whole figure, below the panels (or right of them, one column, for a
+    single panel with many curves), so it never covers a curve."""
     if handles is None:
         handles, labels = fig.axes[0].get_legend_handles_labels()
     else:
         labels = [h.get_label() for h in handles]
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(handles), 4),
-               title=title, title_fontsize=7, frameon=False)
+    ncols = 1 if right else legend_columns(labels, fig.get_figwidth())
+    fig.legend(handles, labels, loc="outside right upper" if right else "outside lower center", ncols=ncols,
+               title=title, title_fontsize=7, frameon=False, alignment="left" if right else "center")
 
 
 def _band_text(n_seeds: int, band: str) -> str:
@@ -308,13 +318,15 @@ def plot_search_regret(
     band: str = "sem",
     test_of: str = "incumbent",
     n_points: int = 200,
+    styles: Mapping[str, Mapping[str, str]] | None = None,
 ) -> tuple[Path, Path]:
     """Mean regret over time and the ECDF of the final regret (arch2vec Fig. 6, paper Fig. 7-8).
 
     One row for validation and one for test regret (skipped when no test accuracy is known);
     left: mean regret over runs against summed NB-101 training time (log axes) with a band of
     ± one standard error ("sem") or the interquartile range ("iqr"); right: ECDF of the regret at
-    each method's budget. `results` maps the legend name to its SearchResult.
+    each method's budget. `results` maps the legend name to its SearchResult; `styles` optionally
+    maps a name to its `color` and `linestyle` (default: the module's cycles, in order).
     """
     _check_band(band, RUN_BANDS)
     if not results:
@@ -334,7 +346,9 @@ def plot_search_regret(
         ax_t, ax_e = axes[k]
         drawn, final_values = [], []
         for i, (name, res) in enumerate(results.items()):
-            color, ls = COLORS[i % len(COLORS)], LINESTYLES[i % len(LINESTYLES)]
+            style = (styles or {}).get(name, {})
+            color = style.get("color", COLORS[i % len(COLORS)])
+            ls = style.get("linestyle", LINESTYLES[i % len(LINESTYLES)])
             mean, low, high = run_band(curves[name][k], band)
             ax_t.plot(grid, mean, color=color, linestyle=ls, label=f"{name} ({res.n_runs} runs)")
             ax_t.fill_between(grid, low, high, color=color, alpha=0.18, linewidth=0)

@@ -1,19 +1,21 @@
 """The reporting stages: which figures and tables each stage draws from which result files.
 
-Each function takes file paths (as the workflow has them) and an output folder, and writes PNG + PDF
-figures and CSV + Markdown + LaTeX tables through `figures` and `tables`.
+Each function takes file paths (as the workflow has them) and an output folder or prefix, and writes
+PNG + PDF figures and CSV + Markdown + LaTeX tables through `figures`, `comparisons`, `maps` and
+`tables`. The `*_comparison_report` functions and `comparison_report` put the variants of a sweep
+side by side; the others report one variant.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from infonas.errors import InfonasError
-from infonas.reporting import figures, tables
+from infonas.reporting import comparisons, figures, maps, tables
 
 
 #: display names of the searches (keys are encoder names and `random`).
@@ -63,13 +65,7 @@ def search_report(result_paths: Mapping[str, str], benchmark_path, out_prefix) -
 
 def prediction_report(csv_paths, out_prefix) -> None:
     """Box plots of RMSE and Pearson r by n_train and encoder, and the mean ± std table."""
-    frames = []
-    for path in csv_paths:
-        try:
-            frames.append(pd.read_csv(path))
-        except (OSError, ValueError) as error:
-            raise InfonasError(f"{path}: unreadable prediction results ({error})") from error
-    frame = pd.concat(frames, ignore_index=True)
+    frame = pd.concat([_read_predictions(path) for path in csv_paths], ignore_index=True)
     figures.plot_predictor_boxes(frame, out_prefix)
     tables.write_table(tables.predictor_table(frame), f"{out_prefix}_table",
                        caption="Performance prediction on latent features, mean ± std over seeds")
@@ -77,3 +73,195 @@ def prediction_report(csv_paths, out_prefix) -> None:
 
 def scaling_variants(out_prefix) -> None:
     tables.write_table(tables.scaling_variants_table(), out_prefix, caption="Scaling variants (thesis Table 4.2)")
+
+
+# ---------------------------------------------------------------- comparisons across variants
+
+def _labeled_splits_of(entries) -> list[str]:
+    """Labeled splits found in any variant's metrics, the paper's three first."""
+    found = [s for _, _, frame in entries for s in tables.labeled_splits(frame)]
+    return list(dict.fromkeys(found))
+
+
+def comparison_report(
+    entries_paths: Mapping[str, Mapping[int, str]],
+    settings: Mapping[str, Mapping],
+    out_dir,
+    kind: str = "lr_loss",
+    epoch: int | None = None,
+    splits: Sequence[str] | None = None,
+) -> dict[str, Path]:
+    """Tables and curves comparing the variants of one thesis table group (Tables 4.2-4.12).
+
+    entries_paths: variant name -> {seed: metrics.csv path}, in table order; settings: variant name
+    -> the settings that distinguish it (e.g. {"train.lr": 0.001, "train.labeled_loss": "l1"});
+    kind: a key of `comparisons.COMPARISON_COLUMNS` (scaling | lr_loss | loss_weights); epoch:
+    the epoch to report (default each run's last; the thesis' sweeps report epoch 8); splits: the
+    labeled splits to write per-split files for (default: all in the metrics).
+    Writes into out_dir, each table as .csv/.md/.tex and each figure as .png/.pdf:
+    `comparison` (every column of the kind, all models); per split S, `comparison_S` (info-NAS's
+    labeled loss and baseline on S, plus its VAE losses for S = train: one thesis table) and
+    `curves_S` (labeled loss on S over epochs, one line per variant); `comparison_reconstruction`
+    when the kind has reconstruction columns (Tables 4.5, 4.9). Returns {name: path of .csv/.png}.
+    """
+    out = Path(out_dir)
+    entries = [(name, dict(settings.get(name, {})), tables.load_metrics(paths))
+               for name, paths in entries_paths.items()]
+    patterns = comparisons.comparison_columns(kind)
+    at = f"epoch {epoch}" if epoch is not None else "the final epoch"
+    written = {"comparison": tables.write_table(
+        comparisons.comparison_table(entries, patterns, epoch), out / "comparison",
+        caption=f"Variants compared ({kind}) at {at}, mean ± std over seeds")["csv"]}
+    for split in (splits if splits is not None else _labeled_splits_of(entries)):
+        columns = (["vae_loss_labeled", "vae_loss_unlabeled"] if split == "train" else []) + [
+            f"labeled_loss_{split}", f"labeled_loss_{split}_*", f"baseline_{split}", f"baseline_{split}_*"]
+        table = comparisons.comparison_table(entries, columns, epoch, models=["infonas"])
+        written[f"comparison_{split}"] = tables.write_table(
+            table, out / f"comparison_{split}",
+            caption=f"Labeled loss on {tables.split_label(split)} and its mean-output baseline at {at}")["csv"]
+        written[f"curves_{split}"] = comparisons.plot_variant_curves(
+            entries, f"labeled_loss_{split}", out / f"curves_{split}")[0]
+    recon = [p for p in patterns if p.startswith(("ops_acc", "adj_acc"))]
+    stems = [c for _, _, frame in entries for c in comparisons.metric_stems(frame)]
+    if recon and comparisons.select_columns(stems, recon):
+        written["comparison_reconstruction"] = tables.write_table(
+            comparisons.comparison_table(entries, recon, epoch), out / "comparison_reconstruction",
+            caption=f"Reconstruction accuracy of operations and adjacency at {at}")["csv"]
+    return written
+
+
+def output_heatmaps_report(
+    checkpoint,
+    dataset,
+    images,
+    out_prefix,
+    seed: int = 0,
+    split: str = "train",
+    scaler=None,
+    n_networks: int = 4,
+    n_images: int = 16,
+    n_networks_one_image: int = 50,
+    device: str = "cpu",
+) -> dict[str, Path]:
+    """Predicted vs true outputs of one IO split as heatmaps (thesis Figs. 4.4-4.11).
+
+    checkpoint: epoch{E}.pt of an info-NAS job; dataset: io/dataset.h5; images: images.h5;
+    scaler: io/scaler.h5 to draw the features on the per-network scale as the thesis does (None:
+    the normalised targets). Writes `<out_prefix>_networks.png/.pdf` (n_networks networks, each
+    with n_images images as rows) and `<out_prefix>_one_image.png/.pdf` (n_networks_one_image
+    networks as rows on one image), all chosen with `seed`. Returns {"networks": png, "one_image": png}.
+    """
+    from infonas.data.images import load_images
+    from infonas.data.io_dataset import load_io_dataset
+    from infonas.evaluation.outputs import output_sample
+    from infonas.training.checkpoint import load_trained_models
+
+    models = load_trained_models(checkpoint, device=device)
+    data = load_io_dataset(dataset, [split])
+    pictures = load_images(images, [data[split].image_group])
+    common = dict(split=split, seed=seed, scaler=scaler, device=device)
+    many = output_sample(models, data, pictures, n_networks=n_networks, n_images=n_images, **common)
+    one = output_sample(models, data, pictures, n_networks=n_networks_one_image, n_images=1, **common)
+    return {"networks": maps.plot_output_heatmaps(many, f"{out_prefix}_networks", layout="network")[0],
+            "one_image": maps.plot_output_heatmaps(one, f"{out_prefix}_one_image", layout="image")[0]}
+
+
+def latent_space_report(
+    embeddings_path,
+    benchmark_path,
+    out_prefix,
+    seed: int = 0,
+    method: str = "pca",
+    max_points: int | None = 20000,
+    encoders: Sequence[str] = ("infonas", "arch2vec"),
+) -> Path:
+    """info-NAS's and the reference arch2vec's latent spaces side by side, coloured by accuracy.
+
+    embeddings_path: an embed output (both encoders of one checkpoint); benchmark_path: benchmark.h5,
+    whose test accuracy (validation accuracy when it has none) colours the points; encoders missing
+    from the file are left out (a plain arch2vec job has one). Writes `<out_prefix>.png/.pdf`.
+    """
+    import h5py
+
+    from infonas.evaluation.benchmark import load_benchmark
+    from infonas.evaluation.embed import load_embedding
+
+    if not Path(embeddings_path).is_file():
+        raise InfonasError(f"{embeddings_path}: embeddings file not found")
+    with h5py.File(embeddings_path, "r") as handle:
+        present = [e for e in encoders if e in handle]
+    if not present:
+        raise InfonasError(f"{embeddings_path}: none of the encoders {', '.join(encoders)}")
+    accuracy, name = load_benchmark(benchmark_path).prediction_target()
+    features = {e: load_embedding(embeddings_path, e) for e in present}
+    label = "test accuracy" if name == "test_acc" else "validation accuracy"
+    return maps.plot_latent_spaces(features, accuracy, out_prefix, method=method, max_points=max_points,
+                                   seed=seed, accuracy_label=label)[0]
+
+
+def _as_list(paths) -> list:
+    return [paths] if isinstance(paths, (str, Path)) else list(paths)
+
+
+def search_comparison_report(curves: Sequence[tuple], benchmark_path, out_prefix, band: str = "sem") -> Path:
+    """Regret of several variants' searches on one axis, with their table (paper Figs. 7-8).
+
+    curves: (variant, encoder, path or list of paths) per curve, in legend order, e.g.
+    ("lr 1e-3", "infonas", [seed1.h5, seed2.h5]), ("lr 1e-3", "arch2vec", ...),
+    ("arch2vec 8 epochs", "arch2vec", ...), ("", "random", "search/random.h5"). Several paths of one
+    curve (e.g. one per training seed) pool their runs. Colour follows the variant, line style
+    the encoder (`comparisons.comparison_styles`). Writes `<out_prefix>.png/.pdf` and
+    `<out_prefix>_table.csv/.md/.tex`; returns the PNG path.
+    """
+    from infonas.evaluation.benchmark import load_benchmark
+    from infonas.evaluation.regret import concat_results, load_search
+
+    if not curves:
+        raise InfonasError("search comparison: no curves given")
+    keys = [(str(v or ""), str(e)) for v, e, _ in curves]
+    styles = comparisons.comparison_styles(keys)
+    results, named_styles = {}, {}
+    for (variant, encoder), (_, _, paths) in zip(keys, curves):
+        label = comparisons.curve_label(variant, encoder)
+        if label in results:
+            raise InfonasError(f"search comparison: curve '{label}' is given twice")
+        loaded = [load_search(p) for p in _as_list(paths)]
+        results[label] = loaded[0] if len(loaded) == 1 else concat_results(label, loaded)
+        named_styles[label] = styles[(variant, encoder)]
+    best_val, best_test = best_accuracies(load_benchmark(benchmark_path))
+    png = figures.plot_search_regret(results, best_val, best_test, out_prefix, band=band, styles=named_styles)[0]
+    tables.write_table(tables.search_table(results, best_val, best_test), f"{out_prefix}_table",
+                       caption="Regret (best possible minus best found) over runs", float_format="{:.2e}")
+    return png
+
+
+def prediction_comparison_report(
+    entries: Sequence[tuple], out_prefix, metrics: Sequence[str] = ("rmse", "pearson_r")
+) -> dict[str, Path]:
+    """Performance prediction of several variants against n_train (paper Figs. 9-10, as lines).
+
+    entries: (variant, path or list of paths) of predict CSVs (each carries its `encoder` column),
+    e.g. ("lr 1e-3", [.../infonas.csv, .../arch2vec.csv]), ("arch2vec 8 epochs", [.../arch2vec.csv]).
+    Writes `<out_prefix>_<metric>.png/.pdf` per metric (a panel per regressor, a line per
+    (variant, encoder)) and `<out_prefix>_table.csv/.md/.tex`; returns {metric: png path}.
+    """
+    frames = []
+    for variant, paths in entries:
+        for path in _as_list(paths):
+            frames.append(_read_predictions(path).assign(variant=str(variant or "")))
+    if not frames:
+        raise InfonasError("prediction comparison: no result files given")
+    frame = pd.concat(frames, ignore_index=True)
+    tables.require_columns(frame, ("encoder",), "prediction comparison")
+    written = {m: comparisons.plot_prediction_comparison(frame, f"{out_prefix}_{m}", metric=m)[0] for m in metrics}
+    labelled = frame.assign(encoder=[comparisons.curve_label(v, e) for v, e in zip(frame["variant"], frame["encoder"])])
+    tables.write_table(tables.predictor_table(labelled), f"{out_prefix}_table",
+                       caption="Performance prediction per variant, mean ± std over seeds")
+    return written
+
+
+def _read_predictions(path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except (OSError, ValueError) as error:
+        raise InfonasError(f"{path}: unreadable prediction results ({error})") from error
