@@ -21,6 +21,7 @@ include: "rules/pretrain.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
+include: "rules/compare.smk"
 
 
 rule all:

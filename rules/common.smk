@@ -176,11 +176,18 @@ def variant_figures(variant):
     cfg = PLAN.variants[variant]
     figures = f"{RUN}/variants/{variant}/figures"
     out = [f"{RUN}/variants/{variant}/config.yaml"]
+    evaluated = PLAN.evaluated(variant)
+    if evaluated:
+        out.append(f"{figures}/search_overview.png")
     for model in cfg["train"]["models"]:
         out.append(f"{figures}/{model}/{'labeled_losses' if uses_labels(model) else 'vae_losses'}.png")
-        for epoch in embed_epochs(variant, model) if PLAN.evaluated(variant) else []:
+        if uses_labels(model):
+            out.append(f"{figures}/{model}/heatmaps_networks.png")
+        for epoch in embed_epochs(variant, model) if evaluated else []:
             out += [f"{figures}/search/{model}_seed{seed}_epoch{epoch}.png" for seed in cfg["train"]["seeds"]]
             out.append(f"{figures}/predict/{model}_epoch{epoch}.png")
+        if evaluated:
+            out.append(f"{figures}/{model}/latent_space_epoch{embed_epochs(variant, model)[-1]}.png")
     return out
 
 
@@ -190,7 +197,7 @@ def final_outputs():
     for variant in VARIANTS:
         targets += [path for paths in variant_outputs(variant).values() for path in paths]
         targets += variant_figures(variant)
-    return sorted(set(targets))
+    return sorted(set(targets + comparison_figures()))
 
 
 onstart:

@@ -42,6 +42,8 @@ COMPARISON_COLUMNS: dict[str, list[str]] = {
     "loss_weights": ["vae_loss_labeled", "vae_loss_unlabeled", "labeled_loss_*", "baseline_*", "*_median*",
                      "ops_acc*", "adj_acc*", "validity"],
 }
+# Any other comparison: everything the three groups show, plus uniqueness.
+COMPARISON_COLUMNS["all"] = COMPARISON_COLUMNS["loss_weights"] + ["uniqueness*"]
 #: metrics.csv columns that identify a row or count steps; never metrics to compare.
 ID_COLUMNS = frozenset({"epoch", "model", "seed", "source", "seconds", "n_labeled_steps", "n_unlabeled_steps"})
 _CI = ("_ci_low", "_ci_high")
