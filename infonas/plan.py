@@ -164,7 +164,8 @@ def input_files(stage: str, config: Mapping) -> dict[str, str | None]:
     """Fingerprints of the files a stage reads by path (not from another stage)."""
     if stage == "searchspace":
         space = config["searchspace"]
-        return {"tfrecord": fingerprint(space.get("tfrecord")), "metrics_csv": fingerprint(space.get("metrics_csv"))}
+        tfrecord = space.get("tfrecord") if space["source"] == "tfrecord" else None
+        return {"tfrecord": fingerprint(tfrecord), "metrics_csv": fingerprint(space.get("metrics_csv"))}
     if stage == "images" and config["images"]["source"] == "imagefolder":
         return {"root": fingerprint(config["images"].get("root"))}
     return {}
@@ -410,7 +411,9 @@ def rerun_table(config: Mapping) -> dict[str, list[str]]:
 
     A stage reruns when a setting it covers changes, and so does every stage that reads from it,
     directly or not; the edges are this config's own (e.g. the benchmark reads the pretrained
-    networks only when the search space has no metrics).
+    networks only when the search space has no metrics). Moving the store (or the cell cache it is
+    built from) reruns everything. Keys that add jobs (seeds, models, epochs to embed, sweep
+    variants) or only move reports (run) rerun nothing that exists.
     """
     leaves = schema_leaves()
     records = variant_records(config, leaves)
@@ -421,6 +424,8 @@ def rerun_table(config: Mapping) -> dict[str, list[str]]:
     table = {}
     for key in leaves:
         todo = [r.stage for r in records.values() if key in r.settings]
+        if key == "store_dir" or (key == "cache_dir" and config["searchspace"]["source"] == "enumerate"):
+            todo = ["searchspace", "images"]  # a new folder: everything is computed there anew
         reruns: set[str] = set()
         while todo:
             stage = todo.pop()
@@ -431,6 +436,20 @@ def rerun_table(config: Mapping) -> dict[str, list[str]]:
     return table
 
 
+def grouped_rows(table: Mapping[str, list[str]]) -> list[tuple[str, list[str]]]:
+    """The table with each run of consecutive keys of one section and one rerun list as one row."""
+    rows: list[tuple[list[str], list[str]]] = []
+    for key, stages in table.items():
+        section = key.rsplit(".", 1)[0] if "." in key else None
+        last = rows[-1] if rows else None
+        if last and last[1] == stages and section and last[0][0].rsplit(".", 1)[0] == section:
+            last[0].append(key)
+        else:
+            rows.append(([key], stages))
+    return [(keys[0] if len(keys) == 1 else f"{keys[0].rsplit('.', 1)[0]}.{{{', '.join(k.rsplit('.', 1)[1] for k in keys)}}}",
+             stages) for keys, stages in rows]
+
+
 def main() -> None:
     """Print the rerun table of a config file (default: config.yaml) as Markdown rows."""
     import sys
@@ -439,9 +458,10 @@ def main() -> None:
 
     path = sys.argv[1] if len(sys.argv) > 1 else "config.yaml"
     with open(path) as handle:
-        config = validate_config(yaml.safe_load(handle) or {})
-    for key, stages in rerun_table(config).items():
-        print(f"| `{key}` | {', '.join(stages) if stages else '-'} |")
+        config = yaml.safe_load(handle) or {}
+    config.pop("sweep", None)
+    for keys, stages in grouped_rows(rerun_table(validate_config(config))):
+        print(f"| `{keys}` | {', '.join(stages) if stages else '-'} |")
 
 
 if __name__ == "__main__":

@@ -21,9 +21,10 @@ def searchspace_inputs(wildcards):
     """The enumerated cells when the space is enumerated, and the local files named by path."""
     space = PLAN.record("searchspace", wildcards.digest).section("searchspace")
     inputs = {"cells": f"{CACHE}/nb101_cells.h5"} if space["source"] == "enumerate" else {}
-    for key in ("tfrecord", "metrics_csv"):
-        if space.get(key) and "://" not in space[key]:
-            inputs[key] = space[key]
+    if space["source"] == "tfrecord" and "://" not in space["tfrecord"]:
+        inputs["tfrecord"] = space["tfrecord"]
+    if space.get("metrics_csv") and "://" not in space["metrics_csv"]:
+        inputs["metrics_csv"] = space["metrics_csv"]
     return inputs
 
 
