@@ -26,6 +26,7 @@ rule searchspace:
         settings=lookup(dpath="searchspace", within=config),
         seed=config["seed"],
         cache_dir=CACHE,
+        download_timeout_s=config["download_timeout_s"],
     conda:
         "../envs/infonas.yaml"
     log:
@@ -45,6 +46,7 @@ rule images:
     params:
         settings=lookup(dpath="images", within=config),
         seed=config["seed"],
+        download_timeout_s=config["download_timeout_s"],
     conda:
         "../envs/infonas.yaml"
     log:
