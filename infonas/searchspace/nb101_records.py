@@ -411,7 +411,7 @@ def _check_ranges(path, values: np.ndarray, params: np.ndarray, first_seen: list
         bad = out_of_range(stem, values[:, column])
         if bad.any():
             number = int(np.argmax(bad))
-            raise InfonasError(f"{path}: record {number}: {field} {values[number, column]!r} is out of range "
+            raise InfonasError(f"{path}: record {number}: {field} {values[number, column]:g} is out of range "
                                f"({value_range(stem)[2]})")
     bad = out_of_range(PARAMS, params)
     if bad.any():
