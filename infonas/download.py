@@ -117,7 +117,8 @@ def _stream(url: str, out: Path, checksum: Checksum | None, timeout_s: float, pr
         announced = response.headers.get("Content-Length")
         total = int(announced) if announced and announced.isdigit() else None
         received = 0
-        with tqdm(total=total, unit="B", unit_scale=True, desc=out.name.lstrip("."), disable=not progress) as bar:
+        name = Path(urllib.parse.urlsplit(url).path).name
+        with tqdm(total=total, unit="B", unit_scale=True, desc=name, disable=not progress) as bar:
             while chunk := response.read(CHUNK_BYTES):
                 handle.write(chunk)
                 if hasher:

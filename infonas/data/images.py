@@ -330,8 +330,9 @@ def build_images(
     valid is a stratified draw of `valid_size` from the source's train part (and leaves it);
     test_2k is a stratified draw of `test_subset_size` from test (which keeps every image).
     `workers` caps the decode processes of `imagefolder` (default: up to 4 CPUs);
-    `download_timeout_s` bounds a stalled CIFAR-10 download. The seed is split into independent streams for the source's own split (digits), valid and
-    test_2k, so changing one size does not reshuffle the other subset.
+    `download_timeout_s` bounds a stalled CIFAR-10 download. The seed is split into independent
+    streams for the source's own split (digits), valid and test_2k, so changing one size does not
+    reshuffle the other subset.
     """
     source_rng, valid_rng, test_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)

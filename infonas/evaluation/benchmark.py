@@ -19,9 +19,9 @@ from infonas.runtime import atomic_path
 from infonas.searchspace.metrics import benchmark_budget, out_of_range
 from infonas.searchspace.store import row_index
 
-#: Rate that turns a pretrained network's training FLOPs into the seconds the search budget counts.
-#: Only ratios between networks matter to search and prediction; 1 TFLOP/s keeps the numbers in
-#: the range of measured seconds on one GPU.
+#: Rate that turns a pretrained network's training FLOPs into the seconds the search budget
+#: (`evaluate.reinforce.budget_s`) counts. It only sets the unit: search and prediction depend on
+#: the ratios between networks' costs, which the FLOP counts fix.
 NOMINAL_FLOPS_PER_S = 1e12
 
 
