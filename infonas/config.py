@@ -79,6 +79,12 @@ def _check_cross_field(config: dict[str, Any]) -> None:
     space = config["searchspace"]
     if space["source"] == "tfrecord" and not space.get("tfrecord"):
         raise InfonasError("config key 'searchspace.tfrecord': required when searchspace.source is 'tfrecord'")
+    if space["source"] == "tfrecord" and space.get("metrics_csv") == "builtin":
+        raise InfonasError("config key 'searchspace.metrics_csv': 'builtin' would replace the tfrecord's own "
+                           "NB-101 metrics with those of 20,001 cells; set it to null with source 'tfrecord'")
+    if space.get("only_with_metrics") and space["source"] == "enumerate" and not space.get("metrics_csv"):
+        raise InfonasError("config key 'searchspace.only_with_metrics': the enumerated space has metrics only "
+                           "from searchspace.metrics_csv (e.g. builtin), which is not set")
     saved = saved_epochs(config["train"]["epochs"], config["train"]["checkpoint_every"])
     missing = sorted(set(config["evaluate"]["embed_epochs"]) - set(saved))
     if missing and any(uses_labels(m) for m in config["train"]["models"]):

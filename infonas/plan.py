@@ -36,7 +36,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.,=+-]*$")
 
 #: Keys that say where or how jobs run, or which jobs exist, but never change a result. A sweep may
 #: not vary the first group (they are properties of the whole invocation).
-INVOCATION_KEYS = ("run", "device", "cache_dir", "store_dir", "sweep")
+INVOCATION_KEYS = ("run", "device", "cache_dir", "store_dir", "download_timeout_s", "sweep")
 WORKFLOW_KEYS = frozenset({
     *INVOCATION_KEYS,
     "pretrain.gpu_percent", "train.gpu_percent", "train.models", "train.seeds", "evaluate.embed_epochs",
@@ -160,12 +160,21 @@ def fingerprint(path: str | None) -> str | None:
     return h.hexdigest()[:16]
 
 
+def metrics_file(space: Mapping) -> str | None:
+    """The local file `searchspace.metrics_csv` names (`builtin`: the packaged copy), or None."""
+    if not space.get("metrics_csv") or "://" in str(space["metrics_csv"]):
+        return None
+    from infonas.searchspace.metrics import resolve_metrics_csv
+
+    return str(resolve_metrics_csv(space["metrics_csv"]))
+
+
 def input_files(stage: str, config: Mapping) -> dict[str, str | None]:
     """Fingerprints of the files a stage reads by path (not from another stage)."""
     if stage == "searchspace":
         space = config["searchspace"]
         tfrecord = space.get("tfrecord") if space["source"] == "tfrecord" else None
-        return {"tfrecord": fingerprint(tfrecord), "metrics_csv": fingerprint(space.get("metrics_csv"))}
+        return {"tfrecord": fingerprint(tfrecord), "metrics_csv": fingerprint(metrics_file(space))}
     if stage == "images" and config["images"]["source"] == "imagefolder":
         return {"root": fingerprint(config["images"].get("root"))}
     return {}

@@ -8,7 +8,7 @@ from snakemake.exceptions import WorkflowError
 from infonas.config import saved_epochs
 from infonas.errors import InfonasError
 from infonas.models.variants import encoders_of, uses_labels
-from infonas.plan import build_plan
+from infonas.plan import build_plan, metrics_file
 
 try:
     PLAN = build_plan(config)

@@ -23,8 +23,8 @@ def searchspace_inputs(wildcards):
     inputs = {"cells": f"{CACHE}/nb101_cells.h5"} if space["source"] == "enumerate" else {}
     if space["source"] == "tfrecord" and "://" not in space["tfrecord"]:
         inputs["tfrecord"] = space["tfrecord"]
-    if space.get("metrics_csv") and "://" not in space["metrics_csv"]:
-        inputs["metrics_csv"] = space["metrics_csv"]
+    if metrics_file(space):
+        inputs["metrics_csv"] = metrics_file(space)
     return inputs
 
 

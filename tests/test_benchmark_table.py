@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from infonas.errors import InfonasError
-from infonas.evaluation.benchmark import build_benchmark, from_searchspace, load_benchmark, save_benchmark
+from infonas.evaluation.benchmark import (
+    build_benchmark,
+    from_searchspace,
+    load_benchmark,
+    save_benchmark,
+    training_cost_s,
+)
 
 HASHES = np.array([b"%032x" % i for i in range(5)], dtype="S32")
 
@@ -29,22 +35,71 @@ def test_searchspace_metrics_take_the_largest_budget_and_mean_over_repeats():
     assert "108 epochs" in table.source
 
 
-def test_without_metrics_the_pretrained_networks_are_the_benchmark(tmp_path):
+def pretrain_record(val, test, seconds, flops=2.0e6, images=1000, epochs=3, **extra):
+    """The fields of a pretrain JSON the benchmark reads, plus measured timings (provenance only)."""
+    return {"valid_accuracy": val, "test_accuracy": test, "forward_flops_per_image": flops,
+            "train_images": images, "settings": {"epochs": epochs}, "train_time_s": seconds,
+            "wall_time_s": seconds + 1.5, "images_per_s": images * epochs / seconds, **extra}
+
+
+def write_records(folder, records: dict) -> list:
     files = []
-    for row, (val, test, secs) in {1: (0.6, 0.55, 12.0), 3: (0.7, 0.72, 9.0)}.items():
-        path = tmp_path / f"{HASHES[row].decode()}.json"
-        path.write_text(json.dumps({"valid_accuracy": val, "test_accuracy": test, "train_time_s": secs}))
+    for row, record in records.items():
+        path = folder / f"{HASHES[row].decode()}.json"
+        path.write_text(json.dumps(record))
         files.append(path)
+    return files
+
+
+def test_without_metrics_the_pretrained_networks_are_the_benchmark(tmp_path):
+    files = write_records(tmp_path, {1: pretrain_record(0.6, 0.55, 12.0, flops=2.0e6),
+                                     3: pretrain_record(0.7, 0.72, 9.0, flops=5.0e6, images=400, epochs=12)})
     table = build_benchmark(space_with(), files)
     np.testing.assert_allclose(table.val_acc[[1, 3]], [0.6, 0.7])
     np.testing.assert_allclose(table.test_acc[[1, 3]], [0.55, 0.72])
+    # 3 x forward FLOPs x images x epochs at 1 TFLOP/s, not the measured 12 s and 9 s
+    np.testing.assert_allclose(table.train_time[[1, 3]], [3 * 2.0e6 * 1000 * 3 / 1e12, 3 * 5.0e6 * 400 * 12 / 1e12])
     assert np.isnan(table.val_acc[[0, 2, 4]]).all()
     assert table.has_test and table.prediction_target()[1] == "test_acc"
-    assert "2 networks pretrained" in table.source
+    assert "2 networks pretrained" in table.source and "FLOPs" in table.source
     save_benchmark(tmp_path / "b.h5", table)
     back = load_benchmark(tmp_path / "b.h5")
     np.testing.assert_array_equal(back.test_acc, table.test_acc)
     assert back.source == table.source
+
+
+def test_measured_seconds_do_not_change_the_table(tmp_path):
+    """Two runs of the same config differ only in wall-clock timings; their tables must not."""
+    tables = []
+    for run, seconds in enumerate((12.0, 31.7)):
+        folder = tmp_path / f"run{run}"
+        folder.mkdir()
+        record = pretrain_record(0.6, 0.55, seconds, per_epoch=[{"epoch": 1, "seconds": seconds / 3}])
+        tables.append(build_benchmark(space_with(), write_records(folder, {2: record})))
+    for key in ("val_acc", "test_acc", "train_time"):
+        np.testing.assert_array_equal(getattr(tables[0], key), getattr(tables[1], key))
+    assert tables[0].source == tables[1].source
+
+
+def test_training_cost_of_a_record():
+    assert training_cost_s(pretrain_record(0.5, 0.5, 7.0, flops=1e9, images=50000, epochs=12)) == pytest.approx(1800.0)
+    with pytest.raises(ValueError, match="positive"):
+        training_cost_s(pretrain_record(0.5, 0.5, 7.0, flops=0.0))
+
+
+@pytest.mark.parametrize("drop", ["forward_flops_per_image", "train_images"])
+def test_pretrain_record_without_flop_fields_names_file_and_field(tmp_path, drop):
+    record = pretrain_record(0.6, 0.55, 12.0)
+    del record[drop]
+    files = write_records(tmp_path, {1: record})
+    with pytest.raises(InfonasError, match=f"{files[0].name}: pretrain metrics lack '{drop}'"):
+        build_benchmark(space_with(), files)
+
+
+def test_pretrain_accuracy_in_percent_is_rejected(tmp_path):
+    files = write_records(tmp_path, {1: pretrain_record(60.0, 0.55, 12.0)})
+    with pytest.raises(InfonasError, match=f"{files[0].name}: accuracies 60, 0.55 are not fractions"):
+        build_benchmark(space_with(), files)
 
 
 def test_bad_pretrain_metrics_name_the_file(tmp_path):

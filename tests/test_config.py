@@ -63,6 +63,24 @@ def test_tfrecord_source_needs_a_path():
         validate_config({"searchspace": {"source": "tfrecord"}})
 
 
+def test_builtin_metrics_with_a_tfrecord_source_is_refused(default):
+    """config.yaml + `source: tfrecord` would otherwise overwrite the tfrecord's metrics with the builtin ones."""
+    assert default["searchspace"]["metrics_csv"] == "builtin"
+    default["searchspace"].update(source="tfrecord", tfrecord="nasbench_only108.tfrecord")
+    with pytest.raises(InfonasError, match="searchspace.metrics_csv': 'builtin' would replace"):
+        validate_config(default)
+    default["searchspace"]["metrics_csv"] = None
+    validate_config(default)
+
+
+def test_only_with_metrics_needs_a_metrics_source(default):
+    default["searchspace"]["metrics_csv"] = None
+    with pytest.raises(InfonasError, match="searchspace.only_with_metrics': the enumerated space has metrics only"):
+        validate_config(default)
+    default["searchspace"]["only_with_metrics"] = False
+    validate_config(default)
+
+
 def test_lookup_names_missing_key():
     assert lookup({"a": {"b": 3}}, "a.b") == 3
     with pytest.raises(InfonasError, match="a.c"):

@@ -149,3 +149,72 @@ def test_csv_column_replaces_existing_array(tmp_path, caplog):
         joined = M.join_metrics_csv(space, _write(tmp_path / "m.csv", f"hash,val_acc_108\n{H[1]},0.5\n"))
     assert "replaces the existing 'val_acc_108'" in caplog.text
     np.testing.assert_array_equal(joined["val_acc_108"][:, 0], np.float32([np.nan, 0.5]))
+
+
+# ------------------------------------------------------------------------------ builtin NB-101 metrics
+
+BUILTIN_COLUMNS = ["hash", "val_acc_4", "val_acc_12", "val_acc_36", "val_acc_108", "train_time_108", "params"]
+
+
+def test_builtin_metrics_ship_with_the_package():
+    """`metrics_csv: builtin` names a compact (< 1 MB) gzip CSV of 20,001 real NB-101 cells beside its README."""
+    import pandas as pd
+
+    path = M.resolve_metrics_csv(M.BUILTIN)
+    assert path == M.BUILTIN_CSV and path.stat().st_size < 1_000_000
+    assert "Apache License, Version 2.0" in (path.parent / "README.md").read_text()
+    table = pd.read_csv(path, dtype={"hash": str})
+    assert list(table.columns) == BUILTIN_COLUMNS and len(table) == 20_001
+    assert table["hash"].is_monotonic_increasing and not table.isna().any().any()
+    picked = table.iloc[[0, 777, 20_000]]
+    joined = M.join_metrics_csv(_space(list(picked["hash"]) + ["f" * 32]), M.BUILTIN)  # range-checked too
+    np.testing.assert_array_equal(joined["val_acc_108"][:3, 0], picked["val_acc_108"].to_numpy(np.float32))
+    np.testing.assert_array_equal(joined["params"][:3], picked["params"].to_numpy(np.float64))
+    assert np.isnan(joined["train_time_108"][3, 0])
+    assert 0.90 < table["val_acc_108"].mean() < 0.92 and table["val_acc_108"].max() < 0.95
+
+
+def test_builtin_file_is_the_shared_subset_compacted_losslessly(tmp_path, subset_csv):
+    """Rebuilding from the shared CSV gives the shipped bytes, and joins the same float32 values."""
+    rebuilt = tmp_path / "nb101_metrics.csv.gz"
+    assert M.write_compact_metrics_csv(subset_csv, rebuilt) == 20_001
+    assert rebuilt.read_bytes() == M.BUILTIN_CSV.read_bytes()
+    with open(subset_csv, newline="") as handle:
+        hashes = [row["hash"] for row in csv.DictReader(handle)][::97]
+    full, compact = M.join_metrics_csv(_space(hashes), subset_csv), M.join_metrics_csv(_space(hashes), M.BUILTIN)
+    for name in BUILTIN_COLUMNS[1:]:
+        np.testing.assert_array_equal(full[name], compact[name])
+
+
+def test_compact_writer_sorts_keeps_float32_values_and_is_reproducible(tmp_path):
+    values = np.float32([0.93048876523971, 0.1, 1 / 3])
+    source = _write(tmp_path / "m.csv", "hash,val_acc_108,train_time_108,params,note\n"
+                    f"{H[2]},{float(values[0])!r},1768.9759521484375,8555530,x\n"
+                    f"{H[0]},{float(values[1])!r},,227274,y\n"
+                    f"{H[1]},{float(values[2])!r},5.5,,z\n")
+    a, b = tmp_path / "a.csv.gz", tmp_path / "b.csv.gz"
+    assert M.write_compact_metrics_csv(source, a) == 3
+    M.write_compact_metrics_csv(source, b)
+    assert a.read_bytes() == b.read_bytes()
+    import gzip
+
+    lines = gzip.decompress(a.read_bytes()).decode().splitlines()
+    assert lines[0] == "hash,val_acc_108,train_time_108,params"  # the non-metric column is dropped
+    assert [line.split(",")[0] for line in lines[1:]] == H[:3]
+    assert lines[1].endswith(",0.1,,227274") and ",1768.976," in lines[3]
+    original, compact = M.join_metrics_csv(_space(H[:3]), source), M.join_metrics_csv(_space(H[:3]), a)
+    for name in ("val_acc_108", "train_time_108", "params"):
+        np.testing.assert_array_equal(original[name], compact[name])
+
+
+def test_benchmark_budget_and_rows_with_metrics():
+    space = _space(H[:4])
+    space["val_acc_12"] = np.float32([[0.5], [0.5], [0.5], [0.5]])
+    space["val_acc_108"] = np.float32([[0.9, np.nan], [np.nan, 0.8], [np.nan, np.nan], [0.7, 0.7]])
+    space["train_time_108"] = np.float32([[10, 11], [12, np.nan], [13, 13], [np.nan, np.nan]])
+    assert M.benchmark_budget(space) == 108
+    np.testing.assert_array_equal(M.rows_with_metrics(space), [True, True, False, False])
+    space["val_acc_108"][:] = np.nan  # no known 108-epoch accuracy: the 12-epoch budget, without times
+    assert M.benchmark_budget(space) == 12
+    assert not M.rows_with_metrics(space).any()
+    assert M.benchmark_budget(_space(H[:2])) is None and not M.rows_with_metrics(_space(H[:2])).any()

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from infonas.data.images import load_images
 from infonas.errors import InfonasError
+from infonas.evaluation.benchmark import training_cost_s
 from infonas.nets.pretrain import (
     DeviceImages,
     PretrainConfig,
@@ -176,6 +178,10 @@ def test_resume_after_kill_gives_identical_weights(tmp_path, images_h5):
     assert resumed["resumed_from_epoch"] == 1 and straight["resumed_from_epoch"] == 0
     assert resumed["train_loss"] == straight["train_loss"]
     assert resumed["test_accuracy"] == straight["test_accuracy"]
+    # the benchmark's training cost counts FLOPs, so the interrupted run costs what the straight one does
+    assert resumed["train_time_s"] != straight["train_time_s"]
+    assert training_cost_s(resumed) == training_cost_s(straight) > 0
+    assert straight["train_images"] == len(load_images(images_h5, ["train"])["train"]["labels"])
     a = torch.load(tmp_path / "a.pt", weights_only=True)
     b = torch.load(tmp_path / "b.pt", weights_only=True)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -10,6 +10,9 @@ from infonas.searchspace.cells import cell_hash, pad_cell
 from infonas.searchspace.store import (
     SPLIT_TEST,
     assign_split,
+    build_searchspace,
+    fetch_if_url,
+    keep_rows_with_metrics,
     load_searchspace,
     row_index,
     save_searchspace,
@@ -136,3 +139,73 @@ def test_resume_state_is_discarded_when_inputs_change(tmp_path):
         assert path.exists()
         shutil.rmtree(path)  # the job consumed its state
     assert not (tmp_path / "ckpt.inputs.json").exists()  # the stamp goes with the state
+
+
+def test_local_tfrecord_path_is_returned_unchanged(tmp_path):
+    local = tmp_path / "nb.tfrecord"
+    local.write_bytes(b"")
+    assert fetch_if_url(str(local), tmp_path / "cache") == local
+    with pytest.raises(InfonasError, match="searchspace.tfrecord: file not found"):
+        fetch_if_url(str(tmp_path / "absent.tfrecord"), tmp_path / "cache")
+
+
+def _with_metrics(space, known_rows):
+    """val_acc_108 and train_time_108 on `known_rows` only (NaN elsewhere)."""
+    n = len(space["hash"])
+    val, time = np.full((n, 1), np.nan, np.float32), np.full((n, 1), np.nan, np.float32)
+    val[known_rows, 0], time[known_rows, 0] = 0.9, 1500.0
+    return dict(space, val_acc_108=val, train_time_108=time)
+
+
+def test_only_with_metrics_keeps_scored_rows_before_subsampling():
+    space = _with_metrics(tiny_space(), known_rows=np.arange(0, 40, 3))
+    kept = keep_rows_with_metrics(space)
+    assert len(kept["hash"]) == 14 and np.isfinite(kept["val_acc_108"]).all()
+    np.testing.assert_array_equal(kept["hash"], space["hash"][::3])
+    small = subsample(kept, 5, seed=1)
+    assert len(small["hash"]) == 5 and np.isfinite(small["train_time_108"]).all()
+
+
+def test_only_with_metrics_without_metrics_names_the_key():
+    with pytest.raises(InfonasError, match="'searchspace.only_with_metrics': the search space has no rows"):
+        keep_rows_with_metrics(tiny_space())
+
+
+def test_build_searchspace_joins_csv_and_subsamples_among_rows_with_metrics(tmp_path):
+    import h5py
+
+    space = tiny_space()
+    cache = tmp_path / "cells.h5"
+    with h5py.File(cache, "w") as handle:
+        handle.attrs["max_vertices"], handle.attrs["max_edges"] = 7, 9
+        for key in ("hash", "adjacency", "ops", "n_nodes"):
+            handle.create_dataset(key, data=space[key])
+    known = [h.decode() for h in space["hash"][::4]]
+    csv = tmp_path / "m.csv"
+    csv.write_text("hash,val_acc_108,train_time_108\n" + "".join(f"{h},0.9,1500\n" for h in known))
+    built = build_searchspace("enumerate", cells_cache=cache, metrics_csv=str(csv), only_with_metrics=True,
+                              max_archs=6, seed=2)
+    assert len(built["hash"]) == 6 and set(h.decode() for h in built["hash"]) <= set(known)
+    everything = build_searchspace("enumerate", cells_cache=cache, metrics_csv=str(csv), max_archs=30, seed=2)
+    assert np.isnan(everything["val_acc_108"]).any()
+
+
+def test_default_config_searches_real_nb101_metrics(repo):
+    """config.yaml: 5000 enumerated cells, every one with a real NB-101 accuracy and training time."""
+    import yaml
+
+    from infonas.config import validate_config
+    from infonas.evaluation.benchmark import from_searchspace
+
+    cache = repo / "results" / "_cache" / "nb101_cells.h5"
+    if not cache.is_file():
+        pytest.skip("enumerated cells cache not built (snakemake builds it once per machine)")
+    config = validate_config(yaml.safe_load((repo / "config.yaml").read_text()))
+    settings = config["searchspace"]
+    assert settings["metrics_csv"] == "builtin" and settings["only_with_metrics"]
+    space = build_searchspace(settings["source"], cells_cache=cache, metrics_csv=settings["metrics_csv"],
+                              only_with_metrics=True, max_archs=settings["max_archs"], seed=config["seed"])
+    table = from_searchspace(space)
+    assert len(space["hash"]) == settings["max_archs"] == 5000
+    assert np.isfinite(table.val_acc).all() and np.isfinite(table.train_time).all()
+    assert table.val_acc.max() - np.median(table.val_acc) > 0.01  # a search has something to find

@@ -14,6 +14,7 @@ def main(smk):
         out_path=smk.output[0],
         progress=True,
         workers=smk.threads,
+        download_timeout_s=smk.config["download_timeout_s"],
     )
 
 

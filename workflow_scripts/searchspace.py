@@ -10,10 +10,12 @@ def main(smk):
         cells_cache=smk.input.get("cells"),
         tfrecord=settings["tfrecord"],
         metrics_csv=settings["metrics_csv"],
+        only_with_metrics=settings["only_with_metrics"],
         max_archs=settings["max_archs"],
         test_fraction=settings["test_fraction"],
         seed=smk.params.seed,
         cache_dir=smk.params.cache_dir,
+        download_timeout_s=smk.config["download_timeout_s"],
         progress=True,
     )
     save_searchspace(smk.output[0], space)

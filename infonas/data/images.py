@@ -5,7 +5,8 @@ dependency (sklearn, torchvision, PIL) only when called, so `import infonas.data
 
 - `digits`: scikit-learn's bundled 8x8 digits, upscaled to 32x32x3, so the default config runs
   offline; it has no official test set, so a seeded stratified 1/6 is held out as test.
-- `cifar10`: torchvision's CIFAR10 under `images.root` (downloaded there when missing and online).
+- `cifar10`: torchvision's CIFAR10 under `images.root`; when missing, its archive is downloaded
+  there by `infonas.download` (cached by URL, md5 checked, atomic, with a timeout).
 - `imagefolder`: `root/train/<class>/*` and `root/test/<class>/*` decoded with PIL in worker processes.
 
 `build_images` then draws the paper's splits (valid: 1000 from train, removed from it; test_2k:
@@ -25,6 +26,7 @@ from typing import Callable, Iterable, NamedTuple, Sequence
 import numpy as np
 
 from infonas.data.splits import stratified_split, stratified_subset
+from infonas.download import DEFAULT_TIMEOUT_S
 from infonas.errors import InfonasError
 from infonas.runtime import atomic_path
 
@@ -59,6 +61,7 @@ def load_digits_source(
     rng: np.random.Generator | None = None,
     progress: bool = False,
     workers: int | None = None,
+    download_timeout_s: float = DEFAULT_TIMEOUT_S,
     test_fraction: float = DIGITS_TEST_FRACTION,
 ) -> SourceImages:
     """sklearn digits (1797 images, 16 grey levels) as 32x32x3 uint8 with a seeded stratified test part.
@@ -70,7 +73,7 @@ def load_digits_source(
     import torch
     from sklearn.datasets import load_digits
 
-    del root, progress, workers  # bundled data: nothing to locate, decode or report
+    del root, progress, workers, download_timeout_s  # bundled data: nothing to locate, decode or fetch
     if rng is None:
         raise InfonasError("digits source: a np.random.Generator is needed to draw its test part")
     bunch = load_digits()
@@ -93,34 +96,50 @@ def load_cifar10_source(
     rng: np.random.Generator | None = None,
     progress: bool = False,
     workers: int | None = None,
+    download_timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> SourceImages:
     """torchvision CIFAR-10 from `root`, downloading it there only when the data is absent."""
-    del rng, progress, workers  # official split in pickled arrays; torchvision reports downloads
+    del rng, workers  # official split in pickled arrays
     root = _require_root(root, "cifar10")
-    train_images, train_labels = _cifar10_part(root, train=True)
-    test_images, test_labels = _cifar10_part(root, train=False)
+    train_images, train_labels = _cifar10_part(root, True, download_timeout_s, progress)
+    test_images, test_labels = _cifar10_part(root, False, download_timeout_s, progress)
     return SourceImages(train_images, train_labels, test_images, test_labels)
 
 
-def _cifar10_part(root: Path, train: bool) -> tuple[np.ndarray, np.ndarray]:
-    """One official part as arrays; a failed download names the root (offline machines land here)."""
+def _cifar10_part(root: Path, train: bool, timeout_s: float, progress: bool) -> tuple[np.ndarray, np.ndarray]:
+    """One official part as arrays; torchvision checks each batch file's md5 when it opens them."""
     from torchvision.datasets import CIFAR10
 
     try:
         dataset = CIFAR10(str(root), train=train, download=False)
     except RuntimeError:
         log.info("CIFAR-10 not found (or corrupt) in %s: downloading", root)
+        fetch_cifar10(root, timeout_s, progress)
         try:
-            dataset = CIFAR10(str(root), train=train, download=True)
-        except Exception as exc:  # URLError, OSError, RuntimeError: all mean "no data here"
-            raise InfonasError(
-                f"images.root: CIFAR-10 is not in {root} and downloading it failed ({_one_line(exc)})"
-            ) from None
+            dataset = CIFAR10(str(root), train=train, download=False)
+        except RuntimeError as exc:
+            raise InfonasError(f"images.root: CIFAR-10 in {root} fails torchvision's check after a fresh "
+                               f"download ({_one_line(exc)})") from None
     images = np.ascontiguousarray(dataset.data, dtype=np.uint8)
     labels = np.asarray(dataset.targets, dtype=np.int64)
     if images.shape[1:] != IMAGE_SHAPE or len(images) != len(labels):
         raise InfonasError(f"images.root: CIFAR-10 in {root} has images of shape {images.shape}")
     return images, labels
+
+
+def fetch_cifar10(root: Path, timeout_s: float = DEFAULT_TIMEOUT_S, progress: bool = False) -> Path:
+    """Download torchvision's CIFAR-10 archive into `root` (cached by URL, md5 checked) and unpack it.
+
+    URL, archive md5 and folder name are torchvision's own, so they stay in step with its reader;
+    our downloader adds the timeout, the URL-keyed cache and the atomic unpack.
+    """
+    from torchvision.datasets import CIFAR10
+
+    from infonas.download import Checksum, download_and_extract
+
+    checksum = Checksum("md5", CIFAR10.tgz_md5, "torchvision.datasets.CIFAR10")
+    return download_and_extract(CIFAR10.url, root, CIFAR10.base_folder, checksum=checksum,
+                                timeout_s=timeout_s, what=f"images.root ({root})", progress=progress)
 
 
 # ---------------------------------------------------------------------------------- imagefolder
@@ -131,6 +150,7 @@ def load_imagefolder_source(
     rng: np.random.Generator | None = None,
     progress: bool = False,
     workers: int | None = None,
+    download_timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> SourceImages:
     """Decode `root/train/<class>/*` and `root/test/<class>/*` (classes sorted by name) to arrays.
 
@@ -138,7 +158,7 @@ def load_imagefolder_source(
     in `workers` processes (default: up to 4 CPUs) because PIL's per-file Python overhead holds
     the GIL and threads would not speed it up.
     """
-    del rng  # files are read in sorted order; nothing random
+    del rng, download_timeout_s  # local files, read in sorted order: nothing random, nothing to fetch
     root = _require_root(root, "imagefolder")
     train_classes, train_files, train_labels = _list_imagefolder(root / "train")
     test_classes, test_files, test_labels = _list_imagefolder(root / "test")
@@ -260,10 +280,12 @@ def load_source(
     rng: np.random.Generator | None = None,
     progress: bool = False,
     workers: int | None = None,
+    download_timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> SourceImages:
     """Load the source named by `images.source`; an unknown name lists the valid ones.
 
-    `rng` draws digits' test part; `workers` caps imagefolder's decode processes (rule threads).
+    `rng` draws digits' test part; `workers` caps imagefolder's decode processes (rule threads);
+    `download_timeout_s` bounds a stalled CIFAR-10 download.
     """
     try:
         loader = SOURCES[name]
@@ -271,7 +293,7 @@ def load_source(
         raise InfonasError(
             f"images.source: unknown source '{name}' (valid: {', '.join(sorted(SOURCES))})"
         ) from None
-    data = loader(root, rng=rng, progress=progress, workers=workers)
+    data = loader(root, rng=rng, progress=progress, workers=workers, download_timeout_s=download_timeout_s)
     log.info(
         "source %s: %d train and %d test images", name, len(data.train_labels), len(data.test_labels)
     )
@@ -301,19 +323,22 @@ def build_images(
     out_path: str | os.PathLike,
     progress: bool = False,
     workers: int | None = None,
+    download_timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> dict[str, int]:
     """Write `images.h5` (train, valid, test, test_2k) for one source; returns the split sizes.
 
     valid is a stratified draw of `valid_size` from the source's train part (and leaves it);
     test_2k is a stratified draw of `test_subset_size` from test (which keeps every image).
-    `workers` caps the decode processes of `imagefolder` (default: up to 4 CPUs).
-    The seed is split into independent streams for the source's own split (digits), valid and
-    test_2k, so changing one size does not reshuffle the other subset.
+    `workers` caps the decode processes of `imagefolder` (default: up to 4 CPUs);
+    `download_timeout_s` bounds a stalled CIFAR-10 download. The seed is split into independent
+    streams for the source's own split (digits), valid and test_2k, so changing one size does not
+    reshuffle the other subset.
     """
     source_rng, valid_rng, test_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
     )
-    data = load_source(source, root, rng=source_rng, progress=progress, workers=workers)
+    data = load_source(source, root, rng=source_rng, progress=progress, workers=workers,
+                       download_timeout_s=download_timeout_s)
     n_train, n_test = len(data.train_labels), len(data.test_labels)
     if not 0 <= valid_size < n_train:
         raise InfonasError(

@@ -1,13 +1,14 @@
 """The benchmark table the evaluations query: validation/test accuracy and training time per row.
 
-Metrics come from the search space when it carries any (official tfrecord or a joined CSV), else
-from the networks the pretrain stage trained itself (the offline default), and the table says which.
+Metrics come from the search space when it carries any (official tfrecord, a joined CSV, or the
+packaged NB-101 metrics of the default config), else from the networks the pretrain stage trained
+itself, and the table says which. Either way the table is a function of the inputs, settings and
+seed: the pretrained networks' training cost is counted in FLOPs, never read off a clock.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,9 +16,13 @@ import numpy as np
 
 from infonas.errors import InfonasError
 from infonas.runtime import atomic_path
+from infonas.searchspace.metrics import benchmark_budget, out_of_range
 from infonas.searchspace.store import row_index
 
-_VAL = re.compile(r"^val_acc_(\d+)$")
+#: Rate that turns a pretrained network's training FLOPs into the seconds the search budget
+#: (`evaluate.reinforce.budget_s`) counts. It only sets the unit: search and prediction depend on
+#: the ratios between networks' costs, which the FLOP counts fix.
+NOMINAL_FLOPS_PER_S = 1e12
 
 
 @dataclass
@@ -49,11 +54,9 @@ def _row_mean(values: np.ndarray) -> np.ndarray:
 
 def from_searchspace(space: dict) -> BenchmarkTable | None:
     """Largest epoch budget with validation accuracy, averaged over repeats; None without metrics."""
-    budgets = sorted(int(m.group(1)) for k in space if (m := _VAL.match(k)))
-    budgets = [e for e in budgets if np.isfinite(space[f"val_acc_{e}"]).any()]
-    if not budgets:
+    epochs = benchmark_budget(space)
+    if epochs is None:
         return None
-    epochs = budgets[-1]
     n = len(space["hash"])
     missing = np.full(n, np.nan)
     test = _row_mean(space[f"test_acc_{epochs}"]) if f"test_acc_{epochs}" in space else missing
@@ -64,18 +67,44 @@ def from_searchspace(space: dict) -> BenchmarkTable | None:
     return BenchmarkTable(val, test, time, f"search space metrics after {epochs} epochs (mean over repeats)")
 
 
+def training_cost_s(record: dict) -> float:
+    """Training cost of a pretrained network in seconds at `NOMINAL_FLOPS_PER_S`, from its FLOPs.
+
+    3 x forward FLOPs per image (forward + backward) x training images x epochs: the same FLOP
+    count the pretrain stage reports as TFLOP/s, and a function of the cell, the images and the
+    settings only, so two runs of the same config give the same search (measured seconds are not).
+    """
+    flops = float(record["forward_flops_per_image"])
+    images = int(record["train_images"])
+    epochs = int(record["settings"]["epochs"])
+    if not (np.isfinite(flops) and flops > 0 and images > 0 and epochs > 0):
+        raise ValueError(f"need positive forward_flops_per_image, train_images and epochs, "
+                         f"got {flops:g}, {images}, {epochs}")
+    return 3.0 * flops * images * epochs / NOMINAL_FLOPS_PER_S
+
+
 def from_pretrained(space: dict, metric_files: list) -> BenchmarkTable:
-    """The pretrain stage's own networks: final valid and test accuracy, training seconds."""
+    """The pretrain stage's own networks: final valid and test accuracy, FLOP-counted training cost."""
     n = len(space["hash"])
     val, test, time = (np.full(n, np.nan) for _ in range(3))
     for path in metric_files:
         try:
             record = json.loads(Path(path).read_text())
             row = row_index(space, [Path(path).stem])[0]
-            val[row], test[row], time[row] = record["valid_accuracy"], record["test_accuracy"], record["train_time_s"]
-        except (OSError, ValueError, KeyError) as error:
+            val[row], test[row] = record["valid_accuracy"], record["test_accuracy"]
+            time[row] = training_cost_s(record)
+        except KeyError as error:
+            raise InfonasError(f"{path}: pretrain metrics lack {error} (from an older infonas? rerun pretrain)") from error
+        except (OSError, ValueError, TypeError) as error:
             raise InfonasError(f"{path}: unreadable pretrain metrics ({error})") from error
-    return BenchmarkTable(val, test, time, f"accuracies of the {len(metric_files)} networks pretrained by this run")
+        if out_of_range("val_acc", [val[row], test[row]]).any():
+            raise InfonasError(f"{path}: accuracies {val[row]:g}, {test[row]:g} are not fractions in [0, 1]")
+    return BenchmarkTable(
+        val, test, time,
+        f"accuracies of the {len(metric_files)} networks pretrained by this run; training cost = 3 x forward "
+        f"FLOPs per image x train images x epochs at a nominal {NOMINAL_FLOPS_PER_S / 1e12:g} TFLOP/s "
+        "(measured seconds stay in pretrained/<hash>.json)",
+    )
 
 
 def build_benchmark(space: dict, metric_files: list) -> BenchmarkTable:

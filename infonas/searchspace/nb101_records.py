@@ -29,7 +29,7 @@ from infonas.errors import InfonasError
 from infonas.runtime import atomic_path
 from infonas.searchspace import ops as O
 from infonas.searchspace.cells import module_hash, pad_cell
-from infonas.searchspace.metrics import metric_key
+from infonas.searchspace.metrics import PARAMS, metric_key, out_of_range, value_range
 
 log = logging.getLogger(__name__)
 
@@ -386,6 +386,8 @@ def read_nb101_tfrecord(path: str | os.PathLike, progress: bool = False, verify_
     if not first_seen:
         raise InfonasError(f"{path}: tfrecord holds no records")
     log.info("%s: %d records, %d unique cells", path, len(row_hash), len(first_seen))
+    values = np.frombuffer(row_values, dtype=np.float64).reshape(-1, len(FINAL_METRICS))
+    _check_ranges(path, values, np.asarray(params, dtype=np.float64), first_seen)
 
     hashes = list(index)
     order = sorted(range(len(hashes)), key=hashes.__getitem__)
@@ -393,11 +395,30 @@ def read_nb101_tfrecord(path: str | os.PathLike, progress: bool = False, verify_
     rank[order] = np.arange(len(hashes))
     space = _cells(path, [hashes[k] for k in order], [first_seen[k] for k in order])
     space["params"] = np.asarray(params, dtype=np.float64)[order]
-    values = np.frombuffer(row_values, dtype=np.float64).reshape(-1, len(FINAL_METRICS))
     space.update(_metric_arrays(rank[np.frombuffer(row_hash, dtype=np.int64)],
                                 np.frombuffer(row_epochs, dtype=np.int64), values, len(hashes)))
     _verify_hashes(path, space, verify_sample)
     return space
+
+
+def _check_ranges(path, values: np.ndarray, params: np.ndarray, first_seen: list) -> None:
+    """Reject accuracies outside [0, 1] and negative times or parameter counts, naming the record.
+
+    `values` holds one row per record in file order, `params` one per hash in first-seen order;
+    vectorised, so the check costs nothing next to reading the file.
+    """
+    for column, (stem, field) in enumerate(FINAL_METRICS):
+        bad = out_of_range(stem, values[:, column])
+        if bad.any():
+            number = int(np.argmax(bad))
+            raise InfonasError(f"{path}: record {number}: {field} {values[number, column]:g} is out of range "
+                               f"({value_range(stem)[2]})")
+    bad = out_of_range(PARAMS, params)
+    if bad.any():
+        k = int(np.argmax(bad))
+        number, offset = first_seen[k][:2]
+        raise InfonasError(f"{path}: record {number} at byte offset {offset}: trainable_parameters "
+                           f"{params[k]:g} is out of range ({value_range(PARAMS)[2]})")
 
 
 def _cells(path, hashes: list[str], first_seen: list[tuple[int, int, str, str]]) -> dict:

@@ -7,11 +7,11 @@ named `<metric>_<epochs>` (e.g. `val_acc_108`, shape (N, repeats)) plus `params`
 from __future__ import annotations
 
 import logging
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
+from infonas.download import DEFAULT_TIMEOUT_S, cached_download, is_url
 from infonas.errors import InfonasError
 from infonas.runtime import atomic_path
 
@@ -51,22 +51,32 @@ def assign_split(space: dict, test_fraction: float, seed: int) -> dict:
     return space
 
 
-def fetch_if_url(location: str, cache_dir: str | Path) -> Path:
-    """Return a local path for `location`; http(s) URLs are downloaded once into cache_dir."""
-    if not location.startswith(("http://", "https://")):
+def fetch_if_url(location: str, cache_dir: str | Path, timeout_s: float = DEFAULT_TIMEOUT_S,
+                 progress: bool = False) -> Path:
+    """Return a local path for `location`; http(s) URLs are downloaded once, cached by URL.
+
+    The official NB-101 URLs are checked against their published SHA-256 (`infonas.download`).
+    """
+    if not is_url(location):
         path = Path(location)
         if not path.is_file():
             raise InfonasError(f"searchspace.tfrecord: file not found: {path}")
         return path
-    target = Path(cache_dir) / Path(location.split("?")[0]).name
-    if not target.is_file():
-        log.info("downloading %s to %s", location, target)
-        try:
-            with atomic_path(target) as tmp, urllib.request.urlopen(location) as response:
-                tmp.write_bytes(response.read())
-        except OSError as error:
-            raise InfonasError(f"searchspace.tfrecord: cannot download {location}: {error}") from error
-    return target
+    return cached_download(location, cache_dir, timeout_s=timeout_s, what="searchspace.tfrecord", progress=progress)
+
+
+def keep_rows_with_metrics(space: dict) -> dict:
+    """Only the rows the evaluations can score (`metrics.rows_with_metrics`), before subsampling."""
+    from infonas.searchspace.metrics import rows_with_metrics
+
+    known = rows_with_metrics(space)
+    if not known.any():
+        raise InfonasError(
+            "config key 'searchspace.only_with_metrics': the search space has no rows with a validation "
+            "accuracy and a training time (set searchspace.metrics_csv, e.g. builtin, or source tfrecord)"
+        )
+    log.info("only_with_metrics: keeping the %d of %d rows with metrics", int(known.sum()), known.size)
+    return take_rows(space, np.flatnonzero(known))
 
 
 def build_searchspace(
@@ -75,13 +85,19 @@ def build_searchspace(
     cells_cache: str | Path | None = None,
     tfrecord: str | None = None,
     metrics_csv: str | None = None,
+    only_with_metrics: bool = False,
     max_archs: int | None = None,
     test_fraction: float = 0.1,
     seed: int = 1,
     cache_dir: str | Path = ".",
+    download_timeout_s: float = DEFAULT_TIMEOUT_S,
     progress: bool = False,
 ) -> dict:
-    """Rows of the configured source, metrics joined, subsampled and split (not yet saved)."""
+    """Rows of the configured source, metrics joined, subsampled and split (not yet saved).
+
+    `metrics_csv` may be `builtin` (the packaged NB-101 metrics); `only_with_metrics` drops rows
+    without a validation accuracy and training time first, so `max_archs` draws among scored rows.
+    """
     from infonas.searchspace import metrics
 
     if source == "enumerate":
@@ -95,11 +111,14 @@ def build_searchspace(
 
         if not tfrecord:
             raise InfonasError("config key 'searchspace.tfrecord': required for source 'tfrecord'")
-        space = read_nb101_tfrecord(fetch_if_url(tfrecord, cache_dir), progress=progress)
+        local = fetch_if_url(tfrecord, cache_dir, timeout_s=download_timeout_s, progress=progress)
+        space = read_nb101_tfrecord(local, progress=progress)
     else:
         raise InfonasError(f"config key 'searchspace.source': unknown source '{source}' (enumerate, tfrecord)")
     if metrics_csv:
         space = metrics.join_metrics_csv(space, metrics_csv)
+    if only_with_metrics:
+        space = keep_rows_with_metrics(space)
     space = subsample(space, max_archs, seed)
     log.info("search space: %d rows, metrics %s", len(space["hash"]), metric_keys(space) or "none")
     return assign_split(space, test_fraction, seed)
