@@ -16,6 +16,7 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/inputs.smk"
 include: "rules/searchspace.smk"
 include: "rules/pretrain.smk"
 include: "rules/train.smk"

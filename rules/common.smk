@@ -87,6 +87,12 @@ def predict_csv(d, model, seed, epoch, encoder):
     return f"{stage_dir('predict', d)}/{model}/seed{seed}/epoch{epoch}/{encoder}.csv"
 
 
+FIGURES = f"{RUN}/variants/{{variant}}/figures"
+COMPARE = f"{RUN}/compare/{{comparison}}"
+#: labeled splits that get their own comparison table and curve (thesis Tables 4.2-4.4 and others)
+COMPARED_SPLITS = ("train", "valid_unseen_networks", "valid_unseen_images")
+
+
 def log_of(stage, name):
     return f"{STORE}/{stage}/{{digest}}/logs/{name}.log"
 

@@ -2,32 +2,6 @@
 # pictures of what info-NAS learned (output heatmaps, latent spaces). Aggregation only: every input
 # is a variant's own result file.
 
-COMPARE = f"{RUN}/compare/{{comparison}}"
-#: labeled splits that get their own comparison table and curve (thesis Tables 4.2-4.4 and others)
-COMPARED_SPLITS = ("train", "valid_unseen_networks", "valid_unseen_images")
-
-
-def labeled_model(variant):
-    """The info-NAS model of a variant whose metrics a comparison reads (the first labeled one)."""
-    models = [m for m in PLAN.variants[variant]["train"]["models"] if uses_labels(m)]
-    return models[0] if models else None
-
-
-def compared_variants(comparison):
-    """Variants of a comparison that train an info-NAS model (in the comparison's order)."""
-    return [v for v in PLAN.comparisons[comparison].varied if labeled_model(v)]
-
-
-def comparison_metrics(wildcards):
-    """metrics.csv of every seed of every variant of the comparison, named variant/seed."""
-    files = {}
-    for v in compared_variants(wildcards.comparison):
-        model = labeled_model(v)
-        d = PLAN.digest(v, "train", model)
-        for seed in PLAN.variants[v]["train"]["seeds"]:
-            files[f"{v}/{seed}"] = f"{train_dir(d, model, seed)}/metrics.csv"
-    return files
-
 
 rule compare_training:
     input:
@@ -46,6 +20,8 @@ rule compare_training:
         kind=lambda w: PLAN.comparisons[w.comparison].columns,
         epoch=lambda w: PLAN.comparisons[w.comparison].epoch,
         splits=COMPARED_SPLITS,
+    conda:
+        "../envs/infonas.yaml"
     log:
         f"{RUN}/logs/compare/{{comparison}}_training.log",
     threads: 1
@@ -53,47 +29,6 @@ rule compare_training:
         mem_mb=2000,
     script:
         "../workflow_scripts/compare_training.py"
-
-
-def last_epoch(variant, model):
-    return embed_epochs(variant, model)[-1]
-
-
-def search_curves(variants):
-    """(label, encoder, [search files over seeds]) per curve at each model's last evaluated epoch:
-    info-NAS and its side-by-side arch2vec per variant, the plain arch2vec once, and random search."""
-    curves, seen = [], set()
-    for v in variants:
-        cfg = PLAN.variants[v]
-        for model in cfg["train"]["models"]:
-            d, epoch = PLAN.digest(v, "reinforce", model), last_epoch(v, model)
-            label = v if uses_labels(model) else f"{model} ({cfg['train']['arch2vec_epochs']} epochs)"
-            for encoder in encoders_of(model):
-                files = [search_h5(d, model, s, epoch, encoder) for s in cfg["train"]["seeds"]]
-                if (label, encoder, tuple(files)) not in seen:
-                    seen.add((label, encoder, tuple(files)))
-                    curves.append((label, encoder, files))
-    curves.append(("", "random", [random_h5(PLAN.digest(variants[0], "random_search"))]))
-    return curves
-
-
-def prediction_entries(variants):
-    """(label, [predict CSVs of every encoder and seed]) per variant, the plain arch2vec once."""
-    entries, seen = [], set()
-    for v in variants:
-        cfg = PLAN.variants[v]
-        for model in cfg["train"]["models"]:
-            d, epoch = PLAN.digest(v, "predict", model), last_epoch(v, model)
-            label = v if uses_labels(model) else f"{model} ({cfg['train']['arch2vec_epochs']} epochs)"
-            files = tuple(predict_csv(d, model, s, epoch, e) for s in cfg["train"]["seeds"] for e in encoders_of(model))
-            if files not in seen:
-                seen.add(files)
-                entries.append((label, list(files)))
-    return entries
-
-
-def evaluated_variants(comparison):
-    return [v for v in PLAN.comparisons[comparison].varied if PLAN.evaluated(v)]
 
 
 rule compare_search:
@@ -105,6 +40,8 @@ rule compare_search:
                       labels={"comparison": "{comparison}", "figure": "search"}),
     params:
         curves=lambda w: search_curves(evaluated_variants(w.comparison)),
+    conda:
+        "../envs/infonas.yaml"
     log:
         f"{RUN}/logs/compare/{{comparison}}_search.log",
     threads: 1
@@ -122,6 +59,8 @@ rule compare_prediction:
                       category="Comparisons", labels={"comparison": "{comparison}", "figure": "prediction"}),
     params:
         entries=lambda w: prediction_entries(evaluated_variants(w.comparison)),
+    conda:
+        "../envs/infonas.yaml"
     log:
         f"{RUN}/logs/compare/{{comparison}}_prediction.log",
     threads: 1
@@ -140,6 +79,8 @@ rule variant_search:
         figure=report_item("search_overview.png", "comparison_search", "Search", "all encoders", labels=()),
     params:
         curves=lambda w: search_curves([w.variant]),
+    conda:
+        "../envs/infonas.yaml"
     log:
         f"{RUN}/logs/report/search_overview_{{variant}}.log",
     threads: 1
@@ -147,16 +88,6 @@ rule variant_search:
         mem_mb=4000,
     script:
         "../workflow_scripts/compare_search.py"
-
-
-def heatmap_inputs(wildcards):
-    """The last saved epoch of the variant's first info-NAS seed, its IO dataset, images and scaler."""
-    v, model = wildcards.variant, wildcards.model
-    d, cfg = PLAN.digest(v, "train", model), PLAN.variants[v]
-    dataset = up("train", d, "io_dataset")
-    return {"weights": f"{train_dir(d, model, cfg['train']['seeds'][0])}/weights",
-            "dataset": dataset_h5(dataset), "images": images_h5(up("train", d, "images")),
-            "scaler": scaler_h5(up("train", d, "fit_scaler"))}
 
 
 rule output_heatmaps:
@@ -170,6 +101,8 @@ rule output_heatmaps:
     params:
         epoch=lambda w: model_epochs(w.model, PLAN.record("train", PLAN.digest(w.variant, "train", w.model)).section("train"))[-1],
         seed=lambda w: PLAN.variants[w.variant]["seed"],
+    conda:
+        "../envs/infonas.yaml"
     log:
         f"{RUN}/logs/report/heatmaps_{{variant}}_{{model}}.log",
     threads: 2
@@ -189,6 +122,8 @@ rule latent_space:
                     labels=("model", "epoch")),
     params:
         seed=lambda w: PLAN.variants[w.variant]["seed"],
+    conda:
+        "../envs/infonas.yaml"
     log:
         f"{RUN}/logs/report/latent_{{variant}}_{{model}}_epoch{{epoch}}.log",
     threads: 1
@@ -197,14 +132,3 @@ rule latent_space:
     script:
         "../workflow_scripts/latent_space.py"
 
-
-def comparison_figures():
-    """The comparison outputs of every comparison (search and prediction where its variants are searched)."""
-    out = []
-    for name, comparison in PLAN.comparisons.items():
-        base = f"{RUN}/compare/{name}"
-        if compared_variants(name):
-            out.append(f"{base}/comparison.csv")
-        if evaluated_variants(name):
-            out += [f"{base}/search.png", f"{base}/prediction_pearson_r.png"]
-    return out

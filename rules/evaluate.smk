@@ -1,16 +1,6 @@
 # Evaluation (thesis 4.2-4.4): the benchmark table, REINFORCE and random search, performance prediction.
 
 
-def benchmark_inputs(wildcards):
-    """The search space; without metrics also the pretrained networks' records (they are the benchmark)."""
-    rec = PLAN.record("benchmark", wildcards.digest)
-    inputs = {"space": searchspace_h5(rec.upstream["searchspace"]), "pretrained": []}
-    if "pretrain" in rec.upstream:
-        hashes = network_hashes(rec.upstream["networks"])
-        inputs["pretrained"] = [pretrained(rec.upstream["pretrain"], h, "json") for h in hashes]
-    return inputs
-
-
 rule benchmark_table:
     input:
         unpack(benchmark_inputs),
@@ -44,19 +34,6 @@ rule random_search:
         mem_mb=8000,
     script:
         "../workflow_scripts/random_search.py"
-
-
-def evaluation_inputs(stage):
-    """The encoder's features at the job's epoch and the benchmark (and networks.csv where read)."""
-    def inputs(w):
-        rec = PLAN.record(stage, w.digest)
-        files = {"embeddings": embedding_h5(rec.upstream["train"], w.model, w.seed, w.epoch),
-                 "benchmark": benchmark_h5(rec.upstream["benchmark"])}
-        if "networks" in rec.upstream:
-            files["networks"] = networks_csv(rec.upstream["networks"])
-        return files
-
-    return inputs
 
 
 rule reinforce:

@@ -67,13 +67,6 @@ rule extract_io:
         "../workflow_scripts/extract_io.py"
 
 
-def scaler_inputs(scaler_digest):
-    """networks.csv and the shards of its networks that a scaler is fitted on."""
-    networks = up("fit_scaler", scaler_digest, "networks")
-    extract = up("fit_scaler", scaler_digest, "extract_io")
-    return {"networks": networks_csv(networks), "shards": [shard_h5(extract, h) for h in network_hashes(networks)]}
-
-
 rule fit_scaler:
     input:
         unpack(lambda w: scaler_inputs(w.digest)),
@@ -90,16 +83,6 @@ rule fit_scaler:
         mem_mb=8000,
     script:
         "../workflow_scripts/fit_scaler.py"
-
-
-def dataset_inputs(wildcards):
-    scaler = up("io_dataset", wildcards.digest, "fit_scaler")
-    return dict(
-        scaler_inputs(scaler),
-        scaler=scaler_h5(scaler),
-        space=searchspace_h5(up("io_dataset", wildcards.digest, "searchspace")),
-        images=images_h5(up("io_dataset", wildcards.digest, "images")),
-    )
 
 
 rule io_dataset:
@@ -119,18 +102,6 @@ rule io_dataset:
         mem_mb=16000,
     script:
         "../workflow_scripts/io_dataset.py"
-
-
-def every_network(stage, output):
-    """One output per sampled network of every variant (after the checkpoint): stage targets."""
-    def inputs(wildcards):
-        files = set()
-        for variant in VARIANTS:
-            hashes = network_hashes(PLAN.digest(variant, "networks"))
-            files.update(output(PLAN.digest(variant, stage), h) for h in hashes)
-        return sorted(files)
-
-    return inputs
 
 
 rule pretrain_all:  # `snakemake pretrain_all`: every variant's networks pretrained, nothing after

@@ -1,25 +1,6 @@
 # Figures and tables of the thesis and paper, per variant, each wrapped for `snakemake --report`.
 # Captions quote the variant's own settings (params.cfg).
 
-FIGURES = f"{RUN}/variants/{{variant}}/figures"
-
-
-def variant_cfg(wildcards):
-    return PLAN.variants[wildcards.variant]
-
-
-def training_metrics(wildcards):
-    """metrics.csv of every seed of one (variant, model)."""
-    d = PLAN.digest(wildcards.variant, "train", wildcards.model)
-    seeds = PLAN.variants[wildcards.variant]["train"]["seeds"]
-    return {f"seed{seed}": f"{train_dir(d, wildcards.model, seed)}/metrics.csv" for seed in seeds}
-
-
-def report_item(name, caption, category, figure, labels=("model",)):
-    """A report() output under the variant's figures folder, labelled by variant, figure and wildcards."""
-    tags = {"variant": "{variant}", **{key: f"{{{key}}}" for key in labels}, "figure": figure}
-    return report(f"{FIGURES}/{name}", caption=f"../report/{caption}.rst", category=category, labels=tags)
-
 
 rule variant_config:
     output:
@@ -28,6 +9,8 @@ rule variant_config:
         cfg=variant_cfg,
         stages=lambda w: {key: rec.to_dict() for key, rec in PLAN.by_variant[w.variant].items()},
         store=STORE,
+    conda:
+        "../envs/infonas.yaml"
     log:
         f"{RUN}/logs/variant_config_{{variant}}.log",
     localrule: True
@@ -83,15 +66,6 @@ rule arch2vec_report:
         "../workflow_scripts/training_report.py"
 
 
-def search_results(wildcards):
-    """Both encoders' searches of one (variant, model, seed, epoch), random search and the benchmark."""
-    v, model = wildcards.variant, wildcards.model
-    d = PLAN.digest(v, "reinforce", model)
-    searches = {enc: search_h5(d, model, wildcards.seed, wildcards.epoch, enc) for enc in encoders_of(model)}
-    return dict(searches, random=random_h5(PLAN.digest(v, "random_search")),
-                benchmark=benchmark_h5(PLAN.digest(v, "benchmark")))
-
-
 rule search_report:
     input:
         unpack(search_results),
@@ -111,13 +85,6 @@ rule search_report:
         mem_mb=4000,
     script:
         "../workflow_scripts/search_report.py"
-
-
-def prediction_results(wildcards):
-    v, model = wildcards.variant, wildcards.model
-    d = PLAN.digest(v, "predict", model)
-    seeds = PLAN.variants[v]["train"]["seeds"]
-    return [predict_csv(d, model, seed, wildcards.epoch, enc) for seed in seeds for enc in encoders_of(model)]
 
 
 rule prediction_report:

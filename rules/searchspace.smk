@@ -17,17 +17,6 @@ rule enumerate_cells:
         "../workflow_scripts/enumerate_cells.py"
 
 
-def searchspace_inputs(wildcards):
-    """The enumerated cells when the space is enumerated, and the local files named by path."""
-    space = PLAN.record("searchspace", wildcards.digest).section("searchspace")
-    inputs = {"cells": f"{CACHE}/nb101_cells.h5"} if space["source"] == "enumerate" else {}
-    if space["source"] == "tfrecord" and "://" not in space["tfrecord"]:
-        inputs["tfrecord"] = space["tfrecord"]
-    if metrics_file(space):
-        inputs["metrics_csv"] = metrics_file(space)
-    return inputs
-
-
 rule searchspace:
     input:
         unpack(searchspace_inputs),

@@ -1,15 +1,6 @@
 # Joint semi-supervised training (thesis 3.4): info-NAS and the reference arch2vec side by side.
 
 
-def train_inputs(wildcards):
-    """info-NAS variants train on the IO dataset; plain arch2vec needs only the search space."""
-    inputs = {"space": searchspace_h5(up("train", wildcards.digest, "searchspace"))}
-    if uses_labels(wildcards.model):
-        inputs.update(dataset=dataset_h5(up("train", wildcards.digest, "io_dataset")),
-                      images=images_h5(up("train", wildcards.digest, "images")))
-    return inputs
-
-
 rule train:
     input:
         unpack(train_inputs),

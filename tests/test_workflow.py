@@ -1,17 +1,43 @@
-"""The workflow as a user drives it: lint, dry runs, config errors, and the tiny default end to end."""
+"""The workflow as a user drives it: lint, dry runs, config errors, the tiny default sweep end to end,
+then what a second invocation does on the finished run: a new variant, a changed setting of every
+schema key (the README's rerun table), a forced rerun that fails and one that succeeds."""
+import copy
+import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
+
+from infonas.config import load_schema, validate_config
+from infonas.plan import build_plan, rerun_table, schema_leaves
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+#: rule -> the stage whose folder its outputs go to (reports and targets are left out)
+RULE_STAGE = {"searchspace": "searchspace", "images": "images", "sample_networks": "networks", "pretrain": "pretrain",
+              "extract_io": "extract_io", "fit_scaler": "fit_scaler", "io_dataset": "io_dataset",
+              "benchmark_table": "benchmark", "random_search": "random_search", "train": "train", "embed": "train",
+              "reinforce": "reinforce", "predict": "predict"}
 
 
 def snakemake(*args, timeout=600):
     return subprocess.run([*SNAKEMAKE, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+def planned_rules(result) -> dict[str, int]:
+    """Rule -> job count from a dry run's 'Job stats' table ({} for 'Nothing to be done')."""
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-3000:]
+    stats = out.split("Job stats:", 1)
+    if len(stats) == 1:
+        assert "Nothing to be done" in out, out[-3000:]
+        return {}
+    rows = re.findall(r"^(\w+)\s+(\d+)$", stats[1].split("\n\n", 1)[0], flags=re.M)
+    return {rule: int(n) for rule, n in rows if rule != "total"}
 
 
 def test_lint_is_clean():
@@ -20,11 +46,24 @@ def test_lint_is_clean():
     assert "Lints for" not in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("overlay", [[], ["--configfile", "presets/paper.yaml"]])
-def test_dry_run_resolves_a_dag(overlay):
-    result = snakemake("-n", "--config", "run=pytest-dry", *overlay)
-    assert result.returncode == 0, result.stderr
-    assert "searchspace" in result.stdout
+@pytest.mark.parametrize("preset", [None, "paper", "thesis"])
+def test_dry_run_resolves_a_dag(preset, tmp_path):
+    overlay = []
+    if preset:  # the presets name a tfrecord file by path: it is a declared input, so it must exist
+        (tmp_path / "nb.tfrecord").write_bytes(b"")
+        data = tmp_path / "data.yaml"
+        data.write_text(f"searchspace: {{tfrecord: {tmp_path / 'nb.tfrecord'}}}\n")
+        overlay = ["--configfile", f"presets/{preset}.yaml", str(data)]
+    result = snakemake("-n", *overlay, "--config", "run=pytest-dry", f"store_dir={tmp_path / 'store'}")
+    assert "searchspace" in planned_rules(result)
+
+
+def test_thesis_preset_shares_everything_upstream_of_training():
+    plan = build_plan(yaml.safe_load((REPO / "presets" / "thesis.yaml").read_text()))
+    assert len(plan.variants) > 25
+    for stage in ("searchspace", "images", "networks", "pretrain", "extract_io"):
+        assert len(plan.records[stage]) == 1, stage
+    assert len(plan.records["fit_scaler"]) == 6
 
 
 def test_overlay_changes_the_run_folder(tmp_path):
@@ -32,7 +71,7 @@ def test_overlay_changes_the_run_folder(tmp_path):
     overlay.write_text("run: my-variant\nio: {scaling: axis0}\n")
     result = snakemake("-n", "--configfile", "config.yaml", str(overlay))
     assert result.returncode == 0, result.stderr
-    assert "results/my-variant/searchspace.h5" in result.stdout
+    assert "results/my-variant/variants/" in result.stdout
 
 
 def test_invalid_config_fails_before_any_job_naming_the_key(tmp_path):
@@ -43,32 +82,223 @@ def test_invalid_config_fails_before_any_job_naming_the_key(tmp_path):
     assert "pretrain.epochs" in result.stderr + result.stdout
 
 
+def test_bad_sweep_axis_fails_before_any_job(tmp_path):
+    overlay = tmp_path / "bad.yaml"
+    overlay.write_text("sweep: {s: {product: {train.lrr: [0.1]}}}\n")
+    result = snakemake("-n", "--configfile", "config.yaml", str(overlay))
+    assert result.returncode != 0
+    assert "'train.lrr' is not a setting" in result.stderr + result.stdout
+
+
+# ------------------------------------------------------------------------------ a finished run
+class Finished:
+    """The tiny default sweep, run once into its own store; later tests ask it what a change reruns."""
+
+    def __init__(self, tmp: Path):
+        self.run = "pytest-e2e"
+        self.store = tmp / "store"
+        self.out = REPO / "results" / self.run
+        self.args = ["--config", f"run={self.run}", f"store_dir={self.store}"]
+
+    def overlay(self, tmp: Path, name: str, text: str) -> Path:
+        path = tmp / f"{name}.yaml"
+        path.write_text(text)
+        return path
+
+    def dry(self, *extra):
+        return planned_rules(snakemake("-n", "--configfile", "config.yaml", *extra, *self.args))
+
+    def dry_without_sweep(self, tmp: Path, config: dict):
+        """A dry run of one full config (no sweep): its single variant equals the finished
+        `scaling=axisnull-multiply` variant wherever the config agrees with the default."""
+        path = self.overlay(tmp, "full", yaml.safe_dump(config))
+        return planned_rules(snakemake("-n", "--configfile", str(path), *self.args))
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    run = Finished(tmp_path_factory.mktemp("e2e"))
+    shutil.rmtree(run.out, ignore_errors=True)
+    result = snakemake("--cores", "2", "--configfile", "config.yaml", *run.args, timeout=3600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    yield run
+    shutil.rmtree(run.out, ignore_errors=True)
+
+
+def files_under(folder: Path) -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
 @pytest.mark.slow
-def test_tiny_default_runs_end_to_end(tmp_path):
-    """The README's `make run` on config.yaml, in its own run folder, then the HTML report."""
-    run = "pytest-e2e"
-    out = REPO / "results" / run
-    shutil.rmtree(out, ignore_errors=True)
-    try:
-        result = snakemake("--cores", "2", "--config", f"run={run}", timeout=3000)
-        assert result.returncode == 0, result.stderr[-4000:]
-        for name in ("searchspace.h5", "images.h5", "networks.csv", "io/scaler.h5", "io/dataset.h5",
-                     "benchmark.h5", "search/random.h5"):
-            assert (out / name).is_file(), name
-        assert len(list((out / "pretrained").glob("*.json"))) == 8
-        assert len(list((out / "io").glob("*.h5"))) == 8 + 2
-        assert list((out / "models").glob("*/seed*/metrics.csv"))
-        assert list((out / "predict").glob("**/*.csv"))
-        for figure in ("infonas/labeled_losses", "infonas/reconstruction", "search/infonas_seed1_epoch6",
-                       "predict/infonas_epoch6"):
-            assert (out / "figures" / f"{figure}.png").stat().st_size > 10_000, figure
-            assert (out / "figures" / f"{figure}.pdf").is_file(), figure
-        # a second run has nothing to do: every output is complete and up to date
-        again = snakemake("--cores", "2", "--config", f"run={run}", "-n")
-        assert "Nothing to be done" in again.stdout + again.stderr
-        report = snakemake("--config", f"run={run}", "--report", str(out / "report.html"))
-        assert report.returncode == 0, report.stderr[-2000:]
-        html = (out / "report.html").read_text()
-        assert "labeled_losses.png" in html and "pretrain stage measured" in html
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
+def test_tiny_default_sweep_runs_end_to_end(finished):
+    store, out = finished.store, finished.out
+    assert len(list((store / "pretrain").glob("*/*.json"))) == 8
+    assert len(list((store / "extract_io").glob("*/*.h5"))) == 8
+    assert len(list((store / "fit_scaler").glob("*/scaler.h5"))) == 2  # one per scaling variant
+    assert len(list((store / "train").glob("*/*/seed*/metrics.csv"))) == 4  # 2 variants x 2 seeds
+    variants = sorted(p.name for p in (out / "variants").iterdir())
+    assert variants == ["scaling=axis0", "scaling=axisnull-multiply"]
+    for variant in variants:
+        figures = out / "variants" / variant / "figures"
+        for figure in ("infonas/labeled_losses", "infonas/heatmaps_networks", "search_overview",
+                       "search/infonas_seed1_epoch6", "predict/infonas_epoch6", "infonas/latent_space_epoch6"):
+            assert (figures / f"{figure}.png").stat().st_size > 10_000, (variant, figure)
+            assert (figures / f"{figure}.pdf").is_file(), (variant, figure)
+    compare = out / "compare" / "scaling"
+    for name in ("comparison.csv", "comparison.md", "comparison.tex", "curves_valid_unseen_networks.png",
+                 "search.png", "prediction_pearson_r.png"):
+        assert (compare / name).is_file(), name
+    table = (compare / "comparison.csv").read_text()
+    assert "axis0" in table and "axisnull-multiply" in table
+    assert finished.dry() == {}, "a second run has nothing to do"
+    report = snakemake("--configfile", "config.yaml", *finished.args, "--report", str(out / "report.html"))
+    assert report.returncode == 0, report.stderr[-2000:]
+    html = (out / "report.html").read_text()
+    assert "labeled_losses.png" in html and "NAS-Bench-101 validation accuracies" in html
+
+
+@pytest.mark.slow
+def test_a_new_scaling_variant_reruns_only_its_downstream(finished, tmp_path):
+    before = files_under(finished.store) | files_under(finished.out / "variants")
+    overlay = finished.overlay(tmp_path, "third", "sweep: {scaling: {product: {io.scaling: "
+                                                   "[axisnull-multiply, axis0, axisnull]}}}\n")
+    planned = finished.dry(str(overlay))
+    assert not set(planned) & {"searchspace", "images", "sample_networks", "pretrain", "extract_io"}, planned
+    assert planned["fit_scaler"] == 1 and planned["train"] == 2  # one variant, two seeds
+    result = snakemake("--cores", "2", "--configfile", "config.yaml", str(overlay), *finished.args,
+                       "--until", "io_dataset")
+    assert result.returncode == 0, result.stderr[-3000:]
+    after = files_under(finished.store) | files_under(finished.out / "variants")
+    assert {path: after[path] for path in before} == before, "the first variants' files stay untouched"
+
+
+@pytest.mark.slow
+def test_a_pretraining_change_reruns_pretraining_for_that_variant_only(finished, tmp_path):
+    overlay = finished.overlay(tmp_path, "pre", "sweep: {scaling: {variants: {scaling=axis0: {io.scaling: axis0}, "
+                                                 "more-epochs: {pretrain.epochs: 4}}}}\n")
+    planned = finished.dry(str(overlay))
+    assert planned["pretrain"] == 8 and planned["extract_io"] == 8
+    assert "searchspace" not in planned and "train" in planned
+
+
+def changed_value(key: str, value, node: dict, tmp: Path):
+    """A valid value different from `value` for a schema leaf (and the default config)."""
+    from infonas.searchspace.metrics import BUILTIN_CSV
+
+    copy_csv = tmp / "metrics-copy.csv.gz"
+    shutil.copyfile(BUILTIN_CSV, copy_csv)
+    special = {
+        "run": "pytest-e2e-other", "device": "cpu", "store_dir": str(tmp / "other-store"),
+        "cache_dir": str(tmp / "other-cache"), "download_timeout_s": 5,
+        "searchspace.tfrecord": str(tmp / "unused.tfrecord"), "searchspace.metrics_csv": str(copy_csv),
+        "images.root": str(tmp), "train.models": ["infonas", "arch2vec"], "train.seeds": [1, 2, 3],
+        "evaluate.embed_epochs": [3, 6], "evaluate.predict.regressors": ["rf"],
+        "evaluate.predict.n_train": [50, 100], "evaluate.predict.n_unlabeled": 100,
+    }
+    if key in special:
+        return special[key]
+    if key.startswith("evaluate.predict.params."):
+        return {"n_estimators": 7} if key.endswith(("rf", "gb")) else {}
+    if "enum" in node:
+        return next(v for v in node["enum"] if v != value)
+    types = node.get("type", [])
+    types = [types] if isinstance(types, str) else types
+    if "boolean" in types:
+        return not value
+    if value is None:
+        return node.get("minimum", node.get("exclusiveMinimum", 0) + 1) if "integer" in types else 0.5
+    if "integer" in types:
+        return value - 1 if value + 1 > node.get("maximum", float("inf")) else value + 1
+    if "number" in types:
+        return value / 2 if value else 0.5
+    raise AssertionError(f"no changed value for {key} ({node})")
+
+
+def schema_node(schema: dict, key: str) -> dict:
+    node = schema
+    for part in key.split("."):
+        node = node["properties"][part]
+    return node
+
+
+#: keys that add jobs (or report folders) instead of rerunning: the stages those new jobs belong to
+ADDS_JOBS = {"train.seeds": {"train", "reinforce", "predict"}, "train.models": {"train", "reinforce", "predict"},
+             "evaluate.embed_epochs": {"train", "reinforce", "predict"}}
+#: settings that need others changed with them to stay valid
+COMPANIONS = {"searchspace.source": {"searchspace.metrics_csv": None, "searchspace.only_with_metrics": False}}
+UNTESTED = {"sweep"}  # variants are tested above
+
+
+@pytest.mark.slow
+def test_every_setting_reruns_what_the_rerun_table_says(finished, tmp_path):
+    """Each schema key changed alone, then `snakemake -n` on the finished run: the stages with jobs
+    are those of infonas.plan.rerun_table (the README's table); behind the sample_networks checkpoint
+    a dry run cannot see pretrain/extract_io jobs until the new networks.csv exists."""
+    base = yaml.safe_load((REPO / "config.yaml").read_text())
+    base.pop("sweep", None)
+    table = rerun_table(validate_config(copy.deepcopy(base)))
+    schema = load_schema()
+    full = validate_config(copy.deepcopy(base))
+    (tmp_path / "unused.tfrecord").write_bytes(b"")
+    assert finished.dry_without_sweep(tmp_path, base).keys() <= {"variant_config"} | REPORT_RULES
+    mismatches = []
+    for key in schema_leaves():
+        if key in UNTESTED:
+            continue
+        node = schema_node(schema, key)
+        config = copy.deepcopy(base)
+        for k, v in {key: changed_value(key, get(full, key), node, tmp_path), **COMPANIONS.get(key, {})}.items():
+            merge(config, nested(k, v))
+        planned = {RULE_STAGE[r] for r in finished.dry_without_sweep(tmp_path, config) if r in RULE_STAGE}
+        expected = set(table[key]) | ADDS_JOBS.get(key, set())
+        if "networks" in expected:
+            expected -= {"pretrain", "extract_io"}
+        if planned != expected:
+            mismatches.append(f"{key}: planned {sorted(planned)}, table {sorted(expected)}")
+    assert not mismatches, "\n".join(mismatches)
+
+
+def get(config, key):
+    for part in key.split("."):
+        config = config.get(part) if isinstance(config, dict) else None
+    return config
+
+
+REPORT_RULES = {"scaling_variants_table", "training_report", "arch2vec_report", "search_report",
+                "prediction_report", "variant_search", "output_heatmaps", "latent_space", "all"}
+
+
+def merge(config: dict, overlay: dict) -> None:
+    for k, v in overlay.items():
+        if isinstance(v, dict) and isinstance(config.get(k), dict) and v:
+            merge(config[k], v)
+        else:
+            config[k] = v
+
+
+def nested(key: str, value) -> dict:
+    out: dict = {}
+    node = out
+    *parents, last = key.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+    return out
+
+
+@pytest.mark.slow
+def test_forced_rerun_that_fails_keeps_outputs_and_one_that_succeeds_retrains(finished):
+    metrics = sorted(finished.store.glob("train/*/infonas/seed1/metrics.csv"))[0]
+    before = metrics.read_bytes()
+    # device=cuda changes no digest (same job) and fails on a machine without CUDA
+    failed = snakemake("--cores", "2", "--configfile", "config.yaml", *finished.args, "device=cuda",
+                       "--forcerun", "train", "--until", "train")
+    assert failed.returncode != 0
+    assert metrics.read_bytes() == before and (metrics.parent / "weights" / "epoch6.pt").is_file()
+    again = snakemake("--cores", "2", "--configfile", "config.yaml", *finished.args, "--forcerun", "train",
+                      "--until", "train")
+    assert again.returncode == 0, again.stderr[-3000:]
+    log = next(finished.store.glob(f"train/{metrics.parents[2].name}/logs/infonas_seed1.log")).read_text()
+    assert "resuming" not in log and "epoch 6" in log
+    assert metrics.read_bytes() == before  # retrained from scratch on the CPU: the same numbers
+    assert not (metrics.parent / "checkpoints").exists()

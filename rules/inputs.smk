@@ -1,0 +1,198 @@
+# Input functions and helpers of the rules, by the rule file that uses them. No rules here
+# (Snakemake's linter wants rules and functions apart); paths and the plan are in common.smk.
+
+
+# ------------------------------------------------------------------------------ searchspace.smk
+def searchspace_inputs(wildcards):
+    """The enumerated cells when the space is enumerated, and the local files named by path."""
+    space = PLAN.record("searchspace", wildcards.digest).section("searchspace")
+    inputs = {"cells": f"{CACHE}/nb101_cells.h5"} if space["source"] == "enumerate" else {}
+    if space["source"] == "tfrecord" and "://" not in space["tfrecord"]:
+        inputs["tfrecord"] = space["tfrecord"]
+    if metrics_file(space):
+        inputs["metrics_csv"] = metrics_file(space)
+    return inputs
+
+
+# ------------------------------------------------------------------------------ pretrain.smk
+def scaler_inputs(scaler_digest):
+    """networks.csv and the shards of its networks that a scaler is fitted on."""
+    networks = up("fit_scaler", scaler_digest, "networks")
+    extract = up("fit_scaler", scaler_digest, "extract_io")
+    return {"networks": networks_csv(networks), "shards": [shard_h5(extract, h) for h in network_hashes(networks)]}
+
+
+def dataset_inputs(wildcards):
+    scaler = up("io_dataset", wildcards.digest, "fit_scaler")
+    return dict(
+        scaler_inputs(scaler),
+        scaler=scaler_h5(scaler),
+        space=searchspace_h5(up("io_dataset", wildcards.digest, "searchspace")),
+        images=images_h5(up("io_dataset", wildcards.digest, "images")),
+    )
+
+
+def every_network(stage, output):
+    """One output per sampled network of every variant (after the checkpoint): stage targets."""
+    def inputs(wildcards):
+        files = set()
+        for variant in VARIANTS:
+            hashes = network_hashes(PLAN.digest(variant, "networks"))
+            files.update(output(PLAN.digest(variant, stage), h) for h in hashes)
+        return sorted(files)
+
+    return inputs
+
+
+# ------------------------------------------------------------------------------ train.smk
+def train_inputs(wildcards):
+    """info-NAS variants train on the IO dataset; plain arch2vec needs only the search space."""
+    inputs = {"space": searchspace_h5(up("train", wildcards.digest, "searchspace"))}
+    if uses_labels(wildcards.model):
+        inputs.update(dataset=dataset_h5(up("train", wildcards.digest, "io_dataset")),
+                      images=images_h5(up("train", wildcards.digest, "images")))
+    return inputs
+
+
+# ------------------------------------------------------------------------------ evaluate.smk
+def benchmark_inputs(wildcards):
+    """The search space; without metrics also the pretrained networks' records (they are the benchmark)."""
+    rec = PLAN.record("benchmark", wildcards.digest)
+    inputs = {"space": searchspace_h5(rec.upstream["searchspace"]), "pretrained": []}
+    if "pretrain" in rec.upstream:
+        hashes = network_hashes(rec.upstream["networks"])
+        inputs["pretrained"] = [pretrained(rec.upstream["pretrain"], h, "json") for h in hashes]
+    return inputs
+
+
+def evaluation_inputs(stage):
+    """The encoder's features at the job's epoch and the benchmark (and networks.csv where read)."""
+    def inputs(w):
+        rec = PLAN.record(stage, w.digest)
+        files = {"embeddings": embedding_h5(rec.upstream["train"], w.model, w.seed, w.epoch),
+                 "benchmark": benchmark_h5(rec.upstream["benchmark"])}
+        if "networks" in rec.upstream:
+            files["networks"] = networks_csv(rec.upstream["networks"])
+        return files
+
+    return inputs
+
+
+# ------------------------------------------------------------------------------ report.smk
+def variant_cfg(wildcards):
+    return PLAN.variants[wildcards.variant]
+
+
+def training_metrics(wildcards):
+    """metrics.csv of every seed of one (variant, model)."""
+    d = PLAN.digest(wildcards.variant, "train", wildcards.model)
+    seeds = PLAN.variants[wildcards.variant]["train"]["seeds"]
+    return {f"seed{seed}": f"{train_dir(d, wildcards.model, seed)}/metrics.csv" for seed in seeds}
+
+
+def report_item(name, caption, category, figure, labels=("model",)):
+    """A report() output under the variant's figures folder, labelled by variant, figure and wildcards."""
+    tags = {"variant": "{variant}", **{key: f"{{{key}}}" for key in labels}, "figure": figure}
+    return report(f"{FIGURES}/{name}", caption=f"../report/{caption}.rst", category=category, labels=tags)
+
+
+def search_results(wildcards):
+    """Both encoders' searches of one (variant, model, seed, epoch), random search and the benchmark."""
+    v, model = wildcards.variant, wildcards.model
+    d = PLAN.digest(v, "reinforce", model)
+    searches = {enc: search_h5(d, model, wildcards.seed, wildcards.epoch, enc) for enc in encoders_of(model)}
+    return dict(searches, random=random_h5(PLAN.digest(v, "random_search")),
+                benchmark=benchmark_h5(PLAN.digest(v, "benchmark")))
+
+
+def prediction_results(wildcards):
+    v, model = wildcards.variant, wildcards.model
+    d = PLAN.digest(v, "predict", model)
+    seeds = PLAN.variants[v]["train"]["seeds"]
+    return [predict_csv(d, model, seed, wildcards.epoch, enc) for seed in seeds for enc in encoders_of(model)]
+
+
+# ------------------------------------------------------------------------------ compare.smk
+def labeled_model(variant):
+    """The info-NAS model of a variant whose metrics a comparison reads (the first labeled one)."""
+    models = [m for m in PLAN.variants[variant]["train"]["models"] if uses_labels(m)]
+    return models[0] if models else None
+
+
+def compared_variants(comparison):
+    """Variants of a comparison that train an info-NAS model (in the comparison's order)."""
+    return [v for v in PLAN.comparisons[comparison].varied if labeled_model(v)]
+
+
+def comparison_metrics(wildcards):
+    """metrics.csv of every seed of every variant of the comparison, named variant/seed."""
+    files = {}
+    for v in compared_variants(wildcards.comparison):
+        model = labeled_model(v)
+        d = PLAN.digest(v, "train", model)
+        for seed in PLAN.variants[v]["train"]["seeds"]:
+            files[f"{v}/{seed}"] = f"{train_dir(d, model, seed)}/metrics.csv"
+    return files
+
+
+def last_epoch(variant, model):
+    return embed_epochs(variant, model)[-1]
+
+
+def search_curves(variants):
+    """(label, encoder, [search files over seeds]) per curve at each model's last evaluated epoch:
+    info-NAS and its side-by-side arch2vec per variant, the plain arch2vec once, and random search."""
+    curves, seen = [], set()
+    for v in variants:
+        cfg = PLAN.variants[v]
+        for model in cfg["train"]["models"]:
+            d, epoch = PLAN.digest(v, "reinforce", model), last_epoch(v, model)
+            label = v if uses_labels(model) else f"{model} ({cfg['train']['arch2vec_epochs']} epochs)"
+            for encoder in encoders_of(model):
+                files = [search_h5(d, model, s, epoch, encoder) for s in cfg["train"]["seeds"]]
+                if (label, encoder, tuple(files)) not in seen:
+                    seen.add((label, encoder, tuple(files)))
+                    curves.append((label, encoder, files))
+    curves.append(("", "random", [random_h5(PLAN.digest(variants[0], "random_search"))]))
+    return curves
+
+
+def prediction_entries(variants):
+    """(label, [predict CSVs of every encoder and seed]) per variant, the plain arch2vec once."""
+    entries, seen = [], set()
+    for v in variants:
+        cfg = PLAN.variants[v]
+        for model in cfg["train"]["models"]:
+            d, epoch = PLAN.digest(v, "predict", model), last_epoch(v, model)
+            label = v if uses_labels(model) else f"{model} ({cfg['train']['arch2vec_epochs']} epochs)"
+            files = tuple(predict_csv(d, model, s, epoch, e) for s in cfg["train"]["seeds"] for e in encoders_of(model))
+            if files not in seen:
+                seen.add(files)
+                entries.append((label, list(files)))
+    return entries
+
+
+def evaluated_variants(comparison):
+    return [v for v in PLAN.comparisons[comparison].varied if PLAN.evaluated(v)]
+
+
+def heatmap_inputs(wildcards):
+    """The last saved epoch of the variant's first info-NAS seed, its IO dataset, images and scaler."""
+    v, model = wildcards.variant, wildcards.model
+    d, cfg = PLAN.digest(v, "train", model), PLAN.variants[v]
+    dataset = up("train", d, "io_dataset")
+    return {"weights": f"{train_dir(d, model, cfg['train']['seeds'][0])}/weights",
+            "dataset": dataset_h5(dataset), "images": images_h5(up("train", d, "images")),
+            "scaler": scaler_h5(up("train", d, "fit_scaler"))}
+
+
+def comparison_figures():
+    """The comparison outputs of every comparison (search and prediction where its variants are searched)."""
+    out = []
+    for name, comparison in PLAN.comparisons.items():
+        base = f"{RUN}/compare/{name}"
+        if compared_variants(name):
+            out.append(f"{base}/comparison.csv")
+        if evaluated_variants(name):
+            out += [f"{base}/search.png", f"{base}/prediction_pearson_r.png"]
+    return out
