@@ -77,6 +77,7 @@ rule fit_scaler:
         f"{RUN}/io/scaler.h5",
     params:
         variant=lookup(dpath="io/scaling", within=config),
+        order=lookup(dpath="io/scaling_order", within=config),
     conda:
         "../envs/infonas.yaml"
     log:
@@ -99,6 +100,7 @@ rule io_dataset:
         f"{RUN}/io/dataset.h5",
     params:
         unseen_fraction=lookup(dpath="io/unseen_image_fraction", within=config),
+        scaling_order=lookup(dpath="io/scaling_order", within=config),
         seed=config["seed"],
     conda:
         "../envs/infonas.yaml"

@@ -10,7 +10,7 @@ def main(smk):
     networks = read_networks(smk.input.networks)
     shards = {Path(path).stem: path for path in smk.input.shards}
     train = networks.loc[networks["role"] == "train", "hash"].tolist()
-    stats = fit_scaler(shards, smk.params.variant, train_hashes=train, progress=True)
+    stats = fit_scaler(shards, smk.params.variant, order=smk.params.order, train_hashes=train, progress=True)
     save_scaler(smk.output[0], stats)
 
 

@@ -26,6 +26,7 @@ from typing import Mapping
 
 import numpy as np
 
+from infonas.data.scaling import DEFAULT_ORDER
 from infonas.errors import InfonasError
 from infonas.runtime import atomic_path
 
@@ -223,23 +224,28 @@ def build_io_dataset(
     unseen_fraction: float = 0.1,
     image_labels: Mapping[str, np.ndarray] | None = None,
     target_dtype=np.float32,
+    scaling_order: str = DEFAULT_ORDER,
     progress: bool = False,
 ) -> IODataset:
     """Read every network's shard, transform its outputs and place the rows in the five splits.
 
     networks: DataFrame or networks.csv path with columns hash, role (train/valid); scaler:
     ScalerStats or scaler.h5 path; space: load_searchspace dict or searchspace.h5 path;
-    image_labels: optional {group: labels} from images.h5 that every shard must match.
+    image_labels: optional {group: labels} from images.h5 that every shard must match;
+    scaling_order: the run's io.scaling_order, which the scaler must have been fitted with.
     """
     from tqdm.auto import tqdm
 
     from infonas.data.io_store import read_shard, shard_path
-    from infonas.data.scaling import load_scaler, transform
+    from infonas.data.scaling import get_order, load_scaler, transform
 
     frame, where = _read_networks(networks)
     hashes, roles = _check_networks(frame, where)
     adjacency, ops = _cells(space, hashes, "search space")
     scaler = scaler if not isinstance(scaler, (str, Path)) else load_scaler(scaler)
+    if scaler.order != get_order(scaling_order):
+        raise InfonasError(f"{scaler.source or 'scaler'}: fitted with io.scaling_order {scaler.order!r}, but this run "
+                           f"uses {scaling_order!r}; refit the scaler")
     paths = [shard_path(shard_dir, h) for h in hashes]
     for net_hash, path in zip(hashes, paths):
         if not path.is_file():
@@ -263,7 +269,7 @@ def build_io_dataset(
             start = position[name][net] * n_img
             rows[name][start:start + n_img] = transform(data["features"], data["labels"], shard["weight"],
                                                         shard["bias"], scaler.network(net_hash),
-                                                        scaler.final, scaler.variant)
+                                                        scaler.final, scaler.variant, scaler.order)
     splits = {}
     for name, (_, _, group) in _SPLIT_SPEC.items():
         n_img = len(reference[group]) if group in reference else 0
