@@ -39,7 +39,7 @@ from typing import Mapping
 import numpy as np
 
 from infonas.errors import InfonasError
-from infonas.runtime import atomic_path
+from infonas.hdf5 import add_dataset, get_attr, read_dataset, read_h5, set_attrs, write_h5
 
 log = logging.getLogger(__name__)
 
@@ -309,37 +309,26 @@ def fit_scaler(
 
 def save_scaler(path: str | Path, stats: ScalerStats) -> None:
     """Write io/scaler.h5 atomically: per-network (M, K, F) arrays keyed by sorted hash, final stats."""
-    import h5py
-
     hashes = sorted(stats.networks)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as handle:
-        handle.attrs["variant"] = stats.variant
-        handle.attrs["fit_split"] = stats.fit_split
-        handle.attrs["scaling_order"] = stats.order
-        handle.create_dataset("networks/hash", data=np.asarray(hashes, dtype="S32"))
+    with write_h5(path) as handle:
+        set_attrs(handle, variant=stats.variant, fit_split=stats.fit_split, scaling_order=stats.order)
+        add_dataset(handle, "networks/hash", np.asarray(hashes, dtype="S32"))
         for key in ("mean", "std"):
             values = np.stack([getattr(stats.networks[h], key) for h in hashes]) if hashes else np.zeros((0, 1, 1))
-            handle.create_dataset(f"networks/{key}", data=values.astype(np.float64))
-            handle.create_dataset(f"final/{key}", data=np.asarray(getattr(stats.final, key), np.float64))
+            add_dataset(handle, f"networks/{key}", values.astype(np.float64))
+            add_dataset(handle, f"final/{key}", np.asarray(getattr(stats.final, key), np.float64))
 
 
 def load_scaler(path: str | Path) -> ScalerStats:
     """Read io/scaler.h5; a missing, corrupt or inconsistent file names itself."""
-    import h5py
-
     path = Path(path)
-    if not path.is_file():
-        raise InfonasError(f"{path}: scaler file not found")
-    try:
-        with h5py.File(path, "r") as handle:
-            variant = get_variant(str(handle.attrs["variant"])).name
-            fit_split = str(handle.attrs["fit_split"])
-            order = handle.attrs.get("scaling_order")
-            hashes = [h.decode() for h in handle["networks/hash"][()]]
-            net = {key: handle[f"networks/{key}"][()] for key in ("mean", "std")}
-            final = Moments(handle["final/mean"][()], handle["final/std"][()])
-    except (OSError, KeyError) as error:
-        raise InfonasError(f"{path}: not a readable scaler file ({error})") from error
+    with read_h5(path, "scaler file") as handle:
+        variant = get_variant(str(get_attr(handle, "variant"))).name
+        fit_split = str(get_attr(handle, "fit_split"))
+        order = get_attr(handle, "scaling_order", None)
+        hashes = [h.decode() for h in read_dataset(handle, "networks/hash")]
+        net = {key: read_dataset(handle, f"networks/{key}") for key in ("mean", "std")}
+        final = Moments(read_dataset(handle, "final/mean"), read_dataset(handle, "final/std"))
     if order is None:
         raise InfonasError(f"{path}: records no scaling order (written before io.scaling_order existed); refit it")
     if str(order) not in SCALING_ORDERS:
