@@ -41,7 +41,8 @@ def data_region(path) -> np.ndarray:
         for name in _datasets(path):
             dsid = handle[name].id
             if handle[name].chunks:
-                spans += [(info.byte_offset, info.size) for info in map(dsid.get_chunk_info, range(dsid.get_num_chunks()))]
+                chunks = map(dsid.get_chunk_info, range(dsid.get_num_chunks()))
+                spans += [(info.byte_offset, info.size) for info in chunks]
             elif dsid.get_storage_size():
                 spans.append((dsid.get_offset(), dsid.get_storage_size()))
     return np.unique(np.concatenate([np.arange(start, start + size) for start, size in spans]))

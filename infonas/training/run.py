@@ -17,6 +17,7 @@ from infonas.config import dataclass_from_section, saved_epochs
 from infonas.models.variants import uses_labels, uses_op_embeddings
 from infonas.models.info_nas import InfoNASConfig
 from infonas.models.vae import VAEConfig
+from infonas.runtime import atomic_path
 from infonas.training.checkpoint import checkpoint_path
 from infonas.training.joint import CellSet, JointConfig, LabeledData, LabeledSplit, train_joint
 
@@ -79,5 +80,6 @@ def train_stage(space: dict, dataset: IODataset | None, images: dict | None, out
     model_config, joint_config = model_configs(model, settings, seed, out_features)
     rows = train_joint(out_dir, unlabeled, labeled, heldout, model_config, joint_config, device, progress)
     for epoch in saved_epochs(joint_config.epochs, joint_config.checkpoint_every):
-        shutil.copyfile(checkpoint_path(Path(out_dir) / "checkpoints", epoch), Path(out_dir) / f"epoch{epoch}.pt")
+        with atomic_path(Path(out_dir) / f"epoch{epoch}.pt") as tmp:
+            shutil.copyfile(checkpoint_path(Path(out_dir) / "checkpoints", epoch), tmp)
     return rows
