@@ -6,6 +6,7 @@ One place for each so that the workflow scripts and the benchmarks behave the sa
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import random
@@ -18,21 +19,56 @@ import numpy as np
 from infonas.errors import InfonasError
 
 
+_DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+# how a full disk reads once h5py (HDF5's error stack), torch or pandas have wrapped the OSError
+_DISK_FULL_TEXTS = ("no space left on device", "disk quota exceeded", "errno = 28")
+
+
+def is_disk_full(error: BaseException | None) -> bool:
+    """Whether `error`, or an exception it was raised from or during, says the disk (or quota) is full."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in _DISK_FULL_ERRNOS:
+            return True
+        if any(text in str(error).lower() for text in _DISK_FULL_TEXTS):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary sibling of `path`; rename it onto `path` only if the block succeeds.
 
     A killed or failing job therefore never leaves a file that looks complete (DESIGN.md section 2).
+    A full disk, however the writer inside reports it, becomes one InfonasError naming `path`.
     """
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.name}.tmp{os.getpid()}")
     try:
+        final.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
         os.replace(tmp, final)
+    except Exception as error:
+        if is_disk_full(error):
+            raise InfonasError(f"{final}: no space left on device (the partial file was removed)") from error
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def save_torch(obj, path: str | os.PathLike) -> None:
+    """torch.save atomically through a Python file object.
+
+    Why the file object: given a path, torch writes with its own C++ stream and a full disk comes
+    out as "unexpected pos"; through a Python file the OSError (errno 28) stays in the chain.
+    """
+    import torch
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        torch.save(obj, handle)
 
 
 _WORKDIR_LOCK = None  # the open file whose flock marks this directory as in use by this process
@@ -161,7 +197,8 @@ def resume_state(state_path, stamp: dict) -> Iterator[Path]:
         logging.getLogger(__name__).info("discarding resume state %s: inputs changed", state)
         shutil.rmtree(state) if state.is_dir() else state.unlink()
     state.parent.mkdir(parents=True, exist_ok=True)
-    sidecar.write_text(json.dumps(fresh))
+    with atomic_path(sidecar) as tmp:
+        tmp.write_text(json.dumps(fresh))
     yield state
     if not state.exists():
         sidecar.unlink(missing_ok=True)

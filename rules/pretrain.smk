@@ -93,6 +93,7 @@ rule io_dataset:
     params:
         unseen_fraction=setting("io_dataset", "io.unseen_image_fraction"),
         seed=setting("io_dataset", "seed"),
+        scaling_order=lambda w: PLAN.record("fit_scaler", up("io_dataset", w.digest, "fit_scaler")).settings["io.scaling_order"],
     conda:
         "../envs/infonas.yaml"
     log:

@@ -75,7 +75,7 @@ def test_build_digits_end_to_end(tmp_path):
         for name in SPLITS:
             assert f[name]["images"].dtype == np.uint8 and f[name]["images"].shape[1:] == (32, 32, 3)
             assert f[name]["labels"].dtype == np.int64
-        assert f.attrs["source"] == "digits" and f.attrs["n_classes"] == 10
+        assert f.attrs["source"] == b"digits" and f.attrs["n_classes"] == 10
         assert f.attrs["mean"].shape == (3,) and f.attrs["std"].shape == (3,)
     data = load_images(out)
     # stats cross-checked against a plain float computation over the remaining train images

@@ -194,6 +194,21 @@ def test_scaler_without_a_network_is_reported(world):
         _build(world)
 
 
+def test_a_scaler_of_the_other_scaling_order_is_refused(world):
+    d = world["dir"]
+    with pytest.raises(InfonasError, match=r"scaler.h5: fitted with io.scaling_order 'original', but this run uses "
+                                           r"'standardise-first'; refit the scaler$"):
+        build_io_dataset(d / "networks.csv", d / "io", d / "io" / "scaler.h5", 3, d / "searchspace.h5",
+                         scaling_order="standardise-first")
+    ours = fit_scaler({h: shard_path(world["io"], h) for h in world["hashes"]}, "axisnull-multiply",
+                      order="standardise-first", train_hashes=world["hashes"][:5])
+    with pytest.raises(InfonasError, match="fitted with io.scaling_order 'standardise-first'"):
+        build_io_dataset(world["networks"], world["io"], ours, 3, world["space"])
+    built = build_io_dataset(world["networks"], world["io"], ours, 3, world["space"],
+                             scaling_order="standardise-first")
+    assert len(built["train"]) == 5 * N_VALID
+
+
 def _toy(targets):
     targets = np.asarray(targets, np.float32)
     n = len(targets)

@@ -103,7 +103,7 @@ def test_missing_and_corrupt_files_name_themselves(tmp_path):
         read_shard(tmp_path / "missing.h5")
     garbage = tmp_path / "garbage.h5"
     garbage.write_bytes(b"not an hdf5 file" * 10)
-    with pytest.raises(InfonasError, match="garbage.h5: not a readable HDF5"):
+    with pytest.raises(InfonasError, match="garbage.h5: not a readable IO shard"):
         read_shard(garbage)
     with pytest.raises(InfonasError, match="garbage.h5"):
         with open_features(garbage, "valid"):

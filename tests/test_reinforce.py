@@ -202,7 +202,7 @@ def test_load_rejects_missing_and_foreign_files(tmp_path):
         load_search(tmp_path / "nope.h5")
     bad = tmp_path / "bad.h5"
     bad.write_bytes(b"not hdf5")
-    with pytest.raises(InfonasError, match="HDF5"):
+    with pytest.raises(InfonasError, match="bad.h5: not a readable search result"):
         load_search(bad)
     import h5py
 

@@ -10,7 +10,8 @@ def main(smk):
     networks = read_networks(smk.input.networks)
     shards = {Path(path).stem: path for path in smk.input.shards}
     train = networks.loc[networks["role"] == "train", "hash"].tolist()
-    stats = fit_scaler(shards, smk.params.io["scaling"], train_hashes=train, progress=True)
+    stats = fit_scaler(shards, smk.params.io["scaling"], order=smk.params.io["scaling_order"], train_hashes=train,
+                       progress=True)
     save_scaler(smk.output[0], stats)
 
 

@@ -15,6 +15,7 @@ def main(smk):
         smk.params.seed,
         smk.input.space,
         unseen_fraction=smk.params.unseen_fraction,
+        scaling_order=smk.params.scaling_order,
         image_labels={split: images[split]["labels"] for split in ("valid", "test_2k")},
         progress=True,
     )

@@ -27,8 +27,8 @@ import numpy as np
 
 from infonas.data.splits import stratified_split, stratified_subset
 from infonas.download import DEFAULT_TIMEOUT_S
-from infonas.errors import InfonasError
-from infonas.runtime import atomic_path
+from infonas.errors import InfonasError, one_line
+from infonas.hdf5 import add_dataset, get_attr, read_dataset, read_h5, set_attrs, write_h5
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ def _cifar10_part(root: Path, train: bool, timeout_s: float, progress: bool) -> 
             dataset = CIFAR10(str(root), train=train, download=False)
         except RuntimeError as exc:
             raise InfonasError(f"images.root: CIFAR-10 in {root} fails torchvision's check after a fresh "
-                               f"download ({_one_line(exc)})") from None
+                               f"download ({one_line(exc)})") from None
     images = np.ascontiguousarray(dataset.data, dtype=np.uint8)
     labels = np.asarray(dataset.targets, dtype=np.int64)
     if images.shape[1:] != IMAGE_SHAPE or len(images) != len(labels):
@@ -262,7 +262,7 @@ def _decode_one(path: str) -> np.ndarray:
             rgb = rgb.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
         return np.asarray(rgb, dtype=np.uint8)
     except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError... for bad files
-        raise InfonasError(f"imagefolder: cannot decode image {path} ({_one_line(exc)})") from None
+        raise InfonasError(f"imagefolder: cannot decode image {path} ({one_line(exc)})") from None
 
 
 # ------------------------------------------------------------------------------------- registry
@@ -304,11 +304,6 @@ def _require_root(root: str | os.PathLike | None, source: str) -> Path:
     if root is None or str(root) == "":
         raise InfonasError(f"images.root: a dataset directory is required for source '{source}'")
     return Path(root)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 # ------------------------------------------------------------------------------------ images.h5
@@ -394,18 +389,13 @@ def _write_images(
     n_classes: int,
     seed: int,
 ) -> None:
-    import h5py
-
-    with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as f:
+    with write_h5(out_path) as f:
         for name, (images, labels) in splits.items():
             group = f.create_group(name)
-            group.create_dataset("images", data=np.ascontiguousarray(images, dtype=np.uint8))
-            group.create_dataset("labels", data=np.asarray(labels, dtype=np.int64))
-        f.attrs["mean"] = np.asarray(mean, dtype=np.float64)
-        f.attrs["std"] = np.asarray(std, dtype=np.float64)
-        f.attrs["source"] = source
-        f.attrs["n_classes"] = n_classes
-        f.attrs["seed"] = seed
+            add_dataset(group, "images", np.ascontiguousarray(images, dtype=np.uint8))
+            add_dataset(group, "labels", np.asarray(labels, dtype=np.int64))
+        set_attrs(f, mean=np.asarray(mean, dtype=np.float64), std=np.asarray(std, dtype=np.float64), source=source,
+                  n_classes=n_classes, seed=seed)
 
 
 def load_images(path: str | os.PathLike, splits: Sequence[str] | None = None) -> dict:
@@ -414,23 +404,16 @@ def load_images(path: str | os.PathLike, splits: Sequence[str] | None = None) ->
     The whole structure is checked first (every split, shapes, dtypes, attrs), so a truncated or
     foreign file fails here with its name rather than deep inside training.
     """
-    import h5py
-
     path = Path(path)
     wanted = SPLITS if splits is None else tuple(splits)
     unknown = sorted(set(wanted) - set(SPLITS))
     if unknown:
         raise InfonasError(f"{path}: unknown split(s) {', '.join(unknown)} (valid: {', '.join(SPLITS)})")
-    if not path.is_file():
-        raise InfonasError(f"{path}: images file not found")
-    try:
-        with h5py.File(path, "r") as f:
-            attrs = _check_images_file(f, path)
-            result: dict = dict(attrs)
-            for name in wanted:
-                result[name] = {"images": f[name]["images"][()], "labels": f[name]["labels"][()]}
-    except (OSError, RuntimeError, KeyError) as exc:  # h5py's ways of saying "damaged file"
-        raise InfonasError(f"{path}: not a readable images.h5 ({_one_line(exc)})") from None
+    with read_h5(path, "images file") as f:
+        attrs = _check_images_file(f, path)
+        result: dict = dict(attrs)
+        for name in wanted:
+            result[name] = {"images": read_dataset(f, f"{name}/images"), "labels": read_dataset(f, f"{name}/labels")}
     for name in wanted:
         labels = result[name]["labels"]
         if labels.size and (labels.min() < 0 or labels.max() >= attrs["n_classes"]):
@@ -460,10 +443,9 @@ def _check_images_file(f, path: Path) -> dict:
     std = np.asarray(f.attrs["std"], dtype=np.float64)
     if mean.shape != (3,) or std.shape != (3,):
         raise InfonasError(f"{path}: attributes mean/std must have shape (3,)")
-    source = f.attrs["source"]
     return {
         "mean": mean,
         "std": std,
-        "source": source.decode() if isinstance(source, bytes) else str(source),
+        "source": str(get_attr(f, "source")),
         "n_classes": int(f.attrs["n_classes"]),
     }

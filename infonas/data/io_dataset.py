@@ -26,8 +26,9 @@ from typing import Mapping
 
 import numpy as np
 
+from infonas.data.scaling import DEFAULT_ORDER
 from infonas.errors import InfonasError
-from infonas.runtime import atomic_path
+from infonas.hdf5 import add_dataset, get_attr, read_dataset, read_h5, set_attrs, write_h5
 
 log = logging.getLogger(__name__)
 
@@ -223,23 +224,28 @@ def build_io_dataset(
     unseen_fraction: float = 0.1,
     image_labels: Mapping[str, np.ndarray] | None = None,
     target_dtype=np.float32,
+    scaling_order: str = DEFAULT_ORDER,
     progress: bool = False,
 ) -> IODataset:
     """Read every network's shard, transform its outputs and place the rows in the five splits.
 
     networks: DataFrame or networks.csv path with columns hash, role (train/valid); scaler:
     ScalerStats or scaler.h5 path; space: load_searchspace dict or searchspace.h5 path;
-    image_labels: optional {group: labels} from images.h5 that every shard must match.
+    image_labels: optional {group: labels} from images.h5 that every shard must match;
+    scaling_order: the run's io.scaling_order, which the scaler must have been fitted with.
     """
     from tqdm.auto import tqdm
 
     from infonas.data.io_store import read_shard, shard_path
-    from infonas.data.scaling import load_scaler, transform
+    from infonas.data.scaling import get_order, load_scaler, transform
 
     frame, where = _read_networks(networks)
     hashes, roles = _check_networks(frame, where)
     adjacency, ops = _cells(space, hashes, "search space")
     scaler = scaler if not isinstance(scaler, (str, Path)) else load_scaler(scaler)
+    if scaler.order != get_order(scaling_order):
+        raise InfonasError(f"{scaler.source or 'scaler'}: fitted with io.scaling_order {scaler.order!r}, but this run "
+                           f"uses {scaling_order!r}; refit the scaler")
     paths = [shard_path(shard_dir, h) for h in hashes]
     for net_hash, path in zip(hashes, paths):
         if not path.is_file():
@@ -263,7 +269,7 @@ def build_io_dataset(
             start = position[name][net] * n_img
             rows[name][start:start + n_img] = transform(data["features"], data["labels"], shard["weight"],
                                                         shard["bias"], scaler.network(net_hash),
-                                                        scaler.final, scaler.variant)
+                                                        scaler.final, scaler.variant, scaler.order)
     splits = {}
     for name, (_, _, group) in _SPLIT_SPEC.items():
         n_img = len(reference[group]) if group in reference else 0
@@ -278,46 +284,36 @@ def build_io_dataset(
 
 def save_io_dataset(path: str | Path, dataset: IODataset) -> None:
     """Write the built dataset to one HDF5 file atomically (targets chunked by rows for slicing)."""
-    import h5py
-
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as handle:
-        handle.attrs.update(variant=dataset.variant, seed=dataset.seed, unseen_fraction=dataset.unseen_fraction)
-        handle.create_dataset("networks/hash", data=dataset.hashes.astype("S32"))
-        handle.create_dataset("networks/role", data=dataset.roles.astype("S5"))
-        handle.create_dataset("networks/adjacency", data=dataset.adjacency)
-        handle.create_dataset("networks/ops", data=dataset.ops)
+    with write_h5(path) as handle:
+        set_attrs(handle, variant=dataset.variant, seed=dataset.seed, unseen_fraction=dataset.unseen_fraction)
+        add_dataset(handle, "networks/hash", dataset.hashes.astype("S32"))
+        add_dataset(handle, "networks/role", dataset.roles.astype("S5"))
+        add_dataset(handle, "networks/adjacency", dataset.adjacency)
+        add_dataset(handle, "networks/ops", dataset.ops)
         for name, split in dataset.splits.items():
             group = handle.create_group(f"splits/{name}")
-            group.attrs["image_group"] = split.image_group
-            compress = {"compression": "gzip"} if len(split) else {}  # HDF5 cannot chunk 0 rows
-            group.create_dataset("net_index", data=split.net_index, **compress)
-            group.create_dataset("image_index", data=split.image_index, **compress)
-            chunks = {"chunks": (min(TARGET_CHUNK, len(split)), split.targets.shape[1])} if len(split) else {}
-            group.create_dataset("targets", data=split.targets, **chunks)
+            set_attrs(group, image_group=split.image_group)
+            add_dataset(group, "net_index", split.net_index, compression="gzip")
+            add_dataset(group, "image_index", split.image_index, compression="gzip")
+            add_dataset(group, "targets", split.targets, chunks=(TARGET_CHUNK, split.targets.shape[1]))
 
 
 def load_io_dataset(path: str | Path, splits=None) -> IODataset:
     """Read a saved dataset (all splits, or the named ones); a bad file names itself."""
-    import h5py
-
     path = Path(path)
-    if not path.is_file():
-        raise InfonasError(f"{path}: IO dataset file not found")
     wanted = IO_SPLITS if splits is None else tuple(splits)
     unknown = set(wanted) - set(IO_SPLITS)
     if unknown:
         raise InfonasError(f"{path}: unknown IO splits {sorted(unknown)} (valid: {', '.join(IO_SPLITS)})")
-    try:
-        with h5py.File(path, "r") as handle:
-            net = {key: handle[f"networks/{key}"][()] for key in ("hash", "role", "adjacency", "ops")}
-            attrs = dict(handle.attrs)
-            loaded = {}
-            for name in wanted:
-                group = handle[f"splits/{name}"]
-                loaded[name] = IOSplit(name, str(group.attrs["image_group"]), group["net_index"][()],
-                                       group["image_index"][()], group["targets"][()], net["adjacency"], net["ops"])
-    except (OSError, KeyError) as error:
-        raise InfonasError(f"{path}: not a readable IO dataset file ({error})") from error
+    with read_h5(path, "IO dataset file") as handle:
+        net = {key: read_dataset(handle, f"networks/{key}") for key in ("hash", "role", "adjacency", "ops")}
+        attrs = {key: get_attr(handle, key) for key in ("variant", "seed", "unseen_fraction")}
+        loaded = {}
+        for name in wanted:
+            group = handle[f"splits/{name}"]
+            loaded[name] = IOSplit(name, str(get_attr(group, "image_group")), read_dataset(group, "net_index"),
+                                   read_dataset(group, "image_index"), read_dataset(group, "targets"),
+                                   net["adjacency"], net["ops"])
     roles = np.char.decode(net["role"]).astype(str)
     return IODataset(net["hash"], roles, net["adjacency"], net["ops"], loaded, str(attrs["variant"]),
                      int(attrs["seed"]), float(attrs["unseen_fraction"]))

@@ -6,7 +6,9 @@ D = 512 at paper scale), `logits` (N, C) float32 and `labels` (N,) int64; group 
 `weight` (C, D) and `bias` (C,) float32 of the last dense layer; root attr `hash`.
 
 Features are stored in row chunks with gzip + byte shuffle, so a reader can slice a few rows
-(`open_features`) without inflating the whole array, and 685 shards stay small on disk.
+(`open_features`) without inflating the whole array, and 685 shards stay small on disk. Every
+dataset carries a Fletcher-32 checksum (`infonas.hdf5`), so a damaged shard is an error, not
+other numbers.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Iterator, Mapping
 import numpy as np
 
 from infonas.errors import InfonasError
-from infonas.runtime import atomic_path
+from infonas.hdf5 import add_dataset, get_attr, read_dataset, read_h5, set_attrs, write_h5
 
 SHARD_SPLITS = ("valid", "test_2k")
 ROW_CHUNK = 256
@@ -66,13 +68,6 @@ def _check_classifier(where: str, weight, bias) -> tuple[np.ndarray, np.ndarray]
     return weight, bias
 
 
-def _row_chunks(shape: tuple[int, ...]) -> dict:
-    """Chunk and compression settings: ROW_CHUNK rows per chunk (HDF5 cannot chunk 0 rows)."""
-    if shape[0] == 0:
-        return {}
-    return {"chunks": (min(ROW_CHUNK, shape[0]),) + tuple(shape[1:]), **_COMPRESSION}
-
-
 def write_shard(
     path: str | Path,
     net_hash: str,
@@ -89,43 +84,15 @@ def write_shard(
     weight, bias = _check_classifier(str(path), weight, bias)
     checked = {name: _check_split(f"{path}:/{name}", arrays, weight.shape[1], weight.shape[0])
                for name, arrays in splits.items()}
-    import h5py
-
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as handle:
-        handle.attrs["hash"] = net_hash
+    with write_h5(path) as handle:
+        set_attrs(handle, hash=net_hash)
         for name, arrays in checked.items():
             group = handle.create_group(name)
             for key, value in arrays.items():
-                group.create_dataset(key, data=value, **_row_chunks(value.shape))
+                add_dataset(group, key, value, chunks=(ROW_CHUNK,) + value.shape[1:], **_COMPRESSION)
         classifier = handle.create_group("classifier")
-        classifier.create_dataset("weight", data=weight)
-        classifier.create_dataset("bias", data=bias)
-
-
-@contextlib.contextmanager
-def _open(path: str | Path):
-    """Open a shard for reading; a missing or non-HDF5 file becomes an InfonasError naming it."""
-    import h5py
-
-    path = Path(path)
-    if not path.is_file():
-        raise InfonasError(f"{path}: IO shard not found")
-    try:
-        handle = h5py.File(path, "r")
-    except OSError as error:
-        raise InfonasError(f"{path}: not a readable HDF5 file ({error})") from error
-    with handle:
-        yield handle
-
-
-def _read(path: Path, handle, name: str) -> np.ndarray:
-    """Read dataset `name`; a missing dataset or a corrupt chunk names the file and the dataset."""
-    if name not in handle:
-        raise InfonasError(f"{path}:/{name}: dataset missing")
-    try:
-        return handle[name][()]
-    except (OSError, KeyError, ValueError) as error:
-        raise InfonasError(f"{path}:/{name}: cannot read ({error})") from error
+        add_dataset(classifier, "weight", weight)
+        add_dataset(classifier, "bias", bias)
 
 
 def read_shard(path: str | Path, splits: tuple[str, ...] | list[str] | None = None) -> dict:
@@ -139,13 +106,13 @@ def read_shard(path: str | Path, splits: tuple[str, ...] | list[str] | None = No
     unknown = set(wanted) - set(SHARD_SPLITS)
     if unknown:
         raise InfonasError(f"{path}: unknown image groups {sorted(unknown)} (allowed: {list(SHARD_SPLITS)})")
-    with _open(path) as handle:
-        net_hash = handle.attrs.get("hash")
+    with read_h5(path, "IO shard") as handle:
+        net_hash = get_attr(handle, "hash", None)
         if net_hash is None:
             raise InfonasError(f"{path}: root attribute 'hash' missing")
-        weight = _read(path, handle, "classifier/weight")
-        bias = _read(path, handle, "classifier/bias")
-        raw = {name: {key: _read(path, handle, f"{name}/{key}") for key in ("features", "logits", "labels")}
+        weight = read_dataset(handle, "classifier/weight")
+        bias = read_dataset(handle, "classifier/bias")
+        raw = {name: {key: read_dataset(handle, f"{name}/{key}") for key in ("features", "logits", "labels")}
                for name in wanted}
     for key, value in (("classifier/weight", weight), ("classifier/bias", bias)):
         if value.dtype != np.float32:
@@ -165,12 +132,13 @@ def read_shard(path: str | Path, splits: tuple[str, ...] | list[str] | None = No
 def open_features(path: str | Path, split: str) -> Iterator:
     """Yield the h5py `features` dataset of one image group for sliced reads (`ds[i:j]`).
 
-    Only the shape and dtype are checked here; values are checked when read_shard loads them.
+    Only the shape and dtype are checked here; values are checked when read_shard loads them. A
+    damaged chunk met while slicing inside the block is an InfonasError naming the shard.
     """
     path = Path(path)
     if split not in SHARD_SPLITS:
         raise InfonasError(f"{path}: unknown image group {split!r} (allowed: {list(SHARD_SPLITS)})")
-    with _open(path) as handle:
+    with read_h5(path, "IO shard") as handle:
         name = f"{split}/features"
         if name not in handle:
             raise InfonasError(f"{path}:/{name}: dataset missing")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from infonas.errors import InfonasError
-from infonas.runtime import atomic_path
+from infonas.hdf5 import add_dataset, get_attr, read_dataset, read_h5, set_attrs, write_h5
 from infonas.searchspace.metrics import benchmark_budget, out_of_range
 from infonas.searchspace.store import row_index
 
@@ -113,20 +113,13 @@ def build_benchmark(space: dict, metric_files: list) -> BenchmarkTable:
 
 
 def save_benchmark(path, table: BenchmarkTable) -> None:
-    import h5py
-
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as handle:
+    with write_h5(path) as handle:
         for key in ("val_acc", "test_acc", "train_time"):
-            handle.create_dataset(key, data=getattr(table, key))
-        handle.attrs["source"] = table.source
+            add_dataset(handle, key, getattr(table, key))
+        set_attrs(handle, source=table.source)
 
 
 def load_benchmark(path) -> BenchmarkTable:
-    import h5py
-
-    path = Path(path)
-    if not path.is_file():
-        raise InfonasError(f"{path}: benchmark table not found")
-    with h5py.File(path, "r") as handle:
-        return BenchmarkTable(handle["val_acc"][()], handle["test_acc"][()], handle["train_time"][()],
-                              str(handle.attrs["source"]))
+    with read_h5(path, "benchmark table") as handle:
+        return BenchmarkTable(read_dataset(handle, "val_acc"), read_dataset(handle, "test_acc"),
+                              read_dataset(handle, "train_time"), str(get_attr(handle, "source")))

@@ -6,13 +6,11 @@ its REINFORCE and predictor experiments feed on; we do the same so features are 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 
 from infonas.errors import InfonasError
-from infonas.runtime import atomic_path
+from infonas.hdf5 import add_dataset, read_dataset, read_h5, write_h5
 
 
 def latent_features(vae, adjacency: np.ndarray, ops: np.ndarray, device: str, batch_size: int = 8192) -> np.ndarray:
@@ -38,22 +36,15 @@ def embed_checkpoint(weights_path, space: dict, device: str) -> dict[str, np.nda
 
 
 def save_embeddings(path, hashes: np.ndarray, features: dict[str, np.ndarray]) -> None:
-    import h5py
-
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as handle:
-        handle.create_dataset("hash", data=hashes)
+    with write_h5(path) as handle:
+        add_dataset(handle, "hash", hashes)
         for name, values in features.items():
-            handle.create_dataset(name, data=values)
+            add_dataset(handle, name, values)
 
 
 def load_embedding(path, encoder: str) -> np.ndarray:
     """One encoder's (N, latent) features; a missing file or encoder names itself."""
-    import h5py
-
-    path = Path(path)
-    if not path.is_file():
-        raise InfonasError(f"{path}: embeddings file not found")
-    with h5py.File(path, "r") as handle:
+    with read_h5(path, "embeddings file") as handle:
         if encoder not in handle:
             raise InfonasError(f"{path}: no embeddings for encoder '{encoder}' (has {', '.join(handle)})")
-        return handle[encoder][()]
+        return read_dataset(handle, encoder)

@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from infonas.errors import InfonasError
-from infonas.runtime import atomic_path
+from infonas.hdf5 import add_dataset, get_attr, read_dataset, read_h5, set_attrs, write_h5
 
 FORMAT_VERSION = 1
 _ARRAYS = ("indices", "times", "val_acc", "test_acc", "lengths", "start_index")
@@ -180,40 +180,28 @@ def concat_results(method: str, results: Sequence[SearchResult]) -> SearchResult
 
 def save_search(path: str | os.PathLike, result: SearchResult) -> None:
     """Write a SearchResult to HDF5 atomically (a killed job leaves no file that looks done)."""
-    import h5py
-
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    with write_h5(path) as f:
         for name in _ARRAYS:
-            f.create_dataset(name, data=getattr(result, name), compression="gzip", shuffle=True)
-        f.attrs["method"] = result.method
-        f.attrs["budget_s"] = result.budget_s
-        f.attrs["seed"] = result.seed
-        f.attrs["settings"] = json.dumps(result.settings, sort_keys=True)
-        f.attrs["format_version"] = FORMAT_VERSION
+            add_dataset(f, name, getattr(result, name), compression="gzip", shuffle=True)
+        set_attrs(f, method=result.method, budget_s=result.budget_s, seed=result.seed,
+                  settings=json.dumps(result.settings, sort_keys=True), format_version=FORMAT_VERSION)
 
 
 def load_search(path: str | os.PathLike) -> SearchResult:
     """Read a file written by `save_search`; a missing or foreign file raises InfonasError."""
-    import h5py
-
-    if not os.path.isfile(path):
-        raise InfonasError(f"search result {path}: file not found")
-    try:
-        with h5py.File(path, "r") as f:
-            missing = [n for n in _ARRAYS if n not in f]
-            missing += [a for a in ("method", "budget_s", "seed") if a not in f.attrs]
-            if missing:
-                raise InfonasError(f"search result {path}: missing {', '.join(missing)}")
-            arrays = {n: f[n][()] for n in _ARRAYS}
-            return SearchResult(
-                method=str(f.attrs["method"]),
-                budget_s=float(f.attrs["budget_s"]),
-                seed=int(f.attrs["seed"]),
-                settings=json.loads(f.attrs.get("settings", "{}")),
-                **arrays,
-            )
-    except OSError as error:
-        raise InfonasError(f"search result {path}: not a readable HDF5 file ({error})") from None
+    with read_h5(path, "search result") as f:
+        missing = [n for n in _ARRAYS if n not in f]
+        missing += [a for a in ("method", "budget_s", "seed") if a not in f.attrs]
+        if missing:
+            raise InfonasError(f"search result {path}: missing {', '.join(missing)}")
+        arrays = {n: read_dataset(f, n) for n in _ARRAYS}
+        return SearchResult(
+            method=str(get_attr(f, "method")),
+            budget_s=float(f.attrs["budget_s"]),
+            seed=int(f.attrs["seed"]),
+            settings=json.loads(get_attr(f, "settings", "{}")),
+            **arrays,
+        )
 
 
 def log_time_grid(start: float, stop: float, n: int = 200) -> np.ndarray:

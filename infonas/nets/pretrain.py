@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from infonas.errors import InfonasError
-from infonas.runtime import atomic_path
+from infonas.runtime import atomic_path, save_torch
 from infonas.searchspace import cells
 
 log = logging.getLogger(__name__)
@@ -342,8 +342,7 @@ class Trainer:
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
             "history": self.history,
         }
-        with atomic_path(path) as tmp:
-            torch.save(state, tmp)
+        save_torch(state, path)
 
     def load_checkpoint(self, path: Path) -> bool:
         """Restore a checkpoint; False (start fresh) when absent or written for other settings."""
@@ -439,8 +438,7 @@ def pretrain_network(
     test, _ = read_split(images_path, "test", dev)
     metrics = _metrics(trainer, len(train), flops, trainer.evaluate(test), resumed_from,
                        time.perf_counter() - started)
-    with atomic_path(out_weights) as tmp:
-        torch.save(trainer.weights(), tmp)
+    save_torch(trainer.weights(), out_weights)
     with atomic_path(out_metrics) as tmp:
         tmp.write_text(json.dumps(metrics, indent=2))
     checkpoint.unlink(missing_ok=True)

@@ -22,7 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from infonas.errors import InfonasError
-from infonas.runtime import atomic_path
+from infonas.hdf5 import add_dataset, read_dataset, read_h5, write_h5
 from infonas.searchspace import ops as O
 
 log = logging.getLogger(__name__)
@@ -237,24 +237,18 @@ def load_or_enumerate(
 ) -> dict:
     """The enumerated cells from an HDF5 cache, enumerating (and writing it atomically) when the
     cache is absent or was made for another space, so a machine pays the cost once."""
-    import h5py
-
     path = Path(cache_path)
     if path.is_file():
-        try:
-            with h5py.File(path, "r") as handle:
-                space = (int(handle.attrs.get("max_vertices", -1)), int(handle.attrs.get("max_edges", -1)))
-                if space == (max_vertices, max_edges) and all(key in handle for key in CELL_KEYS):
-                    log.info("cells cache %s: %d rows", path, handle["hash"].shape[0])
-                    return {key: handle[key][()] for key in CELL_KEYS}
-        except OSError as error:
-            raise InfonasError(f"{path}: cells cache is not a readable HDF5 file ({error}); delete it") from error
+        with read_h5(path, "cells cache (delete it)") as handle:
+            space = (int(handle.attrs.get("max_vertices", -1)), int(handle.attrs.get("max_edges", -1)))
+            if space == (max_vertices, max_edges) and all(key in handle for key in CELL_KEYS):
+                log.info("cells cache %s: %d rows", path, handle["hash"].shape[0])
+                return {key: read_dataset(handle, key) for key in CELL_KEYS}
         log.warning("cells cache %s was made for another space; enumerating again", path)
     cells = enumerate_cells(max_vertices, max_edges, progress=progress, workers=workers)
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as handle:
-            handle.attrs["max_vertices"] = max_vertices
-            handle.attrs["max_edges"] = max_edges
-            for key in CELL_KEYS:
-                handle.create_dataset(key, data=cells[key], compression="gzip", compression_opts=4)
+    with write_h5(path) as handle:
+        handle.attrs["max_vertices"] = max_vertices
+        handle.attrs["max_edges"] = max_edges
+        for key in CELL_KEYS:
+            add_dataset(handle, key, cells[key], compression="gzip", compression_opts=4)
     return cells

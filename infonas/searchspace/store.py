@@ -13,7 +13,7 @@ import numpy as np
 
 from infonas.download import DEFAULT_TIMEOUT_S, cached_download, is_url
 from infonas.errors import InfonasError
-from infonas.runtime import atomic_path
+from infonas.hdf5 import add_dataset, read_dataset, read_h5, write_h5
 
 log = logging.getLogger(__name__)
 
@@ -126,26 +126,15 @@ def build_searchspace(
 
 def save_searchspace(path: str | Path, space: dict) -> None:
     """Write every array as a root dataset (compressed), atomically."""
-    import h5py
-
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as handle:
-            for key, value in space.items():
-                handle.create_dataset(key, data=value, compression="gzip", compression_opts=4)
+    with write_h5(path) as handle:
+        for key, value in space.items():
+            add_dataset(handle, key, value, compression="gzip", compression_opts=4)
 
 
 def load_searchspace(path: str | Path) -> dict:
     """Read searchspace.h5 into numpy arrays; a missing or malformed file names itself."""
-    import h5py
-
-    path = Path(path)
-    if not path.is_file():
-        raise InfonasError(f"{path}: search space file not found")
-    try:
-        with h5py.File(path, "r") as handle:
-            space = {key: handle[key][()] for key in handle.keys()}
-    except OSError as error:
-        raise InfonasError(f"{path}: not a readable HDF5 file ({error})") from error
+    with read_h5(path, "search space file") as handle:
+        space = {key: read_dataset(handle, key) for key in handle.keys()}
     missing = [k for k in CELL_KEYS + ("split",) if k not in space]
     if missing:
         raise InfonasError(f"{path}: missing datasets {missing}")

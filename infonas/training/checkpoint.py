@@ -18,7 +18,7 @@ from torch import nn
 from infonas.errors import InfonasError
 from infonas.models.info_nas import InfoNAS, InfoNASConfig
 from infonas.models.vae import ArchVAE
-from infonas.runtime import atomic_path
+from infonas.runtime import save_torch
 
 FORMAT = "infonas-joint-checkpoint-v1"
 _NAME = re.compile(r"^epoch_(\d+)\.pt$")
@@ -38,9 +38,8 @@ def latest_checkpoint(directory) -> Path | None:
 
 
 def save_checkpoint(path, state: dict) -> None:
-    """torch.save through a temporary file renamed on success."""
-    with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, **state}, tmp)
+    """torch.save through a temporary file renamed on success (`infonas.runtime.save_torch`)."""
+    save_torch({"format": FORMAT, **state}, path)
 
 
 def load_checkpoint(path, map_location="cpu") -> dict:

@@ -14,10 +14,10 @@ import torch
 from infonas.data.io_dataset import IODataset
 from infonas.searchspace.store import SPLIT_TEST, SPLIT_TRAIN
 from infonas.config import dataclass_from_section, saved_epochs
-from infonas.runtime import atomic_path
 from infonas.models.variants import uses_labels, uses_op_embeddings
 from infonas.models.info_nas import InfoNASConfig
 from infonas.models.vae import VAEConfig
+from infonas.runtime import atomic_path
 from infonas.training.checkpoint import checkpoint_path
 from infonas.training.joint import CellSet, JointConfig, LabeledData, LabeledSplit, train_joint
 
