@@ -2,7 +2,6 @@
 then what a second invocation does on the finished run: a new variant, a changed setting of every
 schema key (the README's rerun table), a forced rerun that fails and one that succeeds."""
 import copy
-import os
 import re
 import shutil
 import subprocess
