@@ -79,6 +79,15 @@ def imagefolder_subset(root: Path, out: Path, per_class: dict[str, int]) -> Path
     return out
 
 
+def shuffled_batches(split, batch_size: int, seed: int = 0):
+    """(input, labels) batches in a seeded random order: splits can be stored sorted by class, and a
+    batch of one class has statistics no training batch had."""
+    order = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))
+    for start in range(0, len(split), batch_size):
+        index = order[start:start + batch_size]
+        yield to_input(split.images[index], split, channels_last=False), split.labels[index]
+
+
 def train_mode_accuracy(net, split, batch_size: int) -> float:
     """Accuracy with each batch normalised by its own statistics (on a copy: running stats stay put)."""
     return _accuracy(copy.deepcopy(net).train(), split, batch_size)
@@ -92,17 +101,14 @@ def precise_bn_accuracy(net, train, split, batch_size: int) -> float:
         module.reset_running_stats()
         module.momentum = None
     with torch.no_grad():
-        for start in range(0, len(train), batch_size):
-            net(to_input(train.images[start:start + batch_size], train, channels_last=False))
+        for x, _ in shuffled_batches(train, batch_size):
+            net(x)
     return _accuracy(net.eval(), split, batch_size)
 
 
 @torch.no_grad()
 def _accuracy(net, split, batch_size: int) -> float:
-    correct = 0
-    for start in range(0, len(split), batch_size):
-        logits = net(to_input(split.images[start:start + batch_size], split, channels_last=False))
-        correct += int((logits.argmax(1) == split.labels[start:start + batch_size]).sum())
+    correct = sum(int((net(x).argmax(1) == y).sum()) for x, y in shuffled_batches(split, batch_size))
     return correct / len(split)
 
 
