@@ -3,7 +3,7 @@ import copy
 import pytest
 import yaml
 
-from infonas.config import lookup, validate_config
+from infonas.config import dataclass_from_section, lookup, validate_config
 from infonas.errors import InfonasError
 
 
@@ -31,6 +31,21 @@ def test_paper_preset_is_valid(repo):
     assert config["images"]["source"] == "cifar10"
 
 
+@pytest.mark.parametrize("files", [["config.yaml"], ["presets/paper.yaml"]])
+def test_defaults_follow_the_code_behind_the_published_numbers(repo, files):
+    """BatchNorm at PyTorch's defaults (NASBench-PyTorch as info-NAS used it) and REINFORCE on raw
+    rewards (arch2vec's released search code), inherited by the default config and the paper preset."""
+    from infonas.nets.pretrain import PretrainConfig
+
+    config = {}
+    for name in files:
+        config.update(yaml.safe_load((repo / name).read_text()))
+    config = validate_config(config)
+    pretrain = dataclass_from_section(PretrainConfig, config["pretrain"], "pretrain", ignore=("gpu_percent",))
+    assert (pretrain.bn_momentum, pretrain.bn_eps) == (PretrainConfig.bn_momentum, PretrainConfig.bn_eps) == (0.1, 1e-5)
+    assert config["evaluate"]["reinforce"]["discount"] == 0.0
+
+
 @pytest.mark.parametrize(
     "path, value, key",
     [
@@ -40,6 +55,8 @@ def test_paper_preset_is_valid(repo):
         (("train", "labeled_loss"), "l3", "train.labeled_loss"),
         (("device",), "tpu", "device"),
         (("networks", "n_valid"), "many", "networks.n_valid"),
+        (("pretrain", "bn_momentum"), 0, "pretrain.bn_momentum"),
+        (("evaluate", "reinforce", "discount"), 1.5, "evaluate.reinforce.discount"),
     ],
 )
 def test_bad_value_names_the_key(default, path, value, key):

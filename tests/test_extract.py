@@ -1,5 +1,8 @@
 """Extraction of pooled features, logits and classifier weights into an IO shard (CPU, tiny nets)."""
 
+import copy
+import dataclasses
+
 import h5py
 import numpy as np
 import pytest
@@ -69,6 +72,23 @@ def test_shard_holds_pooled_features_logits_and_classifier(tmp_path, images_h5, 
                 expected = net(normalised(f[split]["images"][()])).numpy()
             np.testing.assert_allclose(part["logits"], expected, atol=1e-4)
             assert (part["features"] >= 0).all()  # the pool averages ReLU outputs
+
+
+def test_extraction_rebuilds_batchnorm_with_the_configured_eps(tmp_path, images_h5, trained_weights):
+    """eps is not in the weights file: extraction must take it from the pretrain settings."""
+    weights, net = trained_weights
+    wide = dataclasses.replace(CONFIG, bn_eps=0.5)
+    extract_outputs(weights, ADJ, OPS, images_h5, tmp_path / "wide.h5", config=wide)
+    extract_outputs(weights, ADJ, OPS, images_h5, tmp_path / "plain.h5", config=CONFIG)
+    reference = copy.deepcopy(net)
+    for module in reference.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.eps = 0.5
+    with h5py.File(images_h5) as f, torch.no_grad():
+        expected = reference(normalised(f["valid"]["images"][()])).numpy()
+    wide_logits = read_shard(tmp_path / "wide.h5")["valid"]["logits"]
+    np.testing.assert_allclose(wide_logits, expected, atol=1e-4)
+    assert not np.allclose(wide_logits, read_shard(tmp_path / "plain.h5")["valid"]["logits"], atol=1e-3)
 
 
 def test_pooled_features_are_the_classifier_input():

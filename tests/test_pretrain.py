@@ -13,9 +13,11 @@ from infonas.evaluation.benchmark import training_cost_s
 from infonas.nets.pretrain import (
     DeviceImages,
     PretrainConfig,
+    Trainer,
     build_network,
     crop_flip,
     pretrain_network,
+    read_split,
     sample_augmentation,
     to_input,
     train_batches,
@@ -156,6 +158,40 @@ def test_pretrain_learns_and_writes_outputs(tmp_path, images_h5):
     assert not (tmp_path / "net.pt.ckpt").exists()
     net, _ = build_network(ADJ, OPS, config)
     net.load_state_dict(torch.load(weights, weights_only=True))
+
+
+def test_running_mean_after_training_estimates_the_training_data_not_the_last_batch(images_h5):
+    """Eval mode (the pretrain stage's accuracies, every extracted output) normalises with the running
+    statistics. With PyTorch's momentum 0.1 they average many batches; 0.997 (NB-101's TensorFlow decay
+    read in PyTorch's convention) would leave the last batch's. Checked on the stem BN, whose input
+    conv(x) has one well-defined mean over the whole train split."""
+    config = PretrainConfig(epochs=4, **{**TINY, "batch_size": 8, "crop_padding": 0, "flip": False})
+    trainer = Trainer(ADJ, OPS, config, "cpu", seed=0)
+    conv, bn = trainer.model.layers[0].conv_bn_relu[:2]
+    last_batch = {}
+    bn.register_forward_pre_hook(lambda module, inputs: last_batch.update(mean=inputs[0].mean(dim=(0, 2, 3))))
+    train, _ = read_split(images_h5, "train", "cpu")
+    for _ in range(config.epochs):
+        trainer.run_epoch(train)
+        trainer.scheduler.step()
+    with torch.no_grad():
+        data_mean = conv(to_input(train.images, train, channels_last=False)).mean(dim=(0, 2, 3))
+    error = torch.linalg.vector_norm(bn.running_mean - data_mean)
+    last_batch_error = torch.linalg.vector_norm(last_batch["mean"].detach() - data_mean)
+    assert error < 0.5 * last_batch_error
+
+
+def test_batchnorm_settings_reach_every_layer():
+    def settings(net):
+        return {(m.momentum, m.eps) for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)}
+
+    default, _ = build_network(ADJ, OPS, PretrainConfig(**TINY))
+    assert settings(default) == {(0.1, 1e-5)}  # PyTorch's defaults, as info-NAS trained
+    other, _ = build_network(ADJ, OPS, PretrainConfig(**TINY, bn_momentum=0.997, bn_eps=1e-3))
+    assert settings(other) == {(0.997, 1e-3)}
+    for bad in ({"bn_momentum": 0.0}, {"bn_momentum": 1.5}, {"bn_eps": 0.0}):
+        with pytest.raises(InfonasError, match="bn_momentum"):
+            PretrainConfig(**bad)
 
 
 def test_resume_after_kill_gives_identical_weights(tmp_path, images_h5):

@@ -84,7 +84,9 @@ def extract_outputs(
     """Write io/{hash}.h5 for one pretrained network; returns the cell's module hash.
 
     `config` must carry the architecture settings the weights were trained with (stem channels,
-    stacks, modules per stack, BN momentum); the defaults are the paper's.
+    stacks, modules per stack) and the BatchNorm eps they were trained with (eval mode divides by
+    sqrt(running_var + eps)); the defaults are the paper's. BN momentum leaves no trace here: the
+    running statistics it produced are in the weights file.
     """
     from infonas.data.io_store import write_shard
 

@@ -45,8 +45,14 @@ class PretrainConfig:
     """Pretraining settings; defaults are the paper's (Table 1). Field names follow the `pretrain`
     section of the config schema, so `PretrainConfig(**section)` works for the shared keys.
 
-    `bn_momentum` is nasbench_pytorch's `Network(momentum=...)` default (a TensorFlow-style value
-    that it passes to PyTorch unchanged), kept so our networks are the ones the paper trained.
+    `bn_momentum` and `bn_eps` are BatchNorm settings in PyTorch's convention
+    (running = (1 - m) * running + m * batch). The paper set batch normalization "to default values"
+    and info-NAS built `Network((adjacency, ops), num_labels)` from a NASBench-PyTorch whose
+    ConvBnRelu was `nn.BatchNorm2d(channels)`: PyTorch's defaults, 0.1 and 1e-5. nasbench_pytorch
+    1.3.1 has `Network(momentum=0.997)` as its default, NB-101's TensorFlow decay passed to PyTorch
+    unchanged, which keeps (nearly) only the last training batch's statistics for eval mode in the
+    layers it reaches; `build_network` sets both values on every BatchNorm layer, and 0.997 stays
+    available as a setting.
     `bf16` (autocast) and `channels_last` take effect on CUDA only; `compile` wraps the network in
     torch.compile (needs a C++ compiler on the CPU, so it is off by default).
     """
@@ -63,7 +69,8 @@ class PretrainConfig:
     stem_channels: int = 128
     num_stacks: int = 3
     modules_per_stack: int = 3
-    bn_momentum: float = 0.997
+    bn_momentum: float = 0.1
+    bn_eps: float = 1e-5
     eval_batch_size: int = 500
     bf16: bool = True
     channels_last: bool = True
@@ -79,6 +86,10 @@ class PretrainConfig:
             raise InfonasError(
                 "pretrain config: need lr > 0 and lr_min, weight_decay, crop_padding >= 0 "
                 f"(got {self.lr}, {self.lr_min}, {self.weight_decay}, {self.crop_padding})"
+            )
+        if not 0 < self.bn_momentum <= 1 or not self.bn_eps > 0:
+            raise InfonasError(
+                f"pretrain config: need 0 < bn_momentum <= 1 and bn_eps > 0 (got {self.bn_momentum}, {self.bn_eps})"
             )
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise InfonasError(f"pretrain config: grad_clip must be > 0 or null, got {self.grad_clip}")
@@ -96,6 +107,9 @@ def build_network(adjacency, ops, config: PretrainConfig, num_labels: int = 10, 
     Shared by pretraining and extraction so both see the same module tree. The weight init of
     `Network` draws from torch's global RNG, so it runs under a forked RNG seeded with `seed`:
     same seed, same initial weights, and the caller's global RNG is left untouched.
+    `config.bn_momentum` and `config.bn_eps` are set on every BatchNorm layer here: `Network`'s own
+    `momentum`/`eps` arguments reach only the stem and the input projections (nasbench_pytorch
+    1.3.1 builds the cells' conv ops with PyTorch's defaults).
     Returns (network on the CPU, module hash).
     """
     from nasbench_pytorch.model import Network
@@ -112,8 +126,10 @@ def build_network(adjacency, ops, config: PretrainConfig, num_labels: int = 10, 
             stem_out_channels=config.stem_channels,
             num_stacks=config.num_stacks,
             num_modules_per_stack=config.modules_per_stack,
-            momentum=config.bn_momentum,
         )
+    for module in net.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.momentum, module.eps = config.bn_momentum, config.bn_eps
     return net, module_hash
 
 
