@@ -57,6 +57,12 @@ def pretrained_metrics(wildcards):
     return expand(f"{RUN}/pretrained/{{hash}}.json", hash=network_hashes())
 
 
+def labeled_networks(wildcards):
+    """networks.csv when predictors must not fit on the labeled networks (any model: the same
+    fit pool for info-NAS and arch2vec features; sampling them is cheap without pretraining)."""
+    return rules.sample_networks.output[0] if config["evaluate"]["predict"]["remove_labeled"] else []
+
+
 def train_inputs(wildcards):
     """info-NAS variants train on the IO dataset; plain arch2vec needs only the search space."""
     inputs = {"space": f"{RUN}/searchspace.h5"}

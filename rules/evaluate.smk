@@ -87,6 +87,7 @@ rule predict:
     input:
         embeddings=rules.embed.output[0],
         benchmark=rules.benchmark_table.output[0],
+        networks=labeled_networks,
     output:
         f"{RUN}/predict/{{model}}/seed{{seed}}/epoch{{epoch}}/{{encoder}}.csv",
     params:

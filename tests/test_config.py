@@ -31,6 +31,17 @@ def test_paper_preset_is_valid(repo):
     assert config["images"]["source"] == "cifar10"
 
 
+def test_paper_preset_predicts_with_the_thesis_regressors_outside_the_train_networks(repo):
+    from infonas.evaluation.predictors import available_predictors
+
+    predict = validate_config(yaml.safe_load((repo / "presets" / "paper.yaml").read_text()))["evaluate"]["predict"]
+    assert predict["regressors"] == ["rf", "gb", "gp", "svr"] and predict["remove_labeled"] == ["train"]
+    schema = yaml.safe_load((repo / "schemas" / "config.schema.yaml").read_text())
+    predict_schema = schema["properties"]["evaluate"]["properties"]["predict"]["properties"]
+    assert sorted(predict_schema["regressors"]["items"]["enum"]) == available_predictors()
+    assert sorted(predict_schema["params"]["properties"]) == available_predictors()
+
+
 @pytest.mark.parametrize(
     "path, value, key",
     [
@@ -40,6 +51,8 @@ def test_paper_preset_is_valid(repo):
         (("train", "labeled_loss"), "l3", "train.labeled_loss"),
         (("device",), "tpu", "device"),
         (("networks", "n_valid"), "many", "networks.n_valid"),
+        (("evaluate", "predict", "remove_labeled"), ["test"], "evaluate.predict.remove_labeled.0"),
+        (("evaluate", "predict", "regressors"), ["gp-fancy"], "evaluate.predict.regressors.0"),
     ],
 )
 def test_bad_value_names_the_key(default, path, value, key):

@@ -57,3 +57,16 @@ def load_embedding(path, encoder: str) -> np.ndarray:
         if encoder not in handle:
             raise InfonasError(f"{path}: no embeddings for encoder '{encoder}' (has {', '.join(handle)})")
         return handle[encoder][()]
+
+
+def load_embedding_hashes(path) -> np.ndarray:
+    """The (N,) hash column of an embeddings file: the search-space rows its features belong to."""
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise InfonasError(f"{path}: embeddings file not found")
+    with h5py.File(path, "r") as handle:
+        if "hash" not in handle:
+            raise InfonasError(f"{path}: no 'hash' column")
+        return handle["hash"][()]
