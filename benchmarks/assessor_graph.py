@@ -77,6 +77,7 @@ def main() -> None:
     parser.add_argument("--n-unlabeled", type=int, default=5000)
     parser.add_argument("--min-acc", type=float, default=0.8)
     parser.add_argument("--steps", type=int, default=AssessorConfig().steps)
+    parser.add_argument("--pretrain-steps", type=int, default=AssessorConfig().pretrain_steps)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -88,7 +89,7 @@ def main() -> None:
     y, target = table.prediction_target()
     results = {}
     for name, graph in variants(args.quantiles, not args.no_baselines).items():
-        params = graph | {"steps": args.steps}
+        params = graph | {"steps": args.steps, "pretrain_steps": args.pretrain_steps}
         degrees = DegreeLog(args.steps - 1)
         assessor_log.addHandler(degrees)
         start = time.perf_counter()
@@ -105,7 +106,7 @@ def main() -> None:
         "features": f"{args.embeddings}:{args.encoder} ({x.shape[0]} rows, {x.shape[1]}-d)",
         "target": f"{target}, {int(np.isfinite(y).sum())} rows known; {table.source}",
         "n_train": args.n_train, "seeds": args.seeds, "n_unlabeled": args.n_unlabeled, "min_acc": args.min_acc,
-        "steps": args.steps, "torch_threads": args.threads,
+        "steps": args.steps, "pretrain_steps": args.pretrain_steps, "torch_threads": args.threads,
         "paper_kendall_tau_1k": PAPER_KTAU_1K,
         "variants": results,
     }, indent=1))
