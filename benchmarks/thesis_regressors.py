@@ -37,7 +37,8 @@ SETTINGS = {
     "after": (["gp", "svr", "rf", "gb", "gp-tuned", "svr-tuned"], True),
     "after-all-rows": (["gp", "svr"], False),
 }
-THESIS_TABLE_4_14 = {  # n_train 250, 10 seeds; [RMSE, Pearson r] means (titled test accuracy; its notebook read the validation-accuracy files)
+# n_train 250, 10 seeds, [RMSE, Pearson r] means; titled "test accuracy", its notebook read the validation-accuracy files
+THESIS_TABLE_4_14 = {
     "gb": {"info-NAS": [0.03, 0.55], "arch2vec": [0.03, 0.52]},
     "gp": {"info-NAS": [0.06, 0.29], "arch2vec": [0.06, 0.29]},
     "rf": {"info-NAS": [0.02, 0.61], "arch2vec": [0.02, 0.58]},

@@ -26,7 +26,7 @@ What the paper does, and how it maps here:
 The kernel width. The paper sets sigma 0.01 and tau 1e-5 on its own auto-encoder's embeddings,
 whose scale it does not report. Those two numbers fix an edge radius r = 2 sigma^2 ln(1/tau)
 (~0.0023) and a kernel shape relative to it, A_ij = tau^(d_ij / r): weight 1 at d = 0 falling to
-tau at the radius. On our embeddings (pairwise distances of order 1-10) the literal sigma keeps no
+tau at the radius. On our embeddings (pairwise distances of order 0.1 to 10) the literal sigma keeps no
 pair, the graph is the identity and the assessor is an MLP with an auto-encoder term. So by
 default (`sigma="auto"`) each batch's radius is the `edge_quantile` quantile of its pairwise
 distances (sigma = sqrt(r / (2 ln(1/tau)))): the paper's kernel shape and tau, with the scale taken
@@ -152,7 +152,8 @@ def relation_graph(embeddings, sigma, tau: float, edge_quantile: float = 0.01) -
     A_ij > tau exactly where d_ij < r, so the exponential is evaluated only on the kept pairs
     (cheap on the CPU when the graph is sparse, at the price of one GPU synchronisation per call).
     """
-    if not _valid_sigma(sigma) or not (0 < tau < 1 if sigma == AUTO else 0 <= tau < 1) or not 0 <= edge_quantile < 1:
+    tau_ok = 0 < tau < 1 if sigma == AUTO else 0 <= tau < 1
+    if not _valid_sigma(sigma) or not tau_ok or not 0 <= edge_quantile < 1:
         raise InfonasError(
             "relation_graph: need sigma > 0 or 'auto', 0 <= tau < 1 (tau > 0 with 'auto'), 0 <= edge_quantile < 1; "
             f"got {sigma!r}, {tau}, {edge_quantile}"
