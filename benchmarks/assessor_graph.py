@@ -38,8 +38,8 @@ from infonas.evaluation.prediction_protocol import run_prediction
 PAPER_KTAU_1K = 0.6541
 
 
-def variants(quantiles, baselines: bool) -> dict[str, dict]:
-    graphs = {f"derived-q{q:g}": {"edge_quantile": q} for q in quantiles}
+def variants(quantiles, taus, baselines: bool) -> dict[str, dict]:
+    graphs = {f"derived-q{q:g}-tau{t:g}": {"edge_quantile": q, "tau": t} for q in quantiles for t in taus}
     if baselines:
         graphs.update({"no-edges": {"edge_quantile": 0.0}, "paper-sigma": {"sigma": 0.01, "tau": 1e-5}})
     return graphs
@@ -50,11 +50,12 @@ class DegreeLog(logging.Handler):
 
     def __init__(self, last_step: int):
         super().__init__(logging.INFO)
-        self.last_step, self.degrees = last_step, []
+        self.last_step, self.degrees, self.weights = last_step, [], []
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.msg.startswith("assessor step %d") and record.args[0] == self.last_step:
             self.degrees.append(float(record.args[1]))
+            self.weights.append(float(record.args[2]))
 
 
 def summary(frame) -> dict:
@@ -88,6 +89,8 @@ def main() -> None:
     parser.add_argument("--n-train", type=int, default=1000)
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
     parser.add_argument("--quantiles", type=float, nargs="+", default=[AssessorConfig().edge_quantile])
+    parser.add_argument("--taus", type=float, nargs="+", default=[AssessorConfig().tau],
+                        help="edge weight at the derived radius (the paper's threshold tau)")
     parser.add_argument("--no-baselines", action="store_true", help="only the derived graphs")
     parser.add_argument("--n-unlabeled", type=int, default=5000)
     parser.add_argument("--min-acc", type=float, default=0.8)
@@ -103,7 +106,7 @@ def main() -> None:
     table = load_benchmark(args.benchmark)
     y, target = table.prediction_target()
     results = {}
-    for name, graph in variants(args.quantiles, not args.no_baselines).items():
+    for name, graph in variants(args.quantiles, args.taus, not args.no_baselines).items():
         params = graph | {"steps": args.steps, "pretrain_steps": args.pretrain_steps}
         degrees = DegreeLog(args.steps - 1)
         assessor_log.addHandler(degrees)
@@ -115,6 +118,7 @@ def main() -> None:
             "params": params,
             "seconds_per_fit": round((time.perf_counter() - start) / len(args.seeds), 1),
             "neighbours_per_node_last_batch": round(float(np.mean(degrees.degrees)), 2),
+            "edge_weight_per_node_last_batch": round(float(np.mean(degrees.weights)), 4),
             **summary(frame),
         }
     print(json.dumps({

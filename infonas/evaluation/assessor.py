@@ -266,6 +266,7 @@ class SemiSupervisedAssessor(Predictor):
         self.progress = progress
         self.net: AssessorNet | None = None
         self.mean_degree_: float | None = None  # mean neighbours per node (self excluded), last batch
+        self.mean_neighbour_weight_: float | None = None  # their summed edge weight per node, last batch
 
     def fit(self, x_train, y_train, x_unlabeled=None) -> "SemiSupervisedAssessor":
         x_lab = check_features(x_train, "assessor x_train")
@@ -324,8 +325,15 @@ class SemiSupervisedAssessor(Predictor):
                 self._log_graph(adj, step)
 
     def _log_graph(self, adj: torch.Tensor, step: int) -> None:
-        self.mean_degree_ = float(((adj > 0).sum() - adj.shape[0]).item()) / adj.shape[0]
-        log.info("assessor step %d: relation graph has %.2f neighbours per node", step, self.mean_degree_)
+        """Mean neighbours per node, and their summed edge weight (a self-loop weighs 1: a weight
+        sum far below 1 means the neighbours barely move a node's GCN output)."""
+        n = adj.shape[0]
+        self.mean_degree_ = float(((adj > 0).sum() - n).item()) / n
+        self.mean_neighbour_weight_ = float((adj.sum() - adj.diagonal().sum()).item()) / n
+        log.info(
+            "assessor step %d: relation graph has %.2f neighbours per node, edge weight %.4f per node",
+            step, self.mean_degree_, self.mean_neighbour_weight_,
+        )
         if step == 0 and self.mean_degree_ < 1:
             log.warning(
                 "assessor: relation graph is nearly empty (%.3f neighbours per node at sigma=%s, tau=%g, "
