@@ -3,19 +3,21 @@
 Kendall tau (and RMSE, Pearson r) of the assessor at n_train labeled architectures, for each graph
 variant on the same seeded splits (`run_prediction`, so the same protocol as the predict rule):
 
-- ``derived-q<q>``: sigma "auto", the edge radius is the q quantile of each batch's pairwise
-  distances (the default graph, q = `AssessorConfig.edge_quantile`);
+- ``derived-q<q>-tau<t>``: sigma "auto", the edge radius is the q quantile of each batch's pairwise
+  distances and t the edge weight there (the default graph: q = `AssessorConfig.edge_quantile`,
+  t = the paper's tau);
 - ``no-edges``: edge_quantile 0, the identity graph (the same model as an MLP with an auto-encoder
   term);
 - ``paper-sigma``: sigma 0.01, tau 1e-5 on raw distances (the behaviour before sigma "auto").
 
-Each variant also reports the mean number of neighbours per node in the last training batch of
-its fits (read from the assessor's log records).
+Each variant also reports the mean number of neighbours per node and their summed edge weight
+(a self-loop weighs 1) in the last training batch of its fits, read from the assessor's log records,
+and every variant's Kendall tau minus that of the no-edge graph on the same seeds.
 Features: one encoder of an embeddings file (rule embed); target: the benchmark table's prediction
 target (rule benchmark_table). The paper's Kendall tau at 1,000 labels on all of NB-101 is 0.6541.
 
     python benchmarks/assessor_graph.py --embeddings E.h5 --benchmark B.h5 --seeds 0 1 2
-    python benchmarks/assessor_graph.py ... --quantiles 0.003 0.01 0.03 --no-baselines   # choose q
+    python benchmarks/assessor_graph.py ... --quantiles 0.003 0.01 0.03 --taus 1e-5 0.01 0.1   # sweep
 
 Prints one JSON object.
 """
