@@ -4,8 +4,8 @@ Kendall tau (and RMSE, Pearson r) of the assessor at n_train labeled architectur
 variant on the same seeded splits (`run_prediction`, so the same protocol as the predict rule):
 
 - ``derived-q<q>-tau<t>``: sigma "auto", the edge radius is the q quantile of each batch's pairwise
-  distances and t the edge weight there (the default graph: q = `AssessorConfig.edge_quantile`,
-  t = the paper's tau);
+  distances and t the edge weight there (the default graph: q and t the `AssessorConfig`
+  defaults; t = 1e-5 is the paper's tau);
 - ``no-edges``: edge_quantile 0, the identity graph (the same model as an MLP with an auto-encoder
   term);
 - ``paper-sigma``: sigma 0.01, tau 1e-5 on raw distances (the behaviour before sigma "auto").

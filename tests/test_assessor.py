@@ -87,14 +87,21 @@ def neighbour_counts(adj: torch.Tensor) -> np.ndarray:
 
 def test_a_typical_batch_graph_has_some_neighbours_per_node_not_all():
     """A batch of 1024 nodes like the assessor's: standardised 16-d latent features through a
-    freshly initialised encoder. The default graph connects most nodes to a few others; the
-    paper's literal sigma connects none."""
+    freshly initialised encoder. The default graph connects most nodes to a few others with a
+    weight that matters next to the self-loop's 1 (the paper's tau at the same radius gives them
+    almost none); the paper's literal sigma connects none."""
     x = torch.randn(1024, 16, generator=torch.Generator().manual_seed(4))
     z = make_net(16).encoder(x).detach()
-    counts = neighbour_counts(relation_graph(z, "auto", 1e-5, AssessorConfig().edge_quantile))
-    expected = AssessorConfig().edge_quantile * 1023
+    cfg = AssessorConfig()
+    adj = relation_graph(z, cfg.sigma, cfg.tau, cfg.edge_quantile)
+    counts = neighbour_counts(adj)
+    expected = cfg.edge_quantile * 1023
     assert 0.9 * expected < counts.mean() < 1.1 * expected
     assert (counts > 0).mean() > 0.5 and counts.max() < 0.5 * 1023
+    weight = (adj.sum() - 1024).item() / 1024
+    assert 0.05 < weight < 1
+    paper_tau = relation_graph(z, "auto", 1e-5, cfg.edge_quantile)
+    assert (neighbour_counts(paper_tau) == counts).all() and (paper_tau.sum() - 1024).item() / 1024 < 0.01
     assert neighbour_counts(relation_graph(z, 0.01, 1e-5)).max() == 0
 
 
@@ -126,14 +133,14 @@ def test_forward_shapes_and_eq4():
     y_hat, x_rec, adj = net(x)
     assert y_hat.shape == (12,) and x_rec.shape == (12, 5) and adj.shape == (12, 12)
     z = net.encoder(x)
-    a_hat = normalized_adjacency(relation_graph(z, "auto", 1e-5, 0.2))
+    a_hat = normalized_adjacency(relation_graph(z, "auto", net.cfg.tau, 0.2))
     h = torch.relu(a_hat @ z @ net.gcn1.linear.weight.T + net.gcn1.bias)
     torch.testing.assert_close(y_hat, (a_hat @ h @ net.gcn2.linear.weight.T + net.gcn2.bias).squeeze(-1))
 
 
 def test_neighbours_change_a_prediction_only_through_the_graph():
     x = torch.randn(20, 5, generator=torch.Generator().manual_seed(2))
-    for isolated in (make_net(sigma=0.01), make_net(edge_quantile=0.0)):  # paper sigma; no edges
+    for isolated in (make_net(sigma=0.01, tau=1e-5), make_net(edge_quantile=0.0)):  # paper sigma; no edges
         torch.testing.assert_close(isolated(x)[0][:4], isolated(x[:4])[0])
     connected = make_net(edge_quantile=0.2)
     assert not torch.allclose(connected(x)[0][:4], connected(x[:4])[0])
@@ -172,7 +179,7 @@ def smooth_data(n, seed):
 FAST = dict(batch_size=128, steps=250, pretrain_steps=50, lr=3e-3)
 
 
-@pytest.mark.parametrize("graph", [{}, {"sigma": 0.01}, {"edge_quantile": 0.0}])
+@pytest.mark.parametrize("graph", [{}, {"sigma": 0.01, "tau": 1e-5}, {"edge_quantile": 0.0}])
 def test_assessor_learns_a_smooth_target_better_than_the_mean(graph):
     x, y = smooth_data(800, 0)
     model = SemiSupervisedAssessor(FAST | graph, seed=0).fit(x[:150], y[:150], x_unlabeled=x[150:])
@@ -181,6 +188,7 @@ def test_assessor_learns_a_smooth_target_better_than_the_mean(graph):
     assert scores["rmse"] < 0.6 * mean_rmse
     assert scores["pearson_r"] > 0.8
     assert (model.mean_degree_ > 1) == (not graph)  # default: ~1% of 127 others; else self-loops only
+    assert (model.mean_neighbour_weight_ > 0.01) == (not graph)
 
 
 def test_assessor_without_unlabeled_rows_and_reproducibility():
