@@ -193,8 +193,8 @@ def _upstream(stage: str, config: Mapping, model: str | None) -> tuple[str, ...]
         return ("searchspace", "networks", "pretrain")
     if stage == "train" and model is not None and not uses_labels(model):
         return ("searchspace",)
-    if stage == "predict" and config["evaluate"]["predict"].get("remove_labeled") and any(
-            uses_labels(m) for m in config["train"]["models"]):
+    if stage == "predict" and config["evaluate"]["predict"].get("remove_labeled"):
+        # the same fit pool for every encoder, plain arch2vec too (info-NAS' script did so)
         return ("train", "benchmark", "networks")
     return STAGES[stage].upstream
 

@@ -46,6 +46,17 @@ def test_defaults_follow_the_code_behind_the_published_numbers(repo, files):
     assert config["evaluate"]["reinforce"]["discount"] == 0.0
 
 
+def test_paper_preset_predicts_with_the_thesis_regressors_outside_the_train_networks(repo):
+    from infonas.evaluation.predictors import available_predictors
+
+    predict = validate_config(yaml.safe_load((repo / "presets" / "paper.yaml").read_text()))["evaluate"]["predict"]
+    assert predict["regressors"] == ["rf", "gb", "gp", "svr"] and predict["remove_labeled"] == ["train"]
+    schema = yaml.safe_load((repo / "schemas" / "config.schema.yaml").read_text())
+    predict_schema = schema["properties"]["evaluate"]["properties"]["predict"]["properties"]
+    assert sorted(predict_schema["regressors"]["items"]["enum"]) == available_predictors()
+    assert sorted(predict_schema["params"]["properties"]) == available_predictors()
+
+
 @pytest.mark.parametrize(
     "path, value, key",
     [
@@ -57,6 +68,8 @@ def test_defaults_follow_the_code_behind_the_published_numbers(repo, files):
         (("networks", "n_valid"), "many", "networks.n_valid"),
         (("pretrain", "bn_momentum"), 0, "pretrain.bn_momentum"),
         (("evaluate", "reinforce", "discount"), 1.5, "evaluate.reinforce.discount"),
+        (("evaluate", "predict", "remove_labeled"), ["test"], "evaluate.predict.remove_labeled.0"),
+        (("evaluate", "predict", "regressors"), ["gp-fancy"], "evaluate.predict.regressors.0"),
     ],
 )
 def test_bad_value_names_the_key(default, path, value, key):

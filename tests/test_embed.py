@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from infonas.errors import InfonasError
-from infonas.evaluation.embed import latent_features, load_embedding, save_embeddings
+from infonas.evaluation.embed import latent_features, load_embedding, load_embedding_hashes, save_embeddings
 from infonas.models.vae import ArchVAE, VAEConfig
 from infonas.searchspace.cells import pad_cell
 
@@ -38,7 +38,10 @@ def test_embeddings_round_trip_and_errors(tmp_path):
     feats = {"arch2vec": np.arange(48, dtype=np.float32).reshape(3, 16)}
     save_embeddings(tmp_path / "e.h5", hashes, feats)
     np.testing.assert_array_equal(load_embedding(tmp_path / "e.h5", "arch2vec"), feats["arch2vec"])
+    np.testing.assert_array_equal(load_embedding_hashes(tmp_path / "e.h5"), hashes)
     with pytest.raises(InfonasError, match="no embeddings for encoder 'infonas'"):
         load_embedding(tmp_path / "e.h5", "infonas")
     with pytest.raises(InfonasError, match="not found"):
         load_embedding(tmp_path / "missing.h5", "arch2vec")
+    with pytest.raises(InfonasError, match="not found"):
+        load_embedding_hashes(tmp_path / "missing.h5")

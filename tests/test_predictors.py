@@ -7,6 +7,10 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import RBF, ConstantKernel
+from sklearn.svm import SVR
 
 from infonas.errors import InfonasError
 from infonas.evaluation.prediction_protocol import (
@@ -22,7 +26,7 @@ from infonas.evaluation.predictors import (
     default_params,
 )
 
-SUPERVISED = ["rf", "gb", "gp", "svr"]
+SUPERVISED = ["rf", "gb", "gp", "svr", "gp-tuned", "svr-tuned"]
 
 
 def smooth_problem(n_train=200, n_test=200, seed=0):
@@ -39,8 +43,9 @@ def test_supervised_predictors_learn_a_smooth_function(name):
     pred = build_predictor(name, seed=0).fit(x, y).predict(xq)
     scores = prediction_metrics(yq, pred)
     assert pred.shape == yq.shape and pred.dtype == np.float64
-    assert scores["pearson_r"] > 0.9
-    assert scores["rmse"] < 0.3 * yq.std()  # the mean predictor scores 1.0 * std
+    plain_gp = name == "gp"  # interpolates the noise (alpha 1e-10, fixed unit length scale)
+    assert scores["pearson_r"] > (0.8 if plain_gp else 0.9)
+    assert scores["rmse"] < (0.6 if plain_gp else 0.3) * yq.std()  # the mean predictor scores 1.0 * std
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # noise at its lower bound
@@ -48,19 +53,57 @@ def test_gp_recovers_a_linear_function_nearly_exactly():
     rng = np.random.default_rng(1)
     w = np.array([2.0, -1.0, 0.5, 0.3])
     x, xq = rng.uniform(-1, 1, (80, 4)), rng.uniform(-0.9, 0.9, (40, 4))
-    pred = build_predictor("gp", {"noise_level": 1e-4}, seed=0).fit(x, x @ w + 0.5).predict(xq)
+    pred = build_predictor("gp-tuned", {"noise_level": 1e-4}, seed=0).fit(x, x @ w + 0.5).predict(xq)
     assert np.sqrt(np.mean((pred - (xq @ w + 0.5)) ** 2)) < 1e-2 * (xq @ w).std()
 
 
 def test_registry_lists_every_config_name_and_builds_fresh_objects():
-    assert available_predictors() == ["assessor", "gb", "gp", "rf", "svr"]
+    assert available_predictors() == ["assessor", "gb", "gp", "gp-tuned", "rf", "svr", "svr-tuned"]
     first, second = build_predictor("rf"), build_predictor("rf")
     assert isinstance(first, Predictor) and first is not second
     assert not build_predictor("rf").uses_unlabeled and build_predictor("assessor").uses_unlabeled
 
 
+def accuracy_like(n_train=150, n_test=200, seed=0):
+    """Latent-like features (unit scale, 16-d) and an accuracy near 0.9 with a spread of ~0.02."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n_train + n_test, 16))
+    y = 0.9 + 0.02 * np.tanh(x[:, 0] + 0.5 * x[:, 1]) + 0.002 * rng.normal(size=len(x))
+    return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+
+
+@pytest.mark.parametrize(
+    "name, make",
+    [
+        ("gp", lambda: GaussianProcessRegressor(ConstantKernel(1.0, "fixed") * RBF(1.0, "fixed"))),
+        ("svr", lambda: SVR()),
+        ("rf", lambda: RandomForestRegressor(random_state=2)),
+        ("gb", lambda: GradientBoostingRegressor(random_state=2)),
+    ],
+)
+def test_thesis_regressors_are_sklearn_defaults_on_raw_features(name, make):
+    """Thesis Table 4.14: the estimators info-NAS's script built, no scaling of x or y (the GP
+    kernel is the scikit-learn default of its time: fixed, never optimised)."""
+    x, y, xq, _ = accuracy_like()
+    ours = build_predictor(name, seed=2).fit(x, y).predict(xq)
+    np.testing.assert_allclose(ours, make().fit(x, y).predict(xq), rtol=1e-12, atol=0)
+
+
+def test_tuned_gp_and_svr_rank_accuracies_where_the_thesis_defaults_cannot():
+    """Raw accuracies: the default SVR's 0.1 epsilon tube holds every target (a constant
+    prediction), the default GP reverts to its zero prior mean away from the training rows;
+    scaling and a fitted kernel fix both."""
+    x, y, xq, yq = accuracy_like()
+    svr = build_predictor("svr").fit(x, y).predict(xq)
+    gp = build_predictor("gp").fit(x, y).predict(xq)
+    assert np.ptp(svr) < 1e-9 and np.sqrt(np.mean((gp - yq) ** 2)) > 0.3
+    for name in ("gp-tuned", "svr-tuned"):
+        scores = prediction_metrics(yq, build_predictor(name, seed=0).fit(x, y).predict(xq))
+        assert scores["pearson_r"] > 0.7 and scores["rmse"] < 0.02, name
+
+
 def test_unknown_regressor_names_the_valid_ones():
-    with pytest.raises(InfonasError, match="'knn'.*assessor, gb, gp, rf, svr"):
+    with pytest.raises(InfonasError, match="'knn'.*assessor, gb, gp, gp-tuned, rf, svr, svr-tuned"):
         build_predictor("knn")
 
 
@@ -170,7 +213,7 @@ def test_split_excludes_unknown_and_low_accuracy_rows_from_scoring():
 def test_run_prediction_rows_columns_and_skipped_sizes(caplog):
     x, acc = accuracy_table()
     with caplog.at_level(logging.WARNING):
-        df = run_prediction(x, acc, [20, 60, 260, 400], [0, 1, 2], ["rf", "svr"], min_acc=0.85)
+        df = run_prediction(x, acc, [20, 60, 260, 400], [0, 1, 2], ["rf", "svr-tuned"], min_acc=0.85)
     assert list(df.columns) == COLUMNS
     assert len(df) == 2 * 2 * 3  # 260 and 400 are >= the 260 known rows: skipped
     assert "skipping n_train=260" in caplog.text and "skipping n_train=400" in caplog.text
@@ -241,3 +284,55 @@ def test_run_prediction_rejects_bad_arguments(kwargs, match):
     args = dict(features=x, target=acc, n_train_list=[10], seeds=[0], regressors=["rf"]) | kwargs
     with pytest.raises(InfonasError, match=match):
         run_prediction(**args)
+
+
+# --- labeled networks kept out of the training sample -------------------------------------------
+
+
+def test_split_without_exclusions_is_the_plain_draw_from_known_rows():
+    _, acc = accuracy_table()
+    known = np.flatnonzero(~np.isnan(acc))
+    expected = np.sort(np.random.default_rng(4).choice(known, 30, replace=False))
+    for exclude in (None, np.array([], dtype=np.int64)):
+        train, _ = split_indices(acc, 30, np.random.default_rng(4), 0.85, exclude)
+        np.testing.assert_array_equal(train, expected)
+
+
+def test_excluded_rows_are_never_trained_on_but_still_scored(monkeypatch):
+    """info-NAS's script drew the training sample outside the labeled (IO train) networks and
+    scored every row outside the sample, labeled ones included."""
+    import infonas.evaluation.prediction_protocol as protocol
+
+    trained, scored = [], []
+
+    class Spy(Predictor):
+        def fit(self, x_train, y_train, x_unlabeled=None):
+            trained.append(x_train[:, 0].astype(int))
+            return self
+
+        def predict(self, x):
+            scored.append(x[:, 0].astype(int))
+            return x[:, 1]
+
+    x, acc = accuracy_table()
+    x[:, 0] = np.arange(len(acc))  # row ids
+    labeled = np.flatnonzero(~np.isnan(acc))[::4]  # a quarter of the known rows
+    monkeypatch.setattr(protocol, "build_predictor", lambda name, params=None, seed=0: Spy())
+    run_prediction(x, acc, [100], range(6), ["spy"], min_acc=0.85, exclude_from_training=labeled)
+    for rows, scored_rows in zip(trained, scored):
+        assert len(rows) == 100 and np.intersect1d(rows, labeled).size == 0
+        expected = np.setdiff1d(np.flatnonzero(np.nan_to_num(acc, nan=0) > 0.85), rows)
+        np.testing.assert_array_equal(np.sort(scored_rows), expected)
+        assert np.intersect1d(scored_rows, labeled).size > 0
+
+
+def test_pool_size_after_exclusion_decides_skips_and_errors(caplog):
+    x, acc = accuracy_table()
+    known = np.flatnonzero(~np.isnan(acc))
+    with caplog.at_level(logging.WARNING):
+        df = run_prediction(x, acc, [20, 200], [0], ["rf"], exclude_from_training=known[:100])
+    assert set(df["n_train"]) == {20} and "skipping n_train=200, only 160 rows" in caplog.text
+    with pytest.raises(InfonasError, match="no row to train on.*260 rows have a known target, 260 rows are excluded"):
+        run_prediction(x, acc, [20], [0], ["rf"], exclude_from_training=known)
+    with pytest.raises(InfonasError, match="exclude_from_training"):
+        run_prediction(x, acc, [20], [0], ["rf"], exclude_from_training=[len(acc)])

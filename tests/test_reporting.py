@@ -215,6 +215,17 @@ def test_search_table_known_regrets():
     assert default.iloc[0]["n_runs"] == 0 and np.isnan(default.iloc[0]["val_regret_mean"])
 
 
+def test_thesis_and_tuned_regressors_get_distinct_readable_names():
+    from infonas.evaluation.predictors import available_predictors
+
+    assert sorted(tables.REGRESSOR_LABELS) == available_predictors()
+    assert len(set(tables.REGRESSOR_LABELS.values())) == len(tables.REGRESSOR_LABELS)
+    frame = pd.DataFrame({"encoder": "arch2vec", "regressor": ["gp", "gp-tuned", "svr", "svr-tuned"], "n_train": 250,
+                          "seed": 0, "rmse": 0.02, "pearson_r": 0.5, "kendall_tau": 0.4})
+    assert tables.predictor_table(frame)["regressor"].tolist() == [
+        "Gaussian process", "Gaussian process (tuned)", "SVR", "SVR (tuned)"]
+
+
 def test_predictor_table_mean_std_and_order():
     frame = pd.DataFrame({
         "encoder": ["info-NAS"] * 4 + ["arch2vec"] * 2, "regressor": ["rf"] * 6,

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from infonas.errors import InfonasError
-from infonas.nets.sampling import read_networks, sample_networks, write_networks
+from infonas.nets.sampling import network_rows, read_networks, sample_networks, write_networks
 from infonas.searchspace.cells import cell_hash, pad_cell
 from infonas.searchspace.store import (
     SPLIT_TEST,
@@ -96,6 +96,21 @@ def test_sample_networks_respects_splits_and_seed(tmp_path):
     pd.testing.assert_frame_equal(read_networks(tmp_path / "n.csv", space), nets)
     with pytest.raises(InfonasError, match="networks.n_valid"):
         sample_networks(space, 5, 11, seed=7)
+
+
+def test_network_rows_selects_roles_in_the_table_order(tmp_path):
+    space = assign_split(tiny_space(), 0.25, seed=1)
+    nets = sample_networks(space, n_train=5, n_valid=3, seed=7)
+    write_networks(tmp_path / "n.csv", nets)
+    train = network_rows(tmp_path / "n.csv", space["hash"], ["train"])
+    both = network_rows(tmp_path / "n.csv", space["hash"], ["train", "valid"])
+    np.testing.assert_array_equal(train, np.sort(row_index(space, nets["hash"][:5])))
+    np.testing.assert_array_equal(both, np.sort(row_index(space, nets["hash"])))
+    assert network_rows(tmp_path / "n.csv", space["hash"], []).size == 0
+    with pytest.raises(InfonasError, match="n.csv.*not in the search space"):
+        network_rows(tmp_path / "n.csv", space["hash"][:3], ["train"])
+    with pytest.raises(InfonasError, match="roles.*test"):
+        network_rows(tmp_path / "n.csv", space["hash"], ["test"])
 
 
 def test_network_list_errors(tmp_path):

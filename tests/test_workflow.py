@@ -73,6 +73,19 @@ def test_overlay_changes_the_run_folder(tmp_path):
     assert "results/my-variant/variants/" in result.stdout
 
 
+@pytest.mark.parametrize("roles, needs_networks", [("[train]", True), ("[]", False)])
+def test_predict_needs_the_network_list_only_when_labeled_networks_are_held_out(tmp_path, roles, needs_networks):
+    """A plain-arch2vec run on a space with metrics trains no network: sample_networks (cheap)
+    joins the DAG only so that its predictors fit outside the same labeled networks."""
+    overlay = tmp_path / "arch2vec.yaml"
+    overlay.write_text("run: pytest-dry-arch2vec\nsearchspace: {metrics_csv: metrics.csv}\n"
+                       f"train: {{models: [arch2vec]}}\nevaluate: {{predict: {{remove_labeled: {roles}}}}}\n")
+    result = snakemake("-n", "--configfile", "config.yaml", str(overlay))
+    assert result.returncode == 0, result.stderr
+    assert "predict" in result.stdout and "pretrain" not in result.stdout
+    assert ("sample_networks" in result.stdout) == needs_networks
+
+
 def test_invalid_config_fails_before_any_job_naming_the_key(tmp_path):
     overlay = tmp_path / "bad.yaml"
     overlay.write_text("pretrain: {epochs: -3}\n")

@@ -2,8 +2,9 @@
 import logging
 
 from infonas.evaluation.benchmark import load_benchmark
-from infonas.evaluation.embed import load_embedding
+from infonas.evaluation.embed import load_embedding, load_embedding_hashes
 from infonas.evaluation.prediction_protocol import run_prediction
+from infonas.nets.sampling import network_rows
 from infonas.runtime import atomic_path, job_device, run_rule
 
 
@@ -14,6 +15,8 @@ def main(smk):
     s = smk.params.settings
     params = {name: dict(values) for name, values in s["params"].items()}
     params.setdefault("assessor", {}).setdefault("device", job_device(smk))
+    roles = s["remove_labeled"]
+    labeled = network_rows(smk.input.networks, load_embedding_hashes(smk.input.embeddings), roles) if roles else None
     frame = run_prediction(
         load_embedding(smk.input.embeddings, smk.wildcards.encoder),
         target,
@@ -24,6 +27,7 @@ def main(smk):
         n_unlabeled=s["n_unlabeled"],
         params=params,
         progress=True,
+        exclude_from_training=labeled,
     )
     frame.insert(0, "encoder", smk.wildcards.encoder)
     frame.insert(1, "target", target_name)

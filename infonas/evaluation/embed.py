@@ -48,3 +48,11 @@ def load_embedding(path, encoder: str) -> np.ndarray:
         if encoder not in handle:
             raise InfonasError(f"{path}: no embeddings for encoder '{encoder}' (has {', '.join(handle)})")
         return read_dataset(handle, encoder)
+
+
+def load_embedding_hashes(path) -> np.ndarray:
+    """The (N,) hash column of an embeddings file: the search-space rows its features belong to."""
+    with read_h5(path, "embeddings file") as handle:
+        if "hash" not in handle:
+            raise InfonasError(f"{path}: no 'hash' column")
+        return read_dataset(handle, "hash")

@@ -6,6 +6,10 @@ whose target exceeds `min_acc` (0.8 in all three sources, which use test accurac
 with only validation accuracy passes that as `target`). Scores: RMSE and Pearson's r as in the
 sources, plus Kendall's tau (the semi-supervised assessor paper's ranking measure).
 
+Rows listed in `exclude_from_training` are never drawn into a training sample but are still
+scored: info-NAS's prediction script drew its training architectures only from networks outside
+the IO dataset's train networks (the labeled ones), then scored every row outside the sample.
+
 The training sample depends only on (seed, n_train), so all regressors see the same splits.
 Regressors that learn from unlabeled rows (`Predictor.uses_unlabeled`) get the features of a
 seeded sample of `n_unlabeled` rows outside the training sample (all of them when None): the
@@ -45,18 +49,30 @@ def prediction_metrics(y_true, y_pred) -> dict[str, float]:
     }
 
 
+def training_pool(target: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
+    """Rows a training sample may draw: a known target and not in `exclude` (row indices)."""
+    eligible = ~np.isnan(target)
+    if exclude is not None:
+        eligible[exclude] = False
+    return np.flatnonzero(eligible)
+
+
 def split_indices(
-    target: np.ndarray, n_train: int, rng: np.random.Generator, min_acc: float
+    target: np.ndarray,
+    n_train: int,
+    rng: np.random.Generator,
+    min_acc: float,
+    exclude: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(train, eval) row indices: n_train random rows with a known target; eval = other known rows > min_acc."""
-    known = np.flatnonzero(~np.isnan(target))
-    train = np.sort(rng.choice(known, n_train, replace=False))
+    """(train, eval) row indices: n_train random rows of the `training_pool`; eval = every other
+    known row > min_acc (excluded rows included)."""
+    train = np.sort(rng.choice(training_pool(target, exclude), n_train, replace=False))
     is_eval = ~np.isnan(target) & (np.nan_to_num(target, nan=-np.inf) > min_acc)
     is_eval[train] = False
     return train, np.flatnonzero(is_eval)
 
 
-def _check_inputs(features, target, n_train_list, seeds, regressors, n_unlabeled):
+def _check_inputs(features, target, n_train_list, seeds, regressors, n_unlabeled, exclude):
     x = check_features(features, "run_prediction features")
     y = np.asarray(target, dtype=np.float64)
     if y.shape != (x.shape[0],):
@@ -72,7 +88,10 @@ def _check_inputs(features, target, n_train_list, seeds, regressors, n_unlabeled
         raise InfonasError(f"run_prediction n_train: every value must be >= 2, got {list(n_train_list)}")
     if n_unlabeled is not None and n_unlabeled < 0:
         raise InfonasError(f"run_prediction n_unlabeled: must be >= 0 or None, got {n_unlabeled}")
-    return x, y
+    rows = np.asarray([] if exclude is None else exclude)
+    if rows.size and (rows.dtype.kind not in "iu" or rows.min() < 0 or rows.max() >= x.shape[0]):
+        raise InfonasError(f"run_prediction exclude_from_training: need row indices in [0, {x.shape[0]}), got {rows}")
+    return x, y, rows.astype(np.int64)
 
 
 def run_prediction(
@@ -85,35 +104,46 @@ def run_prediction(
     n_unlabeled: int | None = None,
     params: Mapping[str, Mapping[str, Any]] | None = None,
     progress: bool = False,
+    exclude_from_training: Sequence[int] | np.ndarray | None = None,
 ) -> pd.DataFrame:
     """One row per (regressor, n_train, seed) with the columns of `COLUMNS`.
 
     features (N, d) latent features; target (N,) accuracy with NaN where unknown (such rows are
-    neither trained on nor scored); params maps a regressor name to hyperparameter overrides.
-    An n_train not below the number of rows with a known target is skipped with a warning.
+    neither trained on nor scored); params maps a regressor name to hyperparameter overrides;
+    exclude_from_training: row indices never trained on (still scored), e.g. the labeled networks.
+    An n_train not below the size of the training pool is skipped with a warning; an empty pool
+    is an error.
     """
-    x, y = _check_inputs(features, target, n_train_list, seeds, regressors, n_unlabeled)
+    x, y, exclude = _check_inputs(
+        features, target, n_train_list, seeds, regressors, n_unlabeled, exclude_from_training
+    )
     params = dict(params or {})
     for name in regressors:  # fail on a bad name or hyperparameter before any fitting
         build_predictor(name, params.get(name), seed=0)
-    n_known = int((~np.isnan(y)).sum())
+    n_pool = training_pool(y, exclude).size
+    if n_pool == 0:
+        raise InfonasError(
+            f"run_prediction: no row to train on ({int((~np.isnan(y)).sum())} rows have a known target, "
+            f"{exclude.size} rows are excluded from training)"
+        )
+    log.info("run_prediction: %d rows can be trained on (%d excluded from training)", n_pool, exclude.size)
     sizes = []
     for n in n_train_list:
-        if n >= n_known:
-            log.warning("run_prediction: skipping n_train=%d, only %d rows have a known target", n, n_known)
+        if n >= n_pool:
+            log.warning("run_prediction: skipping n_train=%d, only %d rows can be trained on", n, n_pool)
         else:
             sizes.append(int(n))
     jobs = [(r, n, int(s)) for r in regressors for n in sizes for s in seeds]
     rows = [
-        _one_run(x, y, r, n, s, min_acc, n_unlabeled, params.get(r))
+        _one_run(x, y, r, n, s, min_acc, n_unlabeled, params.get(r), exclude)
         for r, n, s in tqdm(jobs, desc="prediction", disable=not progress)
     ]
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _one_run(x, y, name, n_train, seed, min_acc, n_unlabeled, params) -> dict[str, Any]:
+def _one_run(x, y, name, n_train, seed, min_acc, n_unlabeled, params, exclude) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
-    train, evaluate = split_indices(y, n_train, rng, min_acc)
+    train, evaluate = split_indices(y, n_train, rng, min_acc, exclude)
     predictor = build_predictor(name, params, seed=seed)
     x_unl = None
     if predictor.uses_unlabeled:

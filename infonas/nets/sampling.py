@@ -59,3 +59,17 @@ def read_networks(path: str | Path, space: dict | None = None) -> pd.DataFrame:
         except InfonasError as error:
             raise InfonasError(f"{path}: {error}") from error
     return frame
+
+
+def network_rows(path: str | Path, hashes, roles) -> np.ndarray:
+    """Sorted row indices, in a table whose sorted hash column is `hashes`, of the networks.csv
+    networks with a role in `roles` (e.g. the labeled train networks a predictor must not fit on)."""
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown:
+        raise InfonasError(f"network roles {unknown}: unknown (valid: {', '.join(ROLES)})")
+    frame = read_networks(path)
+    chosen = frame.loc[frame["role"].isin(list(roles)), "hash"]
+    try:
+        return np.sort(row_index({"hash": np.asarray(hashes, dtype="S32")}, chosen))
+    except InfonasError as error:
+        raise InfonasError(f"{path}: {error}") from error

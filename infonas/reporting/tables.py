@@ -43,6 +43,8 @@ REGRESSOR_LABELS = {
     "gp": "Gaussian process",
     "rf": "random forest",
     "svr": "SVR",
+    "gp-tuned": "Gaussian process (tuned)",
+    "svr-tuned": "SVR (tuned)",
     "assessor": "semi-supervised assessor",
 }
 PREDICTION_METRICS = ("rmse", "pearson_r", "kendall_tau")
