@@ -22,6 +22,7 @@ from test_models import random_cells
 torch.set_num_threads(1)
 
 MODEL = InfoNASConfig(out_features=9, stem_channels=4, n_conv_blocks=1, dense_size=32)
+SPLITS = ("train", "valid_unseen_networks", "valid_unseen_images", "test_unseen_images", "test_unseen_networks_images")
 FAST = dict(batch_size=8, n_labeled_batches=3, n_unlabeled_batches=2, n_bootstrap=50, n_latent_points=200,
             eval_batch_size=64)
 
@@ -34,7 +35,7 @@ def tiny_data(seed: int = 0, n_nets: int = 8, n_images: int = 8):
     unlabeled = CellSet(torch.as_tensor(adj[:64]), torch.as_tensor(ops[:64]))
     heldout = CellSet(torch.as_tensor(adj[64:88]), torch.as_tensor(ops[64:88]))
     networks = CellSet(torch.as_tensor(adj[88:]), torch.as_tensor(ops[88:]))
-    images = torch.as_tensor(rng.integers(0, 256, (2 * n_images, 8, 8, 3), dtype=np.uint8))
+    images = torch.as_tensor(rng.integers(0, 256, (3 * n_images, 8, 8, 3), dtype=np.uint8))
     net_vec = torch.as_tensor(rng.normal(size=(n_nets, 9)), dtype=torch.float32)
     img_vec = torch.as_tensor(rng.normal(size=9), dtype=torch.float32)
     red = images[..., 0].float().mean(dim=(1, 2)) / 255.0 - 0.5
@@ -45,12 +46,16 @@ def tiny_data(seed: int = 0, n_nets: int = 8, n_images: int = 8):
         return LabeledSplit(net_index, image_index, targets.to(torch.bfloat16), images)
 
     n_train = n_nets - 2
+    unseen, test = range(n_images, 2 * n_images), range(2 * n_images, 3 * n_images)
     splits = {
         "train": split(range(n_train), range(n_images)),
         "valid_unseen_networks": split(range(n_train, n_nets), range(n_images)),
-        "valid_unseen_images": split(range(n_train), range(n_images, 2 * n_images)),
+        "valid_unseen_images": split(range(n_train), unseen),
+        "test_unseen_images": split(range(n_train), test),
+        "test_unseen_networks_images": split(range(n_train, n_nets), test),
     }
-    labeled = LabeledData(networks, splits, torch.tensor([0.5, 0.5, 0.5]), torch.tensor([0.25, 0.25, 0.25]))
+    labeled = LabeledData(networks, splits, torch.tensor([0.5, 0.5, 0.5]), torch.tensor([0.25, 0.25, 0.25]),
+                          valid_networks=torch.arange(n_train, n_nets))
     return unlabeled, labeled, heldout
 
 
@@ -175,8 +180,7 @@ def run(tmp_path, data, **overrides):
 def test_metrics_csv_rows_and_columns(tmp_path, data):
     run(tmp_path, data)
     frame = pd.read_csv(tmp_path / "metrics.csv")
-    splits = ["train", "valid_unseen_networks", "valid_unseen_images"]
-    assert list(frame.columns) == M.metric_columns(splits)
+    assert list(frame.columns) == M.metric_columns(SPLITS)
     assert frame[["epoch", "model"]].values.tolist() == [[1, "infonas"], [1, "arch2vec"], [2, "infonas"], [2, "arch2vec"]]
     info, ref = frame[frame.model == "infonas"], frame[frame.model == "arch2vec"]
     labeled_cols = [c for c in frame.columns if c.startswith(("labeled_loss", "baseline_"))]

@@ -167,8 +167,9 @@ def plot_labeled_losses(
 ) -> tuple[Path, Path]:
     """Labeled loss per epoch, one panel per split, next to the mean-output baseline (thesis Fig. 4.1-4.3).
 
-    Mean over seeds (solid) with its band, the median over seeds (dotted, with 3+ seeds, as the
-    thesis adds for the skewed validation losses) and the baseline (grey, dashed) with its band.
+    Mean over seeds (solid) with its band, the thesis' "median loss" (dotted: each run's median over
+    evaluation batches, `labeled_loss_S_median`, averaged over seeds; drawn where the metrics have
+    it) and the baseline (grey, dashed) with its band.
     """
     _check_band(band, SEED_BANDS)
     frame = with_seed(metrics)
@@ -189,8 +190,9 @@ def plot_labeled_losses(
                                          (f"baseline_{split}", "0.45", "baseline (mean output)", "--")):
             curve = _sample_ci(rows, column, seed_curve(rows, column, band, rng))
             _draw_curve(ax, curve, color, label, ls)
-            if column.startswith("labeled") and n_seeds > 2:
-                ax.plot(curve["epoch"], curve["median"], color=color, linestyle=":", label="median")
+            median = seed_curve(rows, f"{column}_median", band, rng) if f"{column}_median" in rows else None
+            if column.startswith("labeled") and median is not None and not median.empty:
+                ax.plot(median["epoch"], median["mean"], color=color, linestyle=":", label="median over batches")
         ax.set_title(split_label(split))
         if logy:
             ax.set_yscale("log")
