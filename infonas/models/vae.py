@@ -11,19 +11,18 @@ Facts taken from the arch2vec paper (sections 3.1-3.2, 4) and its reference impl
 - The second head is named `logvar` in arch2vec but used as log(sigma): std = exp(head) and the KL
   term is written with 2 * head. We keep that parametrisation and call it `logstd`.
 - Decoder: dropout 0.3 on Z, ops = Linear(Z) per node, adjacency = sigmoid(Z Z^T) read on the
-  strict upper triangle (arch2vec's `prep_reverse` takes triu(1) of both sides). The paper's Eq. 4
-  turns the op logits into probabilities with a softmax, and arch2vec's config 4 asks for one, but
-  its released Decoder applies `activation_adj` (a sigmoid) to the ops, so the published numbers
-  (arch2vec's and info-NAS', which reuses that Decoder) come from per-entry sigmoids.
-  `VAEConfig.ops_activation` offers both; the default is the code's `sigmoid`. Decoding (argmax of
-  the logits) is the same for both. A consequence
-  kept on purpose: two padding nodes share one embedding c, and sigmoid(c.c) > 0.5 decodes an edge
+  strict upper triangle (arch2vec's `prep_reverse` takes triu(1) of both sides). A consequence kept
+  on purpose: two padding nodes share one embedding c, and sigmoid(c.c) > 0.5 decodes an edge
   between them; this is rare in NB-101, where most cells have all 7 vertices.
-- Loss (arch2vec config 4): BCE(ops) averaged over all B*7*5 entries (zero targets on padding rows)
-  on the probabilities of `ops_activation`,
-  + BCE(adjacency) summed over the strict upper triangle and divided by B*7*7 (the lower triangle
-  contributes exact zeros in arch2vec), + KL(q || N(0, I)) averaged over nodes and then divided once
-  more by B*7, exactly as arch2vec normalises it.
+- Op probabilities: the paper's Eq. 4 applies a softmax to the op logits, and arch2vec's config 4
+  asks for one, but its released Decoder applies `activation_adj` (a sigmoid) to the ops, so the
+  published numbers (arch2vec's, and info-NAS', which reuses that Decoder) come from per-entry
+  sigmoids. `VAEConfig.ops_activation` offers both; the default is the code's `sigmoid`. Decoding
+  (argmax of the logits) is the same for both.
+- Loss (arch2vec config 4): BCE(ops) on the `ops_activation` probabilities, averaged over all B*7*5
+  entries (zero targets on padding rows), + BCE(adjacency) summed over the strict upper triangle and
+  divided by B*7*7 (the lower triangle contributes exact zeros in arch2vec), + KL(q || N(0, I))
+  averaged over nodes and then divided once more by B*7, exactly as arch2vec normalises it.
 
 Operation embeddings (Chatzianastasis et al., 2021): with `op_embedding_dim = d`, a learned table
 E (5 x d, initialised N(0, 1)) replaces the one-hot features at the encoder input, and the decoder

@@ -8,7 +8,7 @@ for the side-by-side reference (or for a plain arch2vec run). Columns, in order:
 - `vae_loss_labeled`, `vae_loss_unlabeled`: mean training VAE loss (arch2vec's loss, unweighted) over
   the epoch's labeled / unlabeled batches, in train mode (noise and dropout on; in eval mode after
   `vae_train_mode_epochs`, when that is set). The reference arch2vec sees the labeled batches' cells
-  as unlabeled data; its loss on them is `vae_loss_labeled`.
+  as unlabeled data; its (unweighted) loss on them is `vae_loss_labeled`.
 - `labeled_loss_batches`: mean labeled loss (unweighted) over the epoch's training batches.
 - For every labeled split S (the IO dataset's five: `train`, `valid_unseen_networks`,
   `valid_unseen_images`, `test_unseen_images`, `test_unseen_networks_images`, or whatever splits
