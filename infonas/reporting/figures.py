@@ -236,11 +236,15 @@ def plot_vae_losses(metrics: pd.DataFrame, out, band: str = "ci", ci_seed: int =
 
 
 def plot_reconstruction(metrics: pd.DataFrame, out, band: str = "ci", ci_seed: int = 0) -> tuple[Path, Path]:
-    """Reconstruction accuracy of operations and adjacency on held-out cells (thesis 4.15-4.16, paper 5-6)."""
-    return _plot_model_panels(metrics, out, [
-        ("ops_acc", "operations", "reconstruction accuracy"),
-        ("adj_acc", "adjacency matrix", "reconstruction accuracy"),
-    ], band, ci_seed)
+    """Reconstruction accuracy of operations and adjacency on held-out cells (thesis 4.15-4.16, paper 5-6),
+    and on the labeled validation networks (thesis Tables 4.5, 4.9) where the metrics have them."""
+    panels = [("ops_acc", "operations", "reconstruction accuracy"),
+              ("adj_acc", "adjacency matrix", "reconstruction accuracy")]
+    valid = [("ops_acc_valid_networks", "operations (validation networks)", "reconstruction accuracy"),
+             ("adj_acc_valid_networks", "adjacency (validation networks)", "reconstruction accuracy")]
+    if all(c in metrics and metrics[c].notna().any() for c, _, _ in valid):
+        panels += valid
+    return _plot_model_panels(metrics, out, panels, band, ci_seed)
 
 
 def plot_validity_uniqueness(metrics: pd.DataFrame, out, band: str = "ci", ci_seed: int = 0) -> tuple[Path, Path]:
