@@ -57,6 +57,13 @@ def test_paper_preset_predicts_with_the_thesis_regressors_outside_the_train_netw
     assert sorted(predict_schema["params"]["properties"]) == available_predictors()
 
 
+def test_joint_training_defaults_follow_info_nas_code(repo):
+    """Schema and paper preset: info-NAS' two Adams, arch2vec's sigmoid op decoder, remove_labeled."""
+    code = {"optimizers": "two", "lr": 0.001, "vae_lr": 0.001, "ops_activation": "sigmoid", "remove_labeled": True}
+    for config in (validate_config({}), validate_config(yaml.safe_load((repo / "presets" / "paper.yaml").read_text()))):
+        assert {k: config["train"][k] for k in code} == code
+
+
 @pytest.mark.parametrize(
     "path, value, key",
     [
@@ -64,6 +71,9 @@ def test_paper_preset_predicts_with_the_thesis_regressors_outside_the_train_netw
         (("images", "source"), "mnist", "images.source"),
         (("searchspace", "test_fraction"), 1.5, "searchspace.test_fraction"),
         (("train", "labeled_loss"), "l3", "train.labeled_loss"),
+        (("train", "optimizers"), "three", "train.optimizers"),
+        (("train", "ops_activation"), "tanh", "train.ops_activation"),
+        (("train", "vae_lr"), 0, "train.vae_lr"),
         (("device",), "tpu", "device"),
         (("networks", "n_valid"), "many", "networks.n_valid"),
         (("pretrain", "bn_momentum"), 0, "pretrain.bn_momentum"),

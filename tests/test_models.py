@@ -101,10 +101,12 @@ def test_ops_one_hot_padding_rows_zero():
     np.testing.assert_array_equal(hot.numpy(), C.one_hot_ops(np.array([[0, 2, 4, -1, -1, -1, -1]])))
 
 
-def reference_loss(out: VAEOutput, adj: torch.Tensor, ops: torch.Tensor) -> torch.Tensor:
-    """arch2vec's VAEReconstructed_Loss with config 4, written out the slow obvious way."""
+def reference_loss(out: VAEOutput, adj: torch.Tensor, ops: torch.Tensor, ops_activation: str = "sigmoid") -> torch.Tensor:
+    """arch2vec's VAEReconstructed_Loss with config 4, written out the slow obvious way. Its released
+    Decoder puts a sigmoid on the op logits (`activation_adj`); the paper's softmax is the other choice."""
     ops_target = torch.as_tensor(C.one_hot_ops(ops.numpy()))
-    probs = torch.softmax(out.ops_logits.double(), dim=-1)
+    logits = out.ops_logits.double()
+    probs = torch.sigmoid(logits) if ops_activation == "sigmoid" else torch.softmax(logits, dim=-1)
     loss_ops = nn.BCELoss()(probs, ops_target.double())
     adj_recon = torch.sigmoid(out.adj_logits.double()).triu(1)
     loss_adj = nn.BCELoss()(adj_recon, adj.double().triu(1))
@@ -115,25 +117,45 @@ def reference_loss(out: VAEOutput, adj: torch.Tensor, ops: torch.Tensor) -> torc
     return loss_ops + loss_adj + kld
 
 
-def test_vae_loss_matches_arch2vec_reference(cells):
-    adj, ops = cells
+def random_output(b: int) -> VAEOutput:
     torch.manual_seed(0)
-    b = adj.shape[0]
-    out = VAEOutput(
+    return VAEOutput(
         torch.randn(b, 7, 5) * 3, torch.randn(b, 7, 7) * 3, torch.randn(b, 7, 16), torch.randn(b, 7, 16) * 0.5, None
     )
-    assert torch.allclose(vae_loss(out, adj, ops).double(), reference_loss(out, adj, ops), rtol=1e-5, atol=1e-6)
 
 
-def test_vae_loss_gradient_finite_when_an_op_is_certain(cells):
+@pytest.mark.parametrize("activation", ["sigmoid", "softmax"])
+def test_vae_loss_matches_arch2vec_reference(cells, activation):
+    adj, ops = cells
+    out = random_output(adj.shape[0])
+    expected = reference_loss(out, adj, ops, activation)
+    assert torch.allclose(vae_loss(out, adj, ops, activation).double(), expected, rtol=1e-5, atol=1e-6)
+    vae = ArchVAE(VAEConfig(ops_activation=activation))
+    assert torch.allclose(vae.loss(out, adj, ops).double(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_default_op_loss_is_arch2vecs_sigmoid(cells):
+    """The code behind the published numbers scores each op entry with its own sigmoid."""
+    adj, ops = cells
+    out = random_output(adj.shape[0])
+    assert VAEConfig().ops_activation == "sigmoid"
+    assert torch.allclose(ArchVAE().loss(out, adj, ops).double(), reference_loss(out, adj, ops, "sigmoid"),
+                          rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(vae_loss(out, adj, ops).double(), reference_loss(out, adj, ops, "softmax"),
+                              rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "softmax"])
+def test_vae_loss_gradient_finite_when_an_op_is_certain(cells, activation):
     adj, ops = cells
     logits = torch.zeros(adj.shape[0], 7, 5)
-    logits[..., 2] = 200.0  # softmax probability exactly 1 in float32
+    logits[..., 2] = 200.0  # sigmoid and softmax probability exactly 1 in float32
     logits.requires_grad_(True)
     out = VAEOutput(logits, torch.zeros(adj.shape[0], 7, 7), torch.zeros(adj.shape[0], 7, 16),
                     torch.zeros(adj.shape[0], 7, 16), None)
-    vae_loss(out, adj, ops).backward()
-    assert torch.isfinite(logits.grad).all()
+    loss = vae_loss(out, adj, ops, activation)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(logits.grad).all()
 
 
 def test_encoder_is_permutation_equivariant(cells):
@@ -208,7 +230,7 @@ def _train_steps(vae, adj, ops, steps, lr=1e-3):
     vae.train()
     losses = []
     for _ in range(steps):
-        loss = vae_loss(vae(adj, ops), adj, ops)
+        loss = vae.loss(vae(adj, ops), adj, ops)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -231,6 +253,8 @@ def test_config_validation():
         VAEConfig(dropout=1.0)
     with pytest.raises(InfonasError, match="VAEConfig.n_hops"):
         VAEConfig(n_hops=1)
+    with pytest.raises(InfonasError, match="VAEConfig.ops_activation"):
+        VAEConfig(ops_activation="tanh")
     with pytest.raises(InfonasError, match="InfoNASConfig.dense_dropout"):
         InfoNASConfig(dense_dropout=-0.1)
     with pytest.raises(InfonasError, match="adjacency must be"):
@@ -293,7 +317,7 @@ def test_vae_can_reconstruct_cells_exactly():
     g = torch.Generator().manual_seed(0)
     for _ in range(800):
         idx = torch.randint(64, (32,), generator=g)
-        loss = vae_loss(vae(adj[idx], ops[idx]), adj[idx], ops[idx])
+        loss = vae.loss(vae(adj[idx], ops[idx]), adj[idx], ops[idx])
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -30,6 +30,7 @@ def metrics_frame(seeds=(1, 2, 3), epochs=5, seed=0, noise=0.02) -> pd.DataFrame
                            vae_loss_labeled=0.5 / e + noise * rng.random(),
                            vae_loss_unlabeled=0.6 / e + noise * rng.random(),
                            ops_acc=min(1.0, 0.8 + 0.04 * e), adj_acc=1 - 0.1 / e - noise * rng.random(),
+                           ops_acc_valid_networks=min(1.0, 0.79 + 0.04 * e), adj_acc_valid_networks=1 - 0.12 / e,
                            validity=0.4 + noise * rng.random(), uniqueness=0.9 - noise * rng.random(),
                            uniqueness_unpruned=1 - noise * rng.random())
                 if model == "infonas":
@@ -37,8 +38,9 @@ def metrics_frame(seeds=(1, 2, 3), epochs=5, seed=0, noise=0.02) -> pd.DataFrame
                         loss = 0.7 / (1 + e) + 0.1 * i + noise * rng.random()
                         base = 0.75 + 0.01 * i
                         row.update({f"labeled_loss_{split}": loss, f"labeled_loss_{split}_ci_low": loss - 0.01,
-                                    f"labeled_loss_{split}_ci_high": loss + 0.01, f"baseline_{split}": base,
-                                    f"baseline_{split}_ci_low": base - 0.005, f"baseline_{split}_ci_high": base + 0.005})
+                                    f"labeled_loss_{split}_ci_high": loss + 0.01, f"labeled_loss_{split}_median": loss / 2,
+                                    f"baseline_{split}": base, f"baseline_{split}_ci_low": base - 0.005,
+                                    f"baseline_{split}_ci_high": base + 0.005, f"baseline_{split}_median": base})
                 rows.append(dict(row, seed=s))
     return pd.DataFrame(rows)
 
@@ -183,10 +185,24 @@ def test_final_training_table_mean_std_ci_and_epoch_choice():
     a2v = last[last["model"] == "arch2vec"]["validity"]
     assert table.loc["validity", "arch2vec_mean"] == pytest.approx(a2v.mean())
     assert np.isnan(table.loc["labeled loss (train)", "arch2vec_mean"])
+    assert table.loc["labeled loss (unseen networks)", "info-NAS_median"] == pytest.approx(col.mean() / 2)
+    assert np.isnan(table.loc["validity", "info-NAS_median"])
+    valid_nets = last[last["model"] == "arch2vec"]["adj_acc_valid_networks"]
+    assert table.loc["adjacency reconstruction accuracy (validation networks)", "arch2vec_mean"] == pytest.approx(
+        valid_nets.mean())
     first = tables.final_training_table(frame, epoch=1).set_index("quantity")
     assert first.loc["ops reconstruction accuracy", "info-NAS_mean"] == pytest.approx(0.84)
     with pytest.raises(InfonasError, match="has no epoch 9"):
         tables.final_training_table(frame, epoch=9)
+
+
+def test_labeled_splits_are_the_five_io_splits_without_their_medians():
+    columns = metric_columns(("valid_unseen_images", "test_unseen_networks_images", "train", "extra",
+                              "test_unseen_images", "valid_unseen_networks"))
+    frame = pd.DataFrame(columns=columns)
+    assert tables.labeled_splits(frame) == ["train", "valid_unseen_networks", "valid_unseen_images",
+                                            "test_unseen_images", "test_unseen_networks_images", "extra"]
+    assert tables.split_label("test_unseen_networks_images") == "test: unseen networks and images"
 
 
 def test_final_training_table_uses_each_runs_last_epoch():

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from infonas.errors import InfonasError
-from infonas.models.info_nas import InfoNASConfig
+from infonas.models.info_nas import InfoNAS, InfoNASConfig, images_to_input
 from infonas.models.vae import ArchVAE
 from infonas.searchspace import cells as C
 from infonas.training import checkpoint as ckpt
@@ -22,6 +22,7 @@ from test_models import random_cells
 torch.set_num_threads(1)
 
 MODEL = InfoNASConfig(out_features=9, stem_channels=4, n_conv_blocks=1, dense_size=32)
+SPLITS = ("train", "valid_unseen_networks", "valid_unseen_images", "test_unseen_images", "test_unseen_networks_images")
 FAST = dict(batch_size=8, n_labeled_batches=3, n_unlabeled_batches=2, n_bootstrap=50, n_latent_points=200,
             eval_batch_size=64)
 
@@ -34,7 +35,7 @@ def tiny_data(seed: int = 0, n_nets: int = 8, n_images: int = 8):
     unlabeled = CellSet(torch.as_tensor(adj[:64]), torch.as_tensor(ops[:64]))
     heldout = CellSet(torch.as_tensor(adj[64:88]), torch.as_tensor(ops[64:88]))
     networks = CellSet(torch.as_tensor(adj[88:]), torch.as_tensor(ops[88:]))
-    images = torch.as_tensor(rng.integers(0, 256, (2 * n_images, 8, 8, 3), dtype=np.uint8))
+    images = torch.as_tensor(rng.integers(0, 256, (3 * n_images, 8, 8, 3), dtype=np.uint8))
     net_vec = torch.as_tensor(rng.normal(size=(n_nets, 9)), dtype=torch.float32)
     img_vec = torch.as_tensor(rng.normal(size=9), dtype=torch.float32)
     red = images[..., 0].float().mean(dim=(1, 2)) / 255.0 - 0.5
@@ -45,12 +46,16 @@ def tiny_data(seed: int = 0, n_nets: int = 8, n_images: int = 8):
         return LabeledSplit(net_index, image_index, targets.to(torch.bfloat16), images)
 
     n_train = n_nets - 2
+    unseen, test = range(n_images, 2 * n_images), range(2 * n_images, 3 * n_images)
     splits = {
         "train": split(range(n_train), range(n_images)),
         "valid_unseen_networks": split(range(n_train, n_nets), range(n_images)),
-        "valid_unseen_images": split(range(n_train), range(n_images, 2 * n_images)),
+        "valid_unseen_images": split(range(n_train), unseen),
+        "test_unseen_images": split(range(n_train), test),
+        "test_unseen_networks_images": split(range(n_train, n_nets), test),
     }
-    labeled = LabeledData(networks, splits, torch.tensor([0.5, 0.5, 0.5]), torch.tensor([0.25, 0.25, 0.25]))
+    labeled = LabeledData(networks, splits, torch.tensor([0.5, 0.5, 0.5]), torch.tensor([0.25, 0.25, 0.25]),
+                          valid_networks=torch.arange(n_train, n_nets))
     return unlabeled, labeled, heldout
 
 
@@ -175,8 +180,7 @@ def run(tmp_path, data, **overrides):
 def test_metrics_csv_rows_and_columns(tmp_path, data):
     run(tmp_path, data)
     frame = pd.read_csv(tmp_path / "metrics.csv")
-    splits = ["train", "valid_unseen_networks", "valid_unseen_images"]
-    assert list(frame.columns) == M.metric_columns(splits)
+    assert list(frame.columns) == M.metric_columns(SPLITS)
     assert frame[["epoch", "model"]].values.tolist() == [[1, "infonas"], [1, "arch2vec"], [2, "infonas"], [2, "arch2vec"]]
     info, ref = frame[frame.model == "infonas"], frame[frame.model == "arch2vec"]
     labeled_cols = [c for c in frame.columns if c.startswith(("labeled_loss", "baseline_"))]
@@ -371,3 +375,198 @@ def test_adjacency_ceiling_counts_pairs_the_encoder_cannot_separate():
     mixed = np.array([[0, 1, 2, 4, -1, -1, -1]], dtype=np.int8)  # different ops: only padding pairs
     both = M.adjacency_ceiling(np.stack([branches, branches]), np.concatenate([two, mixed]), rounds=4)
     assert both == pytest.approx(1 - 7 / 42)
+
+
+# ----------------------------------------------------------------------------------------- optimisers
+def _adam_steps(opt, param) -> int:
+    return int(opt.state[param]["step"]) if param in opt.state else 0
+
+
+def test_two_optimizers_as_info_nas_trainer(data):
+    """info-NAS' trainer: the shared VAE's own Adam (vae_lr) on unlabeled batches, a second Adam over
+    VAE + regressor (lr) on labeled ones, arch2vec's own Adam for the reference on every batch."""
+    unlabeled, labeled, heldout = data
+    trainer = J.JointTrainer(unlabeled, labeled, heldout, MODEL, JointConfig(**FAST, lr=2e-3, vae_lr=5e-4))
+    opts = trainer.optimizers
+    assert set(opts) == {"infonas", "infonas_vae", "arch2vec"}
+    params = lambda name: {id(p) for g in opts[name].param_groups for p in g["params"]}  # noqa: E731
+    assert params("infonas") == {id(p) for p in trainer.main.parameters()}
+    assert params("infonas_vae") == {id(p) for p in trainer.main.vae.parameters()}
+    assert params("arch2vec") == {id(p) for p in trainer.reference.parameters()}
+    lrs = {name: opt.param_groups[0]["lr"] for name, opt in opts.items()}
+    assert lrs == {"infonas": 2e-3, "infonas_vae": 5e-4, "arch2vec": 5e-4}
+    stats = trainer.run_epoch()
+    vae_param, head_param = trainer.main.vae.fc_mu.weight, trainer.main.head[0].weight
+    n_lab, n_unl = stats["n_labeled_steps"], stats["n_unlabeled_steps"]
+    assert _adam_steps(opts["infonas"], vae_param) == n_lab and _adam_steps(opts["infonas"], head_param) == n_lab
+    assert _adam_steps(opts["infonas_vae"], vae_param) == n_unl
+    assert _adam_steps(opts["arch2vec"], trainer.reference.fc_mu.weight) == n_lab + n_unl
+
+
+def test_one_optimizer_option_steps_vae_and_regressor_together(data):
+    unlabeled, labeled, heldout = data
+    trainer = J.JointTrainer(unlabeled, labeled, heldout, MODEL, JointConfig(**FAST, optimizers="one"))
+    assert set(trainer.optimizers) == {"infonas", "arch2vec"}
+    stats = trainer.run_epoch()
+    opt = trainer.optimizers["infonas"]
+    assert _adam_steps(opt, trainer.main.vae.fc_mu.weight) == stats["n_labeled_steps"] + stats["n_unlabeled_steps"]
+    assert _adam_steps(opt, trainer.main.head[0].weight) == stats["n_labeled_steps"]
+
+
+def test_plain_arch2vec_uses_the_vae_learning_rate(data):
+    unlabeled, _, heldout = data
+    trainer = J.JointTrainer(unlabeled, None, heldout, MODEL, JointConfig(**FAST, lr=1e-2, vae_lr=2e-4))
+    assert list(trainer.optimizers) == ["arch2vec"] and trainer.optimizers["arch2vec"].param_groups[0]["lr"] == 2e-4
+
+
+def test_reference_loss_on_labeled_batches_is_scaled_by_the_vae_weight(data, monkeypatch):
+    """info-NAS' trainer trains the reference on labeled batches with loss_vae_weight * its VAE loss."""
+    unlabeled, labeled, heldout = data
+    trainer = J.JointTrainer(unlabeled, labeled, heldout, MODEL, JointConfig(**FAST, vae_weight=0.25))
+    stepped = []
+    original = J.JointTrainer._step
+    monkeypatch.setattr(J.JointTrainer, "_step",
+                        lambda self, name, loss: (stepped.append((name, loss.item())), original(self, name, loss)))
+    sums = torch.zeros(5)
+    trainer._labeled_step(torch.arange(8), sums)
+    trainer._unlabeled_step(torch.arange(8), sums)
+    names = [n for n, _ in stepped]
+    assert names == ["infonas", "arch2vec", "infonas_vae", "arch2vec"]
+    assert stepped[1][1] == pytest.approx(0.25 * sums[3].item())  # labeled batch: weighted
+    assert stepped[3][1] == pytest.approx(sums[4].item())  # unlabeled batch: unweighted
+    assert stepped[2][1] == pytest.approx(sums[1].item())
+
+
+def test_checkpoint_holds_every_optimizer_and_refuses_another_setup(tmp_path, data):
+    run(tmp_path, data, epochs=1)
+    state = ckpt.load_checkpoint(tmp_path / "checkpoints/epoch_001.pt")
+    assert set(state["optimizers"]) == {"infonas", "infonas_vae", "arch2vec"}
+    assert all(s["state"] for s in state["optimizers"].values())
+    with pytest.raises(InfonasError, match="optimizers='two', this run has 'one'"):
+        run(tmp_path, data, epochs=2, optimizers="one")
+
+
+def test_joint_config_validates_optimizer_settings():
+    with pytest.raises(InfonasError, match="JointConfig.optimizers"):
+        JointConfig(optimizers="three")
+    with pytest.raises(InfonasError, match="JointConfig.vae_lr"):
+        JointConfig(vae_lr=0.0)
+
+
+# ----------------------------------------------------------------------------------------- evaluation
+def test_labeled_split_losses_match_a_plain_forward(data):
+    """Features cached per network and per image give the per-sample losses of a full eval forward."""
+    _, labeled, _ = data
+    torch.manual_seed(0)
+    model = InfoNAS(MODEL)
+    split = labeled.splits["test_unseen_images"]
+    to_input = lambda ii: images_to_input(split.images[ii], labeled.image_mean, labeled.image_std)  # noqa: E731
+    loss_fn = M.per_sample_loss_fn("l1")
+    fast = M.labeled_split_losses(model, labeled.networks.adjacency, labeled.networks.ops, split.net_index,
+                                  split.image_index, split.targets, to_input, loss_fn, batch_size=5)
+    model.eval()
+    with torch.no_grad():
+        net = split.net_index
+        _, pred = model(labeled.networks.adjacency[net], labeled.networks.ops[net], to_input(split.image_index))
+    assert torch.allclose(fast, loss_fn(pred, split.targets), rtol=1e-5, atol=1e-6)
+
+
+def test_batch_median_is_the_median_of_batch_means():
+    losses = torch.tensor([1.0, 1.0, 1.0, 3.0, 3.0, 3.0, 10.0])
+    assert M.batch_median(losses, 3) == pytest.approx(3.0)  # batch means 1, 3, 10 (last batch short)
+    assert M.batch_median(torch.tensor([4.0, 1.0, 3.0, 2.0]), 1) == pytest.approx(2.5)  # numpy's median
+    assert M.batch_median(torch.tensor([1.0, 2.0, 6.0, 7.0]), 2) == pytest.approx(4.0)
+    assert math.isnan(M.batch_median(torch.zeros(0), 4))
+
+
+def test_every_split_is_scored_with_its_median_and_valid_network_reconstruction(data):
+    unlabeled, labeled, heldout = data
+    trainer = J.JointTrainer(unlabeled, labeled, heldout, MODEL, JointConfig(**FAST))
+    info, ref = trainer.evaluate(trainer.run_epoch())
+    for split in SPLITS:
+        assert math.isfinite(info[f"labeled_loss_{split}_median"]) and math.isfinite(info[f"baseline_{split}_median"])
+    s = labeled.splits["test_unseen_networks_images"]
+    to_input = lambda ii: images_to_input(s.images[ii], labeled.image_mean, labeled.image_std)  # noqa: E731
+    losses = M.labeled_split_losses(trainer.main, labeled.networks.adjacency, labeled.networks.ops, s.net_index,
+                                    s.image_index, s.targets, to_input, trainer.loss_fn, 64)
+    batch_means = [losses[i:i + FAST["batch_size"]].mean().item() for i in range(0, len(losses), FAST["batch_size"])]
+    assert info["labeled_loss_test_unseen_networks_images_median"] == pytest.approx(np.median(batch_means), rel=1e-5)
+    rows = labeled.valid_networks
+    for row, vae in ((info, trainer.main_vae), (ref, trainer.reference)):
+        expected = M.reconstruction_accuracy(vae, labeled.networks.adjacency[rows], labeled.networks.ops[rows], 64)
+        assert (row["ops_acc_valid_networks"], row["adj_acc_valid_networks"]) == pytest.approx(expected)
+
+
+def test_plain_arch2vec_has_no_valid_network_reconstruction(data):
+    unlabeled, _, heldout = data
+    trainer = J.JointTrainer(unlabeled, None, heldout, MODEL, JointConfig(**FAST))
+    row = trainer.evaluate(trainer.run_epoch())[0]
+    assert math.isnan(row["ops_acc_valid_networks"]) and math.isfinite(row["ops_acc"])
+
+
+def test_valid_networks_out_of_range_is_reported(tmp_path):
+    unlabeled, labeled, heldout = tiny_data()
+    labeled.valid_networks = torch.tensor([0, 99])
+    with pytest.raises(InfonasError, match="valid_networks out of range"):
+        train_joint(tmp_path, unlabeled, labeled, heldout, MODEL, JointConfig(**FAST))
+
+
+# ----------------------------------------------------------------------------------------- the train stage
+def _stage_world():
+    """A 12-row search space (rows 0-8 arch2vec train split, 9-11 test split) and an IO dataset whose
+    train networks are rows 1, 4 and valid network row 10, with every one of the five splits."""
+    from infonas.data.io_dataset import IO_SPLITS, IODataset, IOSplit
+    from infonas.searchspace.store import SPLIT_TEST, SPLIT_TRAIN
+
+    adj, ops = random_cells(12, seed=5)
+    hashes = np.asarray([f"{i:032x}" for i in range(12)], dtype="S32")
+    space = {"hash": hashes, "adjacency": adj, "ops": ops,
+             "split": np.array([SPLIT_TRAIN] * 9 + [SPLIT_TEST] * 3, dtype=np.int8)}
+    nets = [1, 4, 10]
+    split = lambda name, group: IOSplit(name, group, np.array([0, 1, 2], np.int32), np.array([0, 1, 0], np.int32),  # noqa: E731
+                                        np.zeros((3, 9), np.float16), adj[nets], ops[nets])
+    splits = {name: split(name, "valid" if name in ("train", "valid_unseen_networks") else "test_2k")
+              for name in IO_SPLITS}
+    dataset = IODataset(hashes[nets], np.array(["train", "train", "valid"]), adj[nets], ops[nets], splits,
+                        "axisnull-multiply", 1, 0.1)
+    images = {group: {"images": np.zeros((2, 8, 8, 3), np.uint8)} for group in ("valid", "test_2k")}
+    return space, dataset, dict(images, mean=np.full(3, 0.5), std=np.full(3, 0.25))
+
+
+def _hashes(cells: CellSet, space) -> set:
+    rows = {(a.tobytes(), o.tobytes()): h for a, o, h in zip(space["adjacency"], space["ops"], space["hash"])}
+    return {rows[(a.numpy().tobytes(), o.numpy().tobytes())] for a, o in zip(cells.adjacency, cells.ops)}
+
+
+def test_remove_labeled_takes_the_io_networks_out_of_the_cell_pools():
+    """info-NAS' remove_labeled (default true): train networks leave the unlabeled cells, valid networks
+    the held-out cells; off, or for plain arch2vec, the pools stay whole."""
+    from infonas.training.run import cell_pools
+
+    space, dataset, _ = _stage_world()
+    unlabeled, heldout = cell_pools(space, dataset, "infonas", remove_labeled=True)
+    assert _hashes(unlabeled, space) == {space["hash"][i] for i in (0, 2, 3, 5, 6, 7, 8)}
+    assert _hashes(heldout, space) == {space["hash"][i] for i in (9, 11)}
+    for model, remove in (("infonas", False), ("arch2vec", True)):
+        unlabeled, heldout = cell_pools(space, None if model == "arch2vec" else dataset, model, remove)
+        assert len(unlabeled) == 9 and len(heldout) == 3
+
+
+def test_labeled_data_scores_all_five_splits_and_knows_the_valid_networks():
+    from infonas.data.io_dataset import IO_SPLITS
+    from infonas.training.run import EVALUATED_SPLITS, labeled_data
+
+    _, dataset, images = _stage_world()
+    labeled = labeled_data(dataset, images)
+    assert tuple(labeled.splits) == EVALUATED_SPLITS == IO_SPLITS
+    assert labeled.valid_networks.tolist() == [2]
+
+
+def test_model_configs_route_the_new_train_keys():
+    from infonas.training.run import model_configs
+
+    settings = {"op_embedding_dim": 3, "ops_activation": "softmax", "remove_labeled": False, "regressor": {},
+                "lr": 1e-4, "vae_lr": 1e-3, "optimizers": "one", "epochs": 2}
+    model_config, joint = model_configs("infonas", settings, seed=3, out_features=9)
+    assert model_config.vae.ops_activation == "softmax" and model_config.vae.op_embedding_dim is None
+    assert (joint.lr, joint.vae_lr, joint.optimizers, joint.seed) == (1e-4, 1e-3, "one", 3)

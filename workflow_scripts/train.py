@@ -5,7 +5,7 @@ from infonas.data.images import load_images
 from infonas.data.io_dataset import load_io_dataset
 from infonas.runtime import input_stamp, job_device, resume_state, run_rule
 from infonas.searchspace.store import load_searchspace
-from infonas.training.run import TRAINING_SPLITS, train_stage
+from infonas.training.run import EVALUATED_SPLITS, train_stage
 
 
 def main(smk):
@@ -14,7 +14,7 @@ def main(smk):
     with resume_state(out_dir / "checkpoints", input_stamp(smk.input, [smk.params.settings, smk.wildcards.model])):
         train_stage(
             load_searchspace(smk.input.space),
-            load_io_dataset(smk.input.dataset, splits=TRAINING_SPLITS) if "dataset" in smk.input.keys() else None,
+            load_io_dataset(smk.input.dataset, splits=EVALUATED_SPLITS) if "dataset" in smk.input.keys() else None,
             load_images(smk.input.images, splits=["valid", "test_2k"]) if "images" in smk.input.keys() else None,
             out_dir,
             smk.wildcards.model,

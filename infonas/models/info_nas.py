@@ -92,14 +92,25 @@ class InfoNAS(nn.Module):
         self.image_branch, image_width = _image_branch(config)
         self.head = _head(config, config.z_hidden + image_width)
 
-    def regress(self, z: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-        """Predicted outputs (B, out_features) from latent matrices (B, 7, 16) and normalised images."""
+    def image_features(self, images: torch.Tensor) -> torch.Tensor:
+        """The image branch: normalised images (B, C, H, W) -> globally average-pooled features (B, width)."""
         if images.ndim != 4 or images.shape[1] != self.config.image_channels:
             raise InfonasError(
                 f"InfoNAS images: expected (B, {self.config.image_channels}, H, W), got {tuple(images.shape)}"
             )
-        x = self.image_branch(images).mean(dim=(2, 3))
-        return self.head(torch.cat([self.z_dense(z), x], dim=1))
+        return self.image_branch(images).mean(dim=(2, 3))
+
+    def head_outputs(self, z_features: torch.Tensor, image_features: torch.Tensor) -> torch.Tensor:
+        """Predicted outputs (B, out_features) from `z_dense` features and `image_features`.
+
+        Split from `regress` so that evaluation (eval mode: every sample on its own) can compute each
+        network's and each image's features once and pair them here for every sample.
+        """
+        return self.head(torch.cat([z_features, image_features], dim=1))
+
+    def regress(self, z: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        """Predicted outputs (B, out_features) from latent matrices (B, 7, 16) and normalised images."""
+        return self.head_outputs(self.z_dense(z), self.image_features(images))
 
     def forward(self, adjacency: torch.Tensor, ops: torch.Tensor, images: torch.Tensor) -> tuple[VAEOutput, torch.Tensor]:
         out = self.vae(adjacency, ops)

@@ -10,15 +10,19 @@ Facts taken from the arch2vec paper (sections 3.1-3.2, 4) and its reference impl
   "hidden sizes {128, 128, 128, 128, 16}").
 - The second head is named `logvar` in arch2vec but used as log(sigma): std = exp(head) and the KL
   term is written with 2 * head. We keep that parametrisation and call it `logstd`.
-- Decoder: dropout 0.3 on Z, ops = softmax(Linear(Z)) per node (the paper's Eq. 4; the released
-  Decoder applies its adjacency sigmoid to the ops by mistake), adjacency = sigmoid(Z Z^T) read on
-  the strict upper triangle (arch2vec's `prep_reverse` takes triu(1) of both sides). A consequence
-  kept on purpose: two padding nodes share one embedding c, and sigmoid(c.c) > 0.5 decodes an edge
+- Decoder: dropout 0.3 on Z, ops = Linear(Z) per node, adjacency = sigmoid(Z Z^T) read on the
+  strict upper triangle (arch2vec's `prep_reverse` takes triu(1) of both sides). A consequence kept
+  on purpose: two padding nodes share one embedding c, and sigmoid(c.c) > 0.5 decodes an edge
   between them; this is rare in NB-101, where most cells have all 7 vertices.
-- Loss (arch2vec config 4): BCE(ops) averaged over all B*7*5 entries (zero targets on padding rows),
-  + BCE(adjacency) summed over the strict upper triangle and divided by B*7*7 (the lower triangle
-  contributes exact zeros in arch2vec), + KL(q || N(0, I)) averaged over nodes and then divided once
-  more by B*7, exactly as arch2vec normalises it.
+- Op probabilities: the paper's Eq. 4 applies a softmax to the op logits, and arch2vec's config 4
+  asks for one, but its released Decoder applies `activation_adj` (a sigmoid) to the ops, so the
+  published numbers (arch2vec's, and info-NAS', which reuses that Decoder) come from per-entry
+  sigmoids. `VAEConfig.ops_activation` offers both; the default is the code's `sigmoid`. Decoding
+  (argmax of the logits) is the same for both.
+- Loss (arch2vec config 4): BCE(ops) on the `ops_activation` probabilities, averaged over all B*7*5
+  entries (zero targets on padding rows), + BCE(adjacency) summed over the strict upper triangle and
+  divided by B*7*7 (the lower triangle contributes exact zeros in arch2vec), + KL(q || N(0, I))
+  averaged over nodes and then divided once more by B*7, exactly as arch2vec normalises it.
 
 Operation embeddings (Chatzianastasis et al., 2021): with `op_embedding_dim = d`, a learned table
 E (5 x d, initialised N(0, 1)) replaces the one-hot features at the encoder input, and the decoder
@@ -39,6 +43,9 @@ from torch import nn
 from infonas.errors import InfonasError
 from infonas.searchspace import ops as O
 
+#: How the decoder's op logits become probabilities for the loss (see the module docstring).
+OPS_ACTIVATIONS = ("sigmoid", "softmax")
+
 
 @dataclass(frozen=True)
 class VAEConfig:
@@ -52,6 +59,7 @@ class VAEConfig:
     mlp_layers: int = 2
     dropout: float = 0.3
     op_embedding_dim: int | None = None  # None: one-hot ops; d: learned table shared by enc/dec
+    ops_activation: str = "sigmoid"  # op probabilities the loss sees: sigmoid (arch2vec's code) | softmax (paper)
 
     def __post_init__(self) -> None:
         for key in ("n_ops", "n_nodes", "hidden_dim", "latent_dim", "mlp_layers"):
@@ -63,6 +71,9 @@ class VAEConfig:
             raise InfonasError(f"VAEConfig.dropout: must be in [0, 1), got {self.dropout}")
         if self.op_embedding_dim is not None and self.op_embedding_dim < 1:
             raise InfonasError(f"VAEConfig.op_embedding_dim: must be None or >= 1, got {self.op_embedding_dim}")
+        if self.ops_activation not in OPS_ACTIVATIONS:
+            raise InfonasError(f"VAEConfig.ops_activation: unknown activation '{self.ops_activation}' "
+                               f"(choose from {', '.join(OPS_ACTIVATIONS)})")
 
     @property
     def gin_layers(self) -> int:
@@ -74,7 +85,7 @@ class VAEConfig:
 
 
 class VAEOutput(NamedTuple):
-    ops_logits: torch.Tensor  # (B, N, n_ops), softmax over the last axis gives op probabilities
+    ops_logits: torch.Tensor  # (B, N, n_ops); probabilities by VAEConfig.ops_activation, argmax decodes
     adj_logits: torch.Tensor  # (B, N, N), sigmoid gives edge probabilities (read on triu(1))
     mu: torch.Tensor  # (B, N, latent)
     logstd: torch.Tensor  # (B, N, latent), log sigma of q(z | cell)
@@ -184,6 +195,10 @@ class ArchVAE(nn.Module):
         ops_logits, adj_logits = self.decode(z)
         return VAEOutput(ops_logits, adj_logits, mu, logstd, z)
 
+    def loss(self, out: VAEOutput, adjacency: torch.Tensor, ops: torch.Tensor) -> torch.Tensor:
+        """arch2vec's loss of `out` with this VAE's `ops_activation` (see vae_loss)."""
+        return vae_loss(out, adjacency, ops, self.config.ops_activation)
+
 
 def _strict_upper(n: int, device) -> torch.Tensor:
     return torch.ones(n, n, dtype=torch.bool, device=device).triu(1)
@@ -198,19 +213,33 @@ def _log1m_softmax(logits: torch.Tensor) -> torch.Tensor:
     return torch.logsumexp(others, dim=-1) - torch.logsumexp(logits, dim=-1, keepdim=True)
 
 
-def vae_loss(out: VAEOutput, adjacency: torch.Tensor, ops: torch.Tensor) -> torch.Tensor:
+def ops_bce(ops_logits: torch.Tensor, target_ops: torch.Tensor, activation: str = "sigmoid") -> torch.Tensor:
+    """nn.BCELoss (mean over every entry, log terms clamped at -100 as torch does) of the op
+    probabilities `activation`(logits) against one-hot targets, computed from the logits in log
+    space: finite values and gradients where a probability rounds to 0 or 1.
+
+    sigmoid: each entry on its own, log p = logsigmoid(x), log(1 - p) = logsigmoid(-x) (arch2vec's code).
+    softmax: p over the ops of a node (the paper's Eq. 4).
+    """
+    logits = ops_logits.float()
+    if activation == "sigmoid":
+        log_p, log_1mp = F.logsigmoid(logits), F.logsigmoid(-logits)
+    elif activation == "softmax":
+        log_p, log_1mp = torch.log_softmax(logits, dim=-1), _log1m_softmax(logits)
+    else:
+        raise InfonasError(f"ops activation: unknown '{activation}' (choose from {', '.join(OPS_ACTIVATIONS)})")
+    bce = -(target_ops * log_p.clamp(min=-100) + (1 - target_ops) * log_1mp.clamp(min=-100))
+    return bce.mean()
+
+
+def vae_loss(out: VAEOutput, adjacency: torch.Tensor, ops: torch.Tensor, ops_activation: str = "sigmoid") -> torch.Tensor:
     """arch2vec's loss: BCE(ops) + BCE(adjacency) + KL, normalised as in its reference code.
 
+    `ops_activation` turns the op logits into the probabilities BCE(ops) scores (VAEConfig.ops_activation).
     Computed in float32 whatever the autocast dtype. Returns a 0-dim tensor (no host sync).
     """
     b, n, k = out.ops_logits.shape
-    target_ops = ops_one_hot(ops, k)
-    logits = out.ops_logits.float()
-    log_p = torch.log_softmax(logits, dim=-1)
-    log_1mp = _log1m_softmax(logits)
-    # nn.BCELoss on softmax probabilities, log terms clamped at -100 as torch does.
-    bce_ops = -(target_ops * log_p.clamp(min=-100) + (1 - target_ops) * log_1mp.clamp(min=-100))
-    loss_ops = bce_ops.mean()
+    loss_ops = ops_bce(out.ops_logits, ops_one_hot(ops, k), ops_activation)
 
     upper = _strict_upper(n, adjacency.device)
     target_adj = adjacency.float()

@@ -177,8 +177,9 @@ def plot_labeled_losses(
 ) -> tuple[Path, Path]:
     """Labeled loss per epoch, one panel per split, next to the mean-output baseline (thesis Fig. 4.1-4.3).
 
-    Mean over seeds (solid) with its band, the median over seeds (dotted, with 3+ seeds, as the
-    thesis adds for the skewed validation losses) and the baseline (grey, dashed) with its band.
+    Mean over seeds (solid) with its band, the thesis' "median loss" (dotted: each run's median over
+    evaluation batches, `labeled_loss_S_median`, averaged over seeds; drawn where the metrics have
+    it) and the baseline (grey, dashed) with its band.
     """
     _check_band(band, SEED_BANDS)
     frame = with_seed(metrics)
@@ -199,8 +200,9 @@ def plot_labeled_losses(
                                          (f"baseline_{split}", "0.45", "baseline (mean output)", "--")):
             curve = _sample_ci(rows, column, seed_curve(rows, column, band, rng))
             _draw_curve(ax, curve, color, label, ls)
-            if column.startswith("labeled") and n_seeds > 2:
-                ax.plot(curve["epoch"], curve["median"], color=color, linestyle=":", label="median")
+            median = seed_curve(rows, f"{column}_median", band, rng) if f"{column}_median" in rows else None
+            if column.startswith("labeled") and median is not None and not median.empty:
+                ax.plot(median["epoch"], median["mean"], color=color, linestyle=":", label="median over batches")
         ax.set_title(split_label(split))
         if logy:
             ax.set_yscale("log")
@@ -244,11 +246,15 @@ def plot_vae_losses(metrics: pd.DataFrame, out, band: str = "ci", ci_seed: int =
 
 
 def plot_reconstruction(metrics: pd.DataFrame, out, band: str = "ci", ci_seed: int = 0) -> tuple[Path, Path]:
-    """Reconstruction accuracy of operations and adjacency on held-out cells (thesis 4.15-4.16, paper 5-6)."""
-    return _plot_model_panels(metrics, out, [
-        ("ops_acc", "operations", "reconstruction accuracy"),
-        ("adj_acc", "adjacency matrix", "reconstruction accuracy"),
-    ], band, ci_seed)
+    """Reconstruction accuracy of operations and adjacency on held-out cells (thesis 4.15-4.16, paper 5-6),
+    and on the labeled validation networks (thesis Tables 4.5, 4.9) where the metrics have them."""
+    panels = [("ops_acc", "operations", "reconstruction accuracy"),
+              ("adj_acc", "adjacency matrix", "reconstruction accuracy")]
+    valid = [("ops_acc_valid_networks", "operations (validation networks)", "reconstruction accuracy"),
+             ("adj_acc_valid_networks", "adjacency (validation networks)", "reconstruction accuracy")]
+    if all(c in metrics and metrics[c].notna().any() for c, _, _ in valid):
+        panels += valid
+    return _plot_model_panels(metrics, out, panels, band, ci_seed)
 
 
 def plot_validity_uniqueness(metrics: pd.DataFrame, out, band: str = "ci", ci_seed: int = 0) -> tuple[Path, Path]:

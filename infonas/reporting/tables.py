@@ -37,6 +37,8 @@ SPLIT_LABELS = {
     "train": "train",
     "valid_unseen_networks": "unseen networks",
     "valid_unseen_images": "unseen images",
+    "test_unseen_images": "test: unseen images",
+    "test_unseen_networks_images": "test: unseen networks and images",
 }
 REGRESSOR_LABELS = {
     "gb": "gradient boosting",
@@ -53,11 +55,14 @@ CELL_QUANTITIES = (
     ("VAE loss (unlabeled batches)", "vae_loss_unlabeled"),
     ("ops reconstruction accuracy", "ops_acc"),
     ("adjacency reconstruction accuracy", "adj_acc"),
+    ("ops reconstruction accuracy (validation networks)", "ops_acc_valid_networks"),
+    ("adjacency reconstruction accuracy (validation networks)", "adj_acc_valid_networks"),
     ("validity", "validity"),
     ("uniqueness", "uniqueness"),
     ("uniqueness before pruning (arch2vec's)", "uniqueness_unpruned"),
 )
 _CI = ("_ci_low", "_ci_high")
+_MEDIAN = "_median"  # a labeled loss's median over evaluation batches (the thesis' "median loss")
 
 
 # ---------------------------------------------------------------- metrics frames (shared with figures)
@@ -119,9 +124,9 @@ def with_seed(metrics: pd.DataFrame, what: str = "metrics") -> pd.DataFrame:
 
 
 def labeled_splits(frame: pd.DataFrame) -> list[str]:
-    """Labeled split names found as `labeled_loss_S` columns: the paper's three first, then others."""
+    """Labeled split names found as `labeled_loss_S` columns: the paper's five in order, then others."""
     found = [c[len("labeled_loss_"):] for c in frame.columns
-             if c.startswith("labeled_loss_") and not c.endswith(_CI) and c != "labeled_loss_batches"]
+             if c.startswith("labeled_loss_") and not c.endswith((*_CI, _MEDIAN)) and c != "labeled_loss_batches"]
     known = [s for s in SPLIT_LABELS if s in found]
     return known + [s for s in found if s not in SPLIT_LABELS]
 
@@ -170,8 +175,10 @@ def final_training_table(metrics: pd.DataFrame, epoch: int | None = None) -> pd.
     """Final-epoch joint-training metrics, one row per quantity, columns per model (thesis 4.2).
 
     Columns `quantity`, then for each model M (display name): `M_mean`, `M_std` over seeds of the
-    value at the final epoch (or `epoch`), and `M_ci_low`, `M_ci_high`: the mean over seeds of each
-    seed's bootstrapped 95 % CI bounds (labeled losses and baselines only; with one seed, its CI).
+    value at the final epoch (or `epoch`), `M_ci_low`, `M_ci_high`: the mean over seeds of each
+    seed's bootstrapped 95 % CI bounds, and `M_median`: the mean over seeds of each seed's median
+    over evaluation batches, the thesis' "median loss" (these three for labeled losses and
+    baselines only; with one seed, its own). Metrics files without `_median` columns leave it empty.
     """
     frame = with_seed(metrics)
     what = where(frame, "metrics")
@@ -189,7 +196,7 @@ def final_training_table(metrics: pd.DataFrame, epoch: int | None = None) -> pd.
         stats = [_stats(rows[col]) for _, col in quantities]
         table[f"{name}_mean"] = [m for m, _ in stats]
         table[f"{name}_std"] = [s for _, s in stats]
-        for suffix in _CI:
+        for suffix in (*_CI, _MEDIAN):
             table[f"{name}{suffix}"] = [_mean(rows[col + suffix]) if col + suffix in rows else math.nan
                                         for _, col in quantities]
     return table

@@ -1,8 +1,9 @@
 """Checkpoints of the joint training: atomic files that hold everything a resumed run needs.
 
 A checkpoint `checkpoints/epoch_{E:03d}.pt` is a plain dict (loadable with weights_only=True):
-`format`, `epoch` (epochs completed), `model_config`, `joint_config`, `data_sizes`, `models` and
-`optimizers` (name -> state_dict; names `infonas` and `arch2vec`), `rng` (global torch CPU/CUDA
+`format`, `epoch` (epochs completed), `model_config`, `joint_config`, `data_sizes`, `models` (name ->
+state_dict; `infonas`, `arch2vec`) and `optimizers` (name -> state_dict: `infonas`, `infonas_vae` with
+two optimisers, `arch2vec`; see `JointTrainer._make_optimizers`), `rng` (global torch CPU/CUDA
 states and the batch-order generator's state) and `metrics` (the metrics.csv rows so far). It is written
 to a temporary name and renamed, so a killed job leaves either the previous checkpoint or the new one.
 """

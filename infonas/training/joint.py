@@ -8,7 +8,15 @@ unlabeled ones, repeated; when one side runs out, the rest of the other follows 
 - Labeled batch: info-NAS takes `vae_weight` * VAE loss + `labeled_weight` * labeled loss (L1, MSE or
   Huber between predicted and true outputs). The weights apply to labeled batches only.
 - The reference arch2vec (a plain VAE built from the same init seed, so it starts identical to
-  info-NAS' VAE) trains on the very same batches, taking a labeled batch's cells as unlabeled data.
+  info-NAS' VAE) trains on the very same batches, taking a labeled batch's cells as unlabeled data;
+  on those its loss is scaled by `vae_weight`, as info-NAS' trainer does.
+
+Optimisers (`optimizers`), as info-NAS' trainer (info_nas/trainer.py) builds them with `two`: the
+shared VAE keeps arch2vec's own Adam (`vae_lr`, 1e-3) for unlabeled batches, and a second Adam over
+VAE + regressor (`lr`, the rate thesis Tables 4.5-4.8 vary) takes the labeled batches, so each keeps
+its own moments. `one` is a single Adam (`lr`) over VAE + regressor for both batch kinds. The
+gradient norm is clipped over the parameters of the optimiser that steps. The arch2vec models (the
+reference, or a plain arch2vec run) always train with their own Adam at `vae_lr`.
 
 Everything stays on the device: batches are gathered by index, images are normalised in the batch,
 losses are summed in device tensors and read once per epoch (where a non-finite loss stops the run).
@@ -32,7 +40,7 @@ from tqdm.auto import tqdm
 
 from infonas.errors import InfonasError
 from infonas.models.info_nas import InfoNAS, InfoNASConfig, images_to_input
-from infonas.models.vae import ArchVAE, check_cells, vae_loss
+from infonas.models.vae import ArchVAE, check_cells
 from infonas.runtime import resolve_device
 from infonas.searchspace import ops as O
 from infonas.training import checkpoint as ckpt
@@ -42,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 #: JointConfig keys that may change between a checkpoint and the run resuming from it.
 RESUMABLE_KEYS = frozenset({"epochs", "checkpoint_every"})
+#: `optimizers` choices: info-NAS' two Adams (labeled / unlabeled batches) or a single one.
+OPTIMIZER_SETUPS = ("two", "one")
 
 
 @dataclass(frozen=True)
@@ -56,7 +66,9 @@ class JointConfig:
     huber_delta: float = 1.0
     vae_weight: float = 1.0
     labeled_weight: float = 1.0
-    lr: float = 1e-3
+    lr: float = 1e-3  # Adam on labeled batches (VAE + regressor); with optimizers="one", on every batch
+    vae_lr: float = 1e-3  # the VAE's own Adam (arch2vec's): info-NAS' unlabeled batches, the arch2vec models
+    optimizers: str = "two"  # two: info-NAS' trainer, one Adam per batch kind | one: a single Adam
     betas: tuple[float, float] = (0.9, 0.999)
     adam_eps: float = 1e-8
     grad_clip: float | None = 5.0  # arch2vec clips the gradient norm at 5; None disables
@@ -85,8 +97,12 @@ class JointConfig:
             )
         if not 0.0 < self.ci_level < 1.0:
             raise InfonasError(f"JointConfig.ci_level: must be in (0, 1), got {self.ci_level}")
-        if self.lr <= 0 or self.huber_delta <= 0:
-            raise InfonasError("JointConfig.lr and JointConfig.huber_delta: must be > 0")
+        for key in ("lr", "vae_lr", "huber_delta"):
+            if not getattr(self, key) > 0:
+                raise InfonasError(f"JointConfig.{key}: must be > 0, got {getattr(self, key)}")
+        if self.optimizers not in OPTIMIZER_SETUPS:
+            raise InfonasError(f"JointConfig.optimizers: unknown set-up '{self.optimizers}' "
+                               f"(choose from {', '.join(OPTIMIZER_SETUPS)})")
         if self.n_latent_points < 0:
             raise InfonasError(f"JointConfig.n_latent_points: must be >= 0, got {self.n_latent_points}")
         for key in ("eval_max_samples", "vae_train_mode_epochs"):
@@ -137,21 +153,25 @@ class LabeledSplit:
 @dataclass
 class LabeledData:
     """The labeled IO dataset: the labeled networks' cells, the splits (`train` is trained on, all are
-    evaluated) and the per-channel image mean/std of images scaled to [0, 1]."""
+    evaluated), the per-channel image mean/std of images scaled to [0, 1], and `valid_networks`: rows
+    of `networks` with role `valid`, whose reconstruction accuracy is reported (None: not reported)."""
 
     networks: CellSet
     splits: dict[str, LabeledSplit]
     image_mean: torch.Tensor
     image_std: torch.Tensor
     train_split: str = "train"
+    valid_networks: torch.Tensor | None = None
 
     def to(self, device: torch.device) -> "LabeledData":
+        valid = None if self.valid_networks is None else torch.as_tensor(self.valid_networks).to(device, torch.long)
         return LabeledData(
             self.networks.to(device),
             {name: s.to(device) for name, s in self.splits.items()},
             torch.as_tensor(self.image_mean, dtype=torch.float32).to(device),
             torch.as_tensor(self.image_std, dtype=torch.float32).to(device),
             self.train_split,
+            valid,
         )
 
 
@@ -168,6 +188,13 @@ def batch_schedule(n_labeled: int, n_unlabeled: int, k_labeled: int, k_unlabeled
         out += [False] * take
         used_u += take
     return out
+
+
+def _loss_summary(stem: str, losses: torch.Tensor, config: JointConfig, generator: torch.Generator) -> dict:
+    """`stem` (mean over samples), its bootstrap CI bounds and `stem_median` (over batches of batch_size)."""
+    mean, low, high = M.bootstrap_ci(losses, config.n_bootstrap, config.ci_level, generator)
+    return {stem: mean, f"{stem}_ci_low": low, f"{stem}_ci_high": high,
+            f"{stem}_median": M.batch_median(losses, config.batch_size)}
 
 
 def _eval_seed(seed: int, epoch: int, tag: int) -> int:
@@ -213,12 +240,12 @@ class JointTrainer:
             m.to(self.device)
             if self.device.type == "cuda":
                 m.to(memory_format=torch.channels_last)
-        self.optimizers = {name: self._adam(m) for name, m in self.models().items()}
+        self.optimizers = self._make_optimizers()
         self.batch_gen = M.make_generator(self.device, config.seed)
         self.epoch = 0
         self.rows: list[dict] = []
         self._eval_subsets = self._make_eval_subsets()
-        self._baselines: dict[str, tuple[float, float, float]] = {}
+        self._baselines: dict[str, dict[str, float]] = {}  # split -> baseline columns (fixed targets)
 
     # ----------------------------------------------------------------------------- set-up helpers
     def models(self) -> dict[str, nn.Module]:
@@ -246,10 +273,29 @@ class JointTrainer:
             for vae in self.vaes():
                 vae.eval()
 
-    def _adam(self, model: nn.Module) -> torch.optim.Adam:
+    def _adam(self, model: nn.Module, lr: float) -> torch.optim.Adam:
         c = self.config
-        return torch.optim.Adam(model.parameters(), lr=c.lr, betas=c.betas, eps=c.adam_eps,
+        return torch.optim.Adam(model.parameters(), lr=lr, betas=c.betas, eps=c.adam_eps,
                                 fused=self.device.type == "cuda")
+
+    def _make_optimizers(self) -> dict[str, torch.optim.Adam]:
+        """Name -> Adam. `infonas`: VAE + regressor at `lr` (labeled batches; every batch with
+        optimizers="one"); `infonas_vae`: the shared VAE alone at `vae_lr` (unlabeled batches, two
+        optimisers only); `arch2vec`: the arch2vec model (reference or plain run) at `vae_lr`."""
+        c = self.config
+        if self.labeled is None:
+            return {"arch2vec": self._adam(self.main, c.vae_lr)}
+        optimizers = {"infonas": self._adam(self.main, c.lr)}
+        if c.optimizers == "two":
+            optimizers["infonas_vae"] = self._adam(self.main_vae, c.vae_lr)
+        if self.reference is not None:
+            optimizers["arch2vec"] = self._adam(self.reference, c.vae_lr)
+        return optimizers
+
+    @property
+    def unlabeled_optimizer(self) -> str:
+        """The optimiser that steps the main model on unlabeled batches."""
+        return "infonas_vae" if "infonas_vae" in self.optimizers else self.main_name
 
     @property
     def split_names(self) -> list[str]:
@@ -271,19 +317,22 @@ class JointTrainer:
         return subsets
 
     # ----------------------------------------------------------------------------- training
-    def _step(self, name: str, loss: torch.Tensor) -> None:
-        model, opt = self.models()[name], self.optimizers[name]
+    def _step(self, optimizer: str, loss: torch.Tensor) -> None:
+        """Backward and one step of `optimizer`, the gradient norm clipped over the parameters it updates."""
+        opt = self.optimizers[optimizer]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.grad_clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), self.config.grad_clip)
+            nn.utils.clip_grad_norm_([p for group in opt.param_groups for p in group["params"]], self.config.grad_clip)
         opt.step()
 
-    def _vae_step(self, name: str, vae: ArchVAE, adj: torch.Tensor, ops: torch.Tensor) -> torch.Tensor:
+    def _vae_step(self, optimizer: str, vae: ArchVAE, adj: torch.Tensor, ops: torch.Tensor,
+                  weight: float = 1.0) -> torch.Tensor:
+        """One step on `weight` * VAE loss; returns the unweighted loss."""
         with M.device_autocast(self.device):
             out = vae(adj, ops)
-        loss = vae_loss(out, adj, ops)
-        self._step(name, loss)
+        loss = vae.loss(out, adj, ops)
+        self._step(optimizer, weight * loss)
         return loss.detach()
 
     def _labeled_step(self, idx: torch.Tensor, sums: torch.Tensor) -> None:
@@ -294,17 +343,17 @@ class JointTrainer:
         images = images_to_input(split.images[split.image_index[idx]], data.image_mean, data.image_std)
         with M.device_autocast(self.device):
             out, pred = self.main(adj, ops, images)
-        vae_l = vae_loss(out, adj, ops)
+        vae_l = self.main_vae.loss(out, adj, ops)
         lab_l = self.loss_fn(pred, split.targets[idx]).mean()
-        self._step(self.main_name, self.config.vae_weight * vae_l + self.config.labeled_weight * lab_l)
+        self._step("infonas", self.config.vae_weight * vae_l + self.config.labeled_weight * lab_l)
         sums[0] += vae_l.detach()
         sums[2] += lab_l.detach()
         if self.reference is not None:
-            sums[3] += self._vae_step("arch2vec", self.reference, adj, ops)
+            sums[3] += self._vae_step("arch2vec", self.reference, adj, ops, self.config.vae_weight)
 
     def _unlabeled_step(self, idx: torch.Tensor, sums: torch.Tensor) -> None:
         adj, ops = self.unlabeled.adjacency[idx], self.unlabeled.ops[idx]
-        sums[1] += self._vae_step(self.main_name, self.main_vae, adj, ops)
+        sums[1] += self._vae_step(self.unlabeled_optimizer, self.main_vae, adj, ops)
         if self.reference is not None:
             sums[4] += self._vae_step("arch2vec", self.reference, adj, ops)
 
@@ -351,27 +400,28 @@ class JointTrainer:
             losses = M.labeled_split_losses(self.main, data.networks.adjacency, data.networks.ops, net_index,
                                             image_index, targets, to_input, self.loss_fn, c.eval_batch_size)
             g = M.make_generator(self.device, _eval_seed(c.seed, self.epoch, 10 + k))
-            row.update(zip((f"labeled_loss_{name}", f"labeled_loss_{name}_ci_low", f"labeled_loss_{name}_ci_high"),
-                           M.bootstrap_ci(losses, c.n_bootstrap, c.ci_level, g)))
+            row.update(_loss_summary(f"labeled_loss_{name}", losses, c, g))
             if name not in self._baselines:
                 base = M.baseline_losses(targets, self.loss_fn, c.eval_batch_size)
                 g = M.make_generator(self.device, _eval_seed(c.seed, 0, 100 + k))
-                self._baselines[name] = M.bootstrap_ci(base, c.n_bootstrap, c.ci_level, g)
-            row.update(zip((f"baseline_{name}", f"baseline_{name}_ci_low", f"baseline_{name}_ci_high"),
-                           self._baselines[name]))
+                self._baselines[name] = _loss_summary(f"baseline_{name}", base, c, g)
+            row.update(self._baselines[name])
         return row
 
     def _cell_metrics(self, vae: ArchVAE, tag: int) -> dict:
         c = self.config
-        ops_acc = adj_acc = math.nan
+        heldout = valid_nets = (math.nan, math.nan)
         if self.heldout is not None:
             adj, ops = self._pick("__heldout__", self.heldout.adjacency, self.heldout.ops)
-            ops_acc, adj_acc = M.reconstruction_accuracy(vae, adj, ops, c.eval_batch_size)
+            heldout = M.reconstruction_accuracy(vae, adj, ops, c.eval_batch_size)
+        if self.labeled is not None and self.labeled.valid_networks is not None:
+            rows, nets = self.labeled.valid_networks, self.labeled.networks
+            valid_nets = M.reconstruction_accuracy(vae, nets.adjacency[rows], nets.ops[rows], c.eval_batch_size)
         adj, ops = self._pick("__fit__", self.unlabeled.adjacency, self.unlabeled.ops)
         mu = M.latent_means(vae, adj, ops, c.eval_batch_size)
         g = M.make_generator(self.device, _eval_seed(c.seed, self.epoch, tag))
         generative = M.validity_uniqueness(vae, mu, c.n_latent_points, g, c.eval_batch_size)
-        return dict(zip(M.CELL_COLUMNS, (ops_acc, adj_acc, *generative)))
+        return dict(zip(M.CELL_COLUMNS, (*heldout, *valid_nets, *generative)))
 
     def evaluate(self, stats: dict) -> list[dict]:
         """Metric rows (one per model) for the epoch just trained; appended to `self.rows`."""
@@ -419,9 +469,13 @@ class JointTrainer:
             raise InfonasError(f"{source}: written for data of sizes {state['data_sizes']}, got {self._data_sizes()}")
         if set(state["models"]) != set(self.models()):
             raise InfonasError(f"{source}: holds models {sorted(state['models'])}, this run trains {sorted(self.models())}")
+        if set(state["optimizers"]) != set(self.optimizers):
+            raise InfonasError(f"{source}: holds optimisers {sorted(state['optimizers'])}, "
+                               f"this run has {sorted(self.optimizers)}; delete it to start over")
         for name, m in self.models().items():
             m.load_state_dict(state["models"][name])
-            self.optimizers[name].load_state_dict(state["optimizers"][name])
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
         ckpt.set_rng_state(state["rng"], self.device)
         self.batch_gen.set_state(state["rng"]["batch_order"].cpu())
         self.epoch = int(state["epoch"])
@@ -456,6 +510,12 @@ def _validate_labeled(labeled: LabeledData, model_config: InfoNASConfig, cells, 
     cells("labeled networks", labeled.networks)
     if labeled.train_split not in labeled.splits:
         raise InfonasError(f"labeled data: no '{labeled.train_split}' split (have {sorted(labeled.splits)})")
+    if labeled.valid_networks is not None:
+        rows = labeled.valid_networks
+        if rows.ndim != 1 or rows.numel() == 0:
+            raise InfonasError("labeled data: valid_networks must be a non-empty 1-d index of network rows")
+        checks.append((f"labeled data: valid_networks out of range [0, {len(labeled.networks)})",
+                       (rows.min() >= 0) & (rows.max() < len(labeled.networks))))
     channels = model_config.image_channels
     if labeled.image_mean.shape != (channels,) or labeled.image_std.shape != (channels,):
         raise InfonasError(f"labeled data: image mean/std must have shape ({channels},)")

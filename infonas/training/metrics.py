@@ -8,19 +8,25 @@ for the side-by-side reference (or for a plain arch2vec run). Columns, in order:
 - `vae_loss_labeled`, `vae_loss_unlabeled`: mean training VAE loss (arch2vec's loss, unweighted) over
   the epoch's labeled / unlabeled batches, in train mode (noise and dropout on; in eval mode after
   `vae_train_mode_epochs`, when that is set). The reference arch2vec sees the labeled batches' cells
-  as unlabeled data; its loss on them is `vae_loss_labeled`.
+  as unlabeled data; its (unweighted) loss on them is `vae_loss_labeled`.
 - `labeled_loss_batches`: mean labeled loss (unweighted) over the epoch's training batches.
-- For every labeled split S (`train`, `valid_unseen_networks`, `valid_unseen_images`, or whatever
-  splits were given): `labeled_loss_S` = mean per-sample loss in eval mode, `labeled_loss_S_ci_low`,
-  `labeled_loss_S_ci_high` = seeded percentile-bootstrap 95 % CI of that mean over samples;
-  `baseline_S`, `baseline_S_ci_low`, `baseline_S_ci_high` = the same for predicting the split's mean
-  output vector (thesis 4.1 "reference"). A per-sample loss is the loss averaged over the 513 features.
-  Empty for the arch2vec rows.
+- For every labeled split S (the IO dataset's five: `train`, `valid_unseen_networks`,
+  `valid_unseen_images`, `test_unseen_images`, `test_unseen_networks_images`, or whatever splits
+  were given): `labeled_loss_S` = mean per-sample loss in eval mode, `labeled_loss_S_ci_low`,
+  `labeled_loss_S_ci_high` = seeded percentile-bootstrap 95 % CI of that mean over samples,
+  `labeled_loss_S_median` = the thesis' "median loss": the median over evaluation batches of
+  `batch_size` consecutive samples of the batch-mean loss (info-NAS' `val_loss_median`, see
+  `batch_median`); `baseline_S`, `baseline_S_ci_low`, `baseline_S_ci_high`, `baseline_S_median` =
+  the same for predicting the split's mean output vector (thesis 4.1 "reference"). A per-sample loss
+  is the loss averaged over the 513 features. Empty for the arch2vec rows.
 - `ops_acc`: fraction of real (non-padding) nodes of the held-out cells whose op is the argmax of
   the decoded ops (eval mode, z = mu). arch2vec also scores padding rows, as "input" (argmax of a zero
   row), which caps the thesis' numbers at about 0.978; we leave padding out.
 - `adj_acc`: fraction of strict-upper-triangle entries (21 per cell) of the held-out cells where the
   thresholded edge probability (> 0.5) equals the true entry (arch2vec's `correct_adj`).
+- `ops_acc_valid_networks`, `adj_acc_valid_networks`: the same on the labeled validation networks
+  (role `valid`, 77 in the paper; the "labeled" columns of thesis Tables 4.5 and 4.9), for info-NAS'
+  VAE and the reference alike. Empty without labeled data.
 - `validity`, `uniqueness`: arch2vec's generative check. Fit the mean and std of the training
   latents mu per (node, dimension), draw latent matrices from that Gaussian, decode (ops argmax,
   edges > 0.5 on the upper triangle); validity = fraction that is a legal NB-101 cell
@@ -50,7 +56,9 @@ from infonas.searchspace.cells import cell_hash, is_valid_cell, module_hash
 LABELED_LOSSES = ("l1", "mse", "huber")
 BASE_COLUMNS = ("epoch", "model", "seconds", "n_labeled_steps", "n_unlabeled_steps",
                 "vae_loss_labeled", "vae_loss_unlabeled", "labeled_loss_batches")
-CELL_COLUMNS = ("ops_acc", "adj_acc", "validity", "uniqueness", "uniqueness_unpruned")
+RECONSTRUCTION_COLUMNS = ("ops_acc", "adj_acc", "ops_acc_valid_networks", "adj_acc_valid_networks")
+GENERATIVE_COLUMNS = ("validity", "uniqueness", "uniqueness_unpruned")
+CELL_COLUMNS = RECONSTRUCTION_COLUMNS + GENERATIVE_COLUMNS
 
 
 def metric_columns(split_names: Sequence[str]) -> list[str]:
@@ -58,7 +66,7 @@ def metric_columns(split_names: Sequence[str]) -> list[str]:
     cols = list(BASE_COLUMNS)
     for s in split_names:
         for stem in (f"labeled_loss_{s}", f"baseline_{s}"):
-            cols += [stem, f"{stem}_ci_low", f"{stem}_ci_high"]
+            cols += [stem, f"{stem}_ci_low", f"{stem}_ci_high", f"{stem}_median"]
     return cols + list(CELL_COLUMNS)
 
 
@@ -147,17 +155,62 @@ def labeled_split_losses(
     batch_size: int,
 ) -> torch.Tensor:
     """Per-sample labeled loss (N,) of an InfoNAS model in eval mode; `to_input` maps image indices
-    to the normalised image batch."""
+    to the normalised image batch.
+
+    In eval mode a sample's prediction depends only on its network (z = mu) and its image (BatchNorm
+    running statistics, no dropout), so each network's Z features and each image's branch features
+    are computed once and paired per sample in the head: a split of 1,094,000 samples costs 2,000
+    image-branch passes instead of 1,094,000.
+    """
     device = targets.device
     out = torch.empty(targets.shape[0], dtype=torch.float32, device=device)
+    if targets.shape[0] == 0:
+        return out
+    images, image_pos = torch.unique(image_index, return_inverse=True)
     with eval_mode(model):
-        for start in range(0, targets.shape[0], batch_size):
-            sl = slice(start, start + batch_size)
-            net = net_index[sl]
+        z_feats = torch.cat([_z_features(model, net_adjacency[sl], net_ops[sl])
+                             for sl in _slices(net_adjacency.shape[0], batch_size)])
+        img_feats = torch.cat([_image_features(model, to_input(images[sl]))
+                               for sl in _slices(images.shape[0], batch_size)])
+        for sl in _slices(targets.shape[0], batch_size):
             with device_autocast(device):
-                _, pred = model(net_adjacency[net], net_ops[net], to_input(image_index[sl]))
+                pred = model.head_outputs(z_feats[net_index[sl]], img_feats[image_pos[sl]])
             out[sl] = loss_fn(pred, targets[sl])
     return out
+
+
+def _slices(n: int, batch_size: int) -> Iterator[slice]:
+    return (slice(start, start + batch_size) for start in range(0, n, batch_size))
+
+
+def _z_features(model: nn.Module, adjacency: torch.Tensor, ops: torch.Tensor) -> torch.Tensor:
+    with device_autocast(adjacency.device):
+        mu, _ = model.vae.encode(adjacency, ops)  # z = mu in eval mode
+        return model.z_dense(mu)
+
+
+def _image_features(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    with device_autocast(images.device):
+        return model.image_features(images)
+
+
+def batch_median(losses: torch.Tensor, batch_size: int) -> float:
+    """Median over evaluation batches of the batch-mean loss: info-NAS' `val_loss_median`.
+
+    info-NAS evaluates a labeled split with an unshuffled loader in batches of the training batch
+    size, averages the loss per batch and reports the median of those batch means (next to their
+    mean) as the thesis' "median loss". Here the batches are runs of `batch_size` consecutive
+    samples in the split's stored order (network by network); the last one may be shorter.
+    """
+    n = losses.numel()
+    if n == 0:
+        return math.nan
+    values = losses.float().flatten()
+    full = n // batch_size * batch_size
+    means = values[:full].reshape(-1, batch_size).mean(dim=1)
+    if full < n:
+        means = torch.cat([means, values[full:].mean().reshape(1)])
+    return float(torch.quantile(means, 0.5))
 
 
 def baseline_losses(targets: torch.Tensor, loss_fn: Callable, batch_size: int) -> torch.Tensor:
