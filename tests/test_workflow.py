@@ -314,3 +314,11 @@ def test_forced_rerun_that_fails_keeps_outputs_and_one_that_succeeds_retrains(fi
     assert "resuming" not in log and "epoch 6" in log
     assert metrics.read_bytes() == before  # retrained from scratch on the CPU: the same numbers
     assert not (metrics.parent / "checkpoints").exists()
+
+
+def test_until_a_stage_behind_the_checkpoint_says_what_works(tmp_path):
+    result = snakemake("-n", "--until", "pretrain", "--config", f"store_dir={tmp_path / 'store'}")
+    assert result.returncode != 0
+    assert "snakemake pretrain_all" in result.stdout + result.stderr
+    targets = planned_rules(snakemake("-n", "pretrain_all", "--config", f"store_dir={tmp_path / 'store'}"))
+    assert "sample_networks" in targets and "pretrain_all" in targets and "train" not in targets
