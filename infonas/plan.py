@@ -109,6 +109,15 @@ def get_path(config: Mapping, key: str) -> Any:
     return node
 
 
+def has_path(config: Mapping, key: str) -> bool:
+    node: Any = config
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
 def set_path(config: dict, key: str, value: Any) -> None:
     """config[a][b] = value for 'a.b', creating the sections on the way."""
     parts = key.split(".")
@@ -232,7 +241,8 @@ def variant_records(config: Mapping, leaves: list[str] | None = None) -> dict[st
     records: dict[str, StageRecord] = {}
 
     def add(stage: str, model: str | None = None) -> None:
-        settings = {k: get_path(config, k) for k in stage_keys(stage, model, leaves)}
+        # a leaf without a default that the config leaves out (e.g. predictor params) is not a setting
+        settings = {k: get_path(config, k) for k in stage_keys(stage, model, leaves) if has_path(config, k)}
         if model is not None and stage == "train":
             settings["model"] = model
         files = input_files(stage, config)
