@@ -230,6 +230,16 @@ class StageRecord:
         return out
 
 
+def canonical(value: Any) -> Any:
+    """A setting with its mappings' keys sorted: Snakemake compares params as written, so a leaf that is
+    a mapping (predictor params) must not look changed when only a config file's key order differs."""
+    if isinstance(value, Mapping):
+        return {k: canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
+
+
 def digest_of(stage: str, settings: Mapping, upstream: Mapping) -> str:
     text = json.dumps({"stage": stage, "settings": settings, "upstream": upstream}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:DIGEST_LENGTH]
@@ -242,7 +252,7 @@ def variant_records(config: Mapping, leaves: list[str] | None = None) -> dict[st
 
     def add(stage: str, model: str | None = None) -> None:
         # a leaf without a default that the config leaves out (e.g. predictor params) is not a setting
-        settings = {k: get_path(config, k) for k in stage_keys(stage, model, leaves) if has_path(config, k)}
+        settings = {k: canonical(get_path(config, k)) for k in stage_keys(stage, model, leaves) if has_path(config, k)}
         if model is not None and stage == "train":
             settings["model"] = model
         files = input_files(stage, config)
