@@ -48,6 +48,7 @@ rule compare_training:
         splits=COMPARED_SPLITS,
     log:
         f"{RUN}/logs/compare/{{comparison}}_training.log",
+    localrule: True
     threads: 1
     resources:
         mem_mb=2000,
@@ -107,6 +108,7 @@ rule compare_search:
         curves=lambda w: search_curves(evaluated_variants(w.comparison)),
     log:
         f"{RUN}/logs/compare/{{comparison}}_search.log",
+    localrule: True
     threads: 1
     resources:
         mem_mb=4000,
@@ -124,6 +126,7 @@ rule compare_prediction:
         entries=lambda w: prediction_entries(evaluated_variants(w.comparison)),
     log:
         f"{RUN}/logs/compare/{{comparison}}_prediction.log",
+    localrule: True
     threads: 1
     resources:
         mem_mb=2000,
@@ -142,6 +145,7 @@ rule variant_search:
         curves=lambda w: search_curves([w.variant]),
     log:
         f"{RUN}/logs/report/search_overview_{{variant}}.log",
+    localrule: True
     threads: 1
     resources:
         mem_mb=4000,
@@ -172,9 +176,11 @@ rule output_heatmaps:
         seed=lambda w: PLAN.variants[w.variant]["seed"],
     log:
         f"{RUN}/logs/report/heatmaps_{{variant}}_{{model}}.log",
+    group:
+        group_if_small("output_heatmaps", "train")
     threads: 2
     resources:
-        mem_mb=4000,
+        **cluster_resources("output_heatmaps"),
     script:
         "../workflow_scripts/output_heatmaps.py"
 
@@ -191,6 +197,7 @@ rule latent_space:
         seed=lambda w: PLAN.variants[w.variant]["seed"],
     log:
         f"{RUN}/logs/report/latent_{{variant}}_{{model}}_epoch{{epoch}}.log",
+    localrule: True
     threads: 1
     resources:
         mem_mb=4000,

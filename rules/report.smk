@@ -53,6 +53,7 @@ rule training_report:
         "../envs/infonas.yaml"
     log:
         f"{RUN}/logs/report/training_{{variant}}_{{model}}.log",
+    localrule: True
     threads: 1
     resources:
         mem_mb=2000,
@@ -76,6 +77,7 @@ rule arch2vec_report:
         "../envs/infonas.yaml"
     log:
         f"{RUN}/logs/report/training_{{variant}}_{{model}}.log",
+    localrule: True
     threads: 1
     resources:
         mem_mb=2000,
@@ -106,6 +108,7 @@ rule search_report:
         "../envs/infonas.yaml"
     log:
         f"{RUN}/logs/report/search_{{variant}}_{{model}}_seed{{seed}}_epoch{{epoch}}.log",
+    localrule: True
     threads: 1
     resources:
         mem_mb=4000,
@@ -134,6 +137,7 @@ rule prediction_report:
         "../envs/infonas.yaml"
     log:
         f"{RUN}/logs/report/predict_{{variant}}_{{model}}_epoch{{epoch}}.log",
+    localrule: True
     threads: 1
     resources:
         mem_mb=2000,
@@ -148,6 +152,7 @@ rule scaling_variants_table:
         "../envs/infonas.yaml"
     log:
         f"{RUN}/logs/report/scaling_variants.log",
+    localrule: True
     threads: 1
     resources:
         mem_mb=1000,

@@ -12,7 +12,7 @@ def main(smk):
     target, target_name = table.prediction_target()
     logging.getLogger("infonas").info("predicting %s; benchmark: %s", target_name, table.source)
     s = smk.params.settings
-    params = {name: dict(values) for name, values in s["params"].items()}
+    params = {name: dict(values) for name, values in s["params"].items() if values}  # unset: None
     params.setdefault("assessor", {}).setdefault("device", job_device(smk))
     frame = run_prediction(
         load_embedding(smk.input.embeddings, smk.wildcards.encoder),
