@@ -100,8 +100,8 @@ class Need:
     """A stage's peak data bytes, its work in paper-size units, the rate it runs at and its libraries."""
 
     data_bytes: float
-    units: float
-    rate: str  # key of RATES without the device
+    units: float = 0.0
+    rate: str | None = None  # key of RATES without the device (None: no work worth timing)
     torch: bool = True
     gpu_stage: bool = True  # runs on `device` (asks for a GPU when device is cuda)
     extra_s: float = 0.0  # work not measured in units (GP fits)
@@ -258,12 +258,11 @@ def _predict(config: Mapping, model: str | None) -> Need:
 
 
 def _output_heatmaps(config: Mapping, model: str | None) -> Need:
-    rows = io_rows(config)["all"]
-    return Need(rows * (output_width(config) * FLOAT + 8), 0, "embed")
+    return Need(io_rows(config)["all"] * (output_width(config) * FLOAT + 8))
 
 
 def _enumerate_cells(config: Mapping, model: str | None) -> Need:
-    return Need(NB101_CELLS * 1024, 0, "embed", torch=False, gpu_stage=False)  # measured 450 MB peak, 70 s
+    return Need(NB101_CELLS * 1024, torch=False, gpu_stage=False)  # measured 450 MB peak, 70 s on 2 cores
 
 
 #: rule name -> its need; rules not listed are bookkeeping that runs where Snakemake runs (localrules)
@@ -296,7 +295,8 @@ def request(rule: str, config: Mapping, model: str | None = None) -> Request:
     base = BASE_MB["cuda" if gpu else "torch" if need.torch else "python"]
     mem_mb = max(MIN_MEM_MB, _round_up(base + MEM_MARGIN * need.data_bytes / 2**20, MEM_STEP_MB))
     device = "cuda" if gpu else "cpu"
-    seconds = need.units / RATES.get((need.rate, device), RATES[(need.rate, "cpu")]) + need.extra_s
+    rate = RATES.get((need.rate, device), RATES.get((need.rate, "cpu"))) if need.rate else None
+    seconds = (need.units / rate if rate else 0.0) + need.extra_s
     runtime = max(MIN_RUNTIME, math.ceil((STARTUP_S + TIME_MARGIN[device] * seconds) / 60))
     return Request(mem_mb, runtime, gpu, gpu_share(rule, config) if need.gpu_stage else 0)
 
