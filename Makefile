@@ -4,7 +4,7 @@ VENV ?= .venv
 CORES ?= all
 BIN := $(VENV)/bin
 
-.PHONY: run test lint clean
+.PHONY: run test test-slurm lint clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	python3 -m venv $(VENV)
@@ -18,6 +18,10 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q
+
+# The SLURM profile on a live cluster (tests/test_slurm.py); .ci/run starts one first.
+test-slurm: $(VENV)/.installed
+	$(BIN)/python -m pytest -q -s -m slurm tests/test_slurm.py
 
 lint: $(VENV)/.installed
 	$(BIN)/snakemake --lint

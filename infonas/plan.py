@@ -394,6 +394,14 @@ class Plan:
         homes = [c for c in self.comparisons.values() if variant in c.varied]
         return not homes or any(c.evaluate for c in homes)
 
+    def config_of(self, stage: str, digest: str) -> dict:
+        """The config of a variant that runs this stage instance (all that do agree on its settings
+        and upstream, hence on the sizes its cluster request follows from)."""
+        for name, recs in self.by_variant.items():
+            if any(rec.stage == stage and rec.digest == digest for rec in recs.values()):
+                return self.variants[name]
+        raise InfonasError(f"no {stage} stage with digest {digest} in this run's plan")
+
     def digest(self, variant: str, stage: str, model: str | None = None) -> str:
         return self.by_variant[variant][f"{stage}:{model}" if model else stage].digest
 

@@ -3,12 +3,15 @@
 # Every stage writes to {store_dir}/{stage}/{digest}/, the digest covering the settings the stage
 # reads and its upstream digests (infonas.plan). Jobs find their settings and inputs by digest, so
 # variants and runs that agree upstream share those files and a new variant adds only its own jobs.
+import sys
+
 from snakemake.exceptions import WorkflowError
 
 from infonas.config import saved_epochs
 from infonas.errors import InfonasError
 from infonas.models.variants import encoders_of, uses_labels
 from infonas.plan import build_plan, metrics_file
+from infonas.resources import request, small_job
 
 try:
     PLAN = build_plan(config)
@@ -116,6 +119,32 @@ def setting(stage, key):
     return lambda wildcards: PLAN.record(stage, wildcards.digest).settings[key]
 
 
+def job_config(stage, wildcards):
+    """The (variant) config a job's request follows from: by its stage digest, else by its variant."""
+    if "digest" in wildcards.keys():
+        return PLAN.config_of(stage, wildcards.digest)
+    if "variant" in wildcards.keys():
+        return PLAN.variants[wildcards.variant]
+    return PLAN.variants[VARIANTS[0]]  # a job that no setting changes (the enumerated cells)
+
+
+def cluster_resources(rule, stage=None):
+    """resources helper: mem_mb, runtime (minutes), gpu and gpu_percent of a job, from the sizes and
+    the device of its config (infonas.resources); `stage` names the plan stage when not the rule."""
+    def one(key):
+        return lambda wildcards: getattr(
+            request(rule, job_config(stage or rule, wildcards), wildcards.get("model")), key)
+
+    return {key: one(key) for key in ("mem_mb", "runtime", "gpu", "gpu_percent")}
+
+
+def group_if_small(rule, group, stage=None):
+    """group helper: jobs whose request is the smallest there is run inside `group`'s cluster job
+    (one submission and one Snakemake start-up fewer each); larger ones are jobs of their own."""
+    return lambda wildcards: group if small_job(request(rule, job_config(stage or rule, wildcards),
+                                                              wildcards.get("model"))) else None
+
+
 def up(stage, digest, target):
     """Digest of `target` that the stage instance reads, directly or through its upstream stages."""
     return PLAN.find(stage, digest, target)
@@ -206,10 +235,32 @@ def final_outputs():
     return sorted(set(targets + comparison_figures()))
 
 
+def cluster_requests():
+    """(mem_mb, CPUs) that each cluster rule of this invocation asks for at most, over every variant and
+    model; the networks' rules count while the sample_networks checkpoint has yet to add their jobs."""
+    from infonas.resources import STAGES
+
+    rules_run = {job.rule.name for job in workflow.dag.needrun_jobs()}
+    if "sample_networks" in rules_run:
+        rules_run |= {"pretrain", "extract_io"}
+    out = {}
+    for cfg in PLAN.variants.values():
+        for rule in sorted(rules_run & set(STAGES)):
+            threads = min(workflow.get_rule(rule).resources["_cores"].value, workflow.resource_settings.cores or sys.maxsize)
+            for model in cfg["train"]["models"] if rule == "train" else [None]:
+                mem_mb = request(rule, cfg, model).mem_mb
+                out[rule] = (max(mem_mb, out.get(rule, (0, 0))[0]), threads)
+    return out
+
+
 onstart:
     from infonas.runtime import hold_directory_lock
+    from infonas.slurm import check_fits, largest_node, partition_of
 
     try:
         hold_directory_lock(".snakemake/infonas.lock")
+        if workflow.executor_plugin is not None and workflow.executor_plugin.cli_prefix == "slurm":
+            partition = partition_of(workflow.resource_settings.default_resources.args)
+            check_fits(cluster_requests(), largest_node(partition))
     except InfonasError as error:
         raise WorkflowError(f"infonas: {error}")

@@ -24,6 +24,7 @@ rule compare_training:
         "../envs/infonas.yaml"
     log:
         f"{RUN}/logs/compare/{{comparison}}_training.log",
+    localrule: True
     threads: 1
     resources:
         mem_mb=2000,
@@ -44,6 +45,7 @@ rule compare_search:
         "../envs/infonas.yaml"
     log:
         f"{RUN}/logs/compare/{{comparison}}_search.log",
+    localrule: True
     threads: 1
     resources:
         mem_mb=4000,
@@ -63,6 +65,7 @@ rule compare_prediction:
         "../envs/infonas.yaml"
     log:
         f"{RUN}/logs/compare/{{comparison}}_prediction.log",
+    localrule: True
     threads: 1
     resources:
         mem_mb=2000,
@@ -83,6 +86,7 @@ rule variant_search:
         "../envs/infonas.yaml"
     log:
         f"{RUN}/logs/report/search_overview_{{variant}}.log",
+    localrule: True
     threads: 1
     resources:
         mem_mb=4000,
@@ -105,9 +109,11 @@ rule output_heatmaps:
         "../envs/infonas.yaml"
     log:
         f"{RUN}/logs/report/heatmaps_{{variant}}_{{model}}.log",
+    group:
+        group_if_small("output_heatmaps", "train")
     threads: 2
     resources:
-        mem_mb=4000,
+        **cluster_resources("output_heatmaps"),
     script:
         "../workflow_scripts/output_heatmaps.py"
 
@@ -126,6 +132,7 @@ rule latent_space:
         "../envs/infonas.yaml"
     log:
         f"{RUN}/logs/report/latent_{{variant}}_{{model}}_epoch{{epoch}}.log",
+    localrule: True
     threads: 1
     resources:
         mem_mb=4000,

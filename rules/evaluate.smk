@@ -10,6 +10,7 @@ rule benchmark_table:
         "../envs/infonas.yaml"
     log:
         log_of("benchmark", "benchmark_table"),
+    localrule: True
     threads: 1
     resources:
         mem_mb=4000,
@@ -29,6 +30,7 @@ rule random_search:
         "../envs/infonas.yaml"
     log:
         log_of("random_search", "random_search"),
+    localrule: True
     threads: 1
     resources:
         mem_mb=8000,
@@ -50,10 +52,11 @@ rule reinforce:
         log_of("reinforce", "{model}_seed{seed}_epoch{epoch}_{encoder}"),
     benchmark:
         bench_of("reinforce", "{model}_seed{seed}_epoch{epoch}_{encoder}")
+    group:
+        group_if_small("reinforce", "train")
     threads: 2
     resources:
-        mem_mb=16000,
-        gpu_percent=50,
+        **cluster_resources("reinforce"),
     script:
         "../workflow_scripts/reinforce.py"
 
@@ -72,8 +75,10 @@ rule predict:
         log_of("predict", "{model}_seed{seed}_epoch{epoch}_{encoder}"),
     benchmark:
         bench_of("predict", "{model}_seed{seed}_epoch{epoch}_{encoder}")
+    group:
+        group_if_small("predict", "train")
     threads: 2
     resources:
-        mem_mb=8000,
+        **cluster_resources("predict"),
     script:
         "../workflow_scripts/predict.py"

@@ -13,6 +13,7 @@ checkpoint sample_networks:
         "../envs/infonas.yaml"
     log:
         log_of("networks", "sample_networks"),
+    localrule: True
     threads: 1
     resources:
         mem_mb=2000,
@@ -36,11 +37,11 @@ rule pretrain:
         log_of("pretrain", "{hash}"),
     benchmark:
         bench_of("pretrain", "{hash}")
+    group:
+        "network"
     threads: 2
     resources:
-        mem_mb=8000,
-        gpu_percent=lookup(dpath="pretrain/gpu_percent", within=config),
-        runtime=60,
+        **cluster_resources("pretrain"),
     script:
         "../workflow_scripts/pretrain.py"
 
@@ -59,10 +60,11 @@ rule extract_io:
         "../envs/infonas.yaml"
     log:
         log_of("extract_io", "{hash}"),
+    group:
+        "network"
     threads: 2
     resources:
-        mem_mb=8000,
-        gpu_percent=lookup(dpath="pretrain/gpu_percent", within=config),
+        **cluster_resources("extract_io"),
     script:
         "../workflow_scripts/extract_io.py"
 
@@ -78,9 +80,11 @@ rule fit_scaler:
         "../envs/infonas.yaml"
     log:
         log_of("fit_scaler", "fit_scaler"),
+    group:
+        "io"
     threads: 1
     resources:
-        mem_mb=8000,
+        **cluster_resources("fit_scaler"),
     script:
         "../workflow_scripts/fit_scaler.py"
 
@@ -98,9 +102,11 @@ rule io_dataset:
         "../envs/infonas.yaml"
     log:
         log_of("io_dataset", "io_dataset"),
+    group:
+        "io"
     threads: 1
     resources:
-        mem_mb=16000,
+        **cluster_resources("io_dataset"),
     script:
         "../workflow_scripts/io_dataset.py"
 

@@ -36,6 +36,7 @@ rule training_report:
         "../envs/infonas.yaml"
     log:
         f"{RUN}/logs/report/training_{{variant}}_{{model}}.log",
+    localrule: True
     threads: 1
     resources:
         mem_mb=2000,
@@ -59,6 +60,7 @@ rule arch2vec_report:
         "../envs/infonas.yaml"
     log:
         f"{RUN}/logs/report/training_{{variant}}_{{model}}.log",
+    localrule: True
     threads: 1
     resources:
         mem_mb=2000,
@@ -80,6 +82,7 @@ rule search_report:
         "../envs/infonas.yaml"
     log:
         f"{RUN}/logs/report/search_{{variant}}_{{model}}_seed{{seed}}_epoch{{epoch}}.log",
+    localrule: True
     threads: 1
     resources:
         mem_mb=4000,
@@ -101,6 +104,7 @@ rule prediction_report:
         "../envs/infonas.yaml"
     log:
         f"{RUN}/logs/report/predict_{{variant}}_{{model}}_epoch{{epoch}}.log",
+    localrule: True
     threads: 1
     resources:
         mem_mb=2000,
@@ -115,6 +119,7 @@ rule scaling_variants_table:
         "../envs/infonas.yaml"
     log:
         f"{RUN}/logs/report/scaling_variants.log",
+    localrule: True
     threads: 1
     resources:
         mem_mb=1000,

@@ -10,9 +10,11 @@ rule enumerate_cells:
         f"{CACHE}/logs/enumerate_cells.log",
     benchmark:
         f"{CACHE}/benchmarks/enumerate_cells.tsv"
+    group:
+        "prepare"
     threads: 2
     resources:
-        mem_mb=8000,
+        **cluster_resources("enumerate_cells"),
     script:
         "../workflow_scripts/enumerate_cells.py"
 
@@ -32,9 +34,11 @@ rule searchspace:
         log_of("searchspace", "searchspace"),
     benchmark:
         bench_of("searchspace", "searchspace")
+    group:
+        "prepare"
     threads: 1
     resources:
-        mem_mb=8000,
+        **cluster_resources("searchspace"),
     script:
         "../workflow_scripts/searchspace.py"
 
@@ -49,8 +53,10 @@ rule images:
         "../envs/infonas.yaml"
     log:
         log_of("images", "images"),
+    group:
+        "prepare"
     threads: 2
     resources:
-        mem_mb=4000,
+        **cluster_resources("images"),
     script:
         "../workflow_scripts/images.py"

@@ -15,11 +15,11 @@ rule train:
         log_of("train", "{model}_seed{seed}"),
     benchmark:
         bench_of("train", "{model}_seed{seed}")
+    group:
+        "train"
     threads: 2
     resources:
-        mem_mb=32000,
-        gpu_percent=lookup(dpath="train/gpu_percent", within=config),
-        runtime=600,
+        **cluster_resources("train"),
     script:
         "../workflow_scripts/train.py"
 
@@ -34,9 +34,10 @@ rule embed:
         "../envs/infonas.yaml"
     log:
         log_of("train", "embed_{model}_seed{seed}_epoch{epoch}"),
+    group:
+        "train"
     threads: 2
     resources:
-        mem_mb=8000,
-        gpu_percent=25,
+        **cluster_resources("embed", stage="train"),
     script:
         "../workflow_scripts/embed.py"

@@ -13,7 +13,7 @@ def main(smk):
     target, target_name = table.prediction_target()
     logging.getLogger("infonas").info("predicting %s; benchmark: %s", target_name, table.source)
     s = smk.params.settings
-    params = {name: dict(values) for name, values in s["params"].items()}
+    params = {name: dict(values) for name, values in s["params"].items() if values}  # unset: None
     params.setdefault("assessor", {}).setdefault("device", job_device(smk))
     roles = s["remove_labeled"]
     labeled = network_rows(smk.input.networks, load_embedding_hashes(smk.input.embeddings), roles) if roles else None
