@@ -245,11 +245,12 @@ def cluster_requests():
         rules_run |= {"pretrain", "extract_io"}
     out = {}
     for cfg in PLAN.variants.values():
-        for rule in sorted(rules_run & set(STAGES)):
-            threads = min(workflow.get_rule(rule).resources["_cores"].value, workflow.resource_settings.cores or sys.maxsize)
-            for model in cfg["train"]["models"] if rule == "train" else [None]:
-                mem_mb = request(rule, cfg, model).mem_mb
-                out[rule] = (max(mem_mb, out.get(rule, (0, 0))[0]), threads)
+        for name in sorted(rules_run & set(STAGES)):
+            threads = min(workflow.get_rule(name).resources["_cores"].value,
+                          workflow.resource_settings.cores or sys.maxsize)
+            for model in cfg["train"]["models"] if name == "train" else [None]:
+                mem_mb = request(name, cfg, model).mem_mb
+                out[name] = (max(mem_mb, out.get(name, (0, 0))[0]), threads)
     return out
 
 

@@ -78,7 +78,7 @@ def test_predict_needs_the_network_list_only_when_labeled_networks_are_held_out(
     """A plain-arch2vec run on a space with metrics trains no network: sample_networks (cheap)
     joins the DAG only so that its predictors fit outside the same labeled networks."""
     overlay = tmp_path / "arch2vec.yaml"
-    overlay.write_text("run: pytest-dry-arch2vec\n"
+    overlay.write_text(f"run: pytest-dry-arch2vec\nstore_dir: {tmp_path / 'store'}\n"
                        f"train: {{models: [arch2vec]}}\nevaluate: {{predict: {{remove_labeled: {roles}}}}}\n")
     result = snakemake("-n", "--configfile", "config.yaml", str(overlay))
     assert result.returncode == 0, result.stderr
