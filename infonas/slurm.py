@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Mapping
 
 from infonas.errors import InfonasError
@@ -81,3 +82,31 @@ def partition_of(default_resources: list[str]) -> str | None:
         if name == "slurm_partition" and value:
             return value.strip("'\"")
     return None
+
+
+def site_profile(profile: Path, dest: Path, partition: str | None, account: str | None) -> Path:
+    """A copy of `profile` (a folder with config.yaml) with its two SITE lines filled in, as the README
+    tells a user to do by hand; None leaves a line commented (the plugin's default)."""
+    text = (Path(profile) / "config.yaml").read_text()
+    for key, value in (("slurm_partition", partition), ("slurm_account", account)):
+        if value is None:
+            continue
+        text, n = re.subn(rf"^  # {key}: \S+", f"  {key}: {value}", text, flags=re.M)
+        if n != 1:
+            raise InfonasError(f"{profile}/config.yaml: no SITE line '# {key}: ...' to fill in")
+    Path(dest).mkdir(parents=True, exist_ok=True)
+    (Path(dest) / "config.yaml").write_text(text)
+    return Path(dest)
+
+
+def default_account(run: Callable = subprocess.run) -> str | None:
+    """The user's default SLURM account (sacctmgr), or None where accounting has none."""
+    import getpass
+
+    try:
+        result = run(["sacctmgr", "-n", "-P", "list", "user", getpass.getuser(), "format=defaultaccount"],
+                     capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise InfonasError(f"SLURM: sacctmgr did not answer ({error})") from None
+    lines = result.stdout.split()
+    return lines[0] if result.returncode == 0 and lines else None

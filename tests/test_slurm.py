@@ -24,6 +24,7 @@ import pytest
 import torch
 import yaml
 
+from infonas import slurm
 from infonas.config import validate_config
 from infonas.resources import request
 
@@ -75,14 +76,8 @@ def cluster():
 def site_profile(cluster, tmp_path_factory):
     """profiles/slurm with only its two site lines filled in (partition, account), as the README says."""
     partition, account = cluster
-    text = (REPO / "profiles" / "slurm" / "config.yaml").read_text()
-    site, n = re.subn(r"^  # slurm_partition: \S+", f"  slurm_partition: {partition}", text, flags=re.M)
-    site, m = re.subn(r"^  # slurm_account: \S+", f"  slurm_account: {account}", site, flags=re.M)
-    assert n == m == 1, "profiles/slurm/config.yaml lost its two SITE lines"
-    folder = tmp_path_factory.mktemp("profile") / "slurm"
-    folder.mkdir()
-    (folder / "config.yaml").write_text(site)
-    return folder
+    return slurm.site_profile(REPO / "profiles" / "slurm", tmp_path_factory.mktemp("profile") / "slurm",
+                              partition, account)
 
 
 class Run:

@@ -237,7 +237,8 @@ def schema_node(schema: dict, key: str) -> dict:
 ADDS_JOBS = {"train.seeds": {"train", "reinforce", "predict"}, "train.models": {"train", "reinforce", "predict"},
              "evaluate.embed_epochs": {"train", "reinforce", "predict"}}
 #: settings that need others changed with them to stay valid
-COMPANIONS = {"searchspace.source": {"searchspace.metrics_csv": None, "searchspace.only_with_metrics": False}}
+COMPANIONS = {"searchspace.source": lambda tmp: {"searchspace.tfrecord": str(tmp / "unused.tfrecord"),
+                                                "searchspace.metrics_csv": None, "searchspace.only_with_metrics": False}}
 UNTESTED = {"sweep"}  # variants are tested above
 
 
@@ -259,7 +260,8 @@ def test_every_setting_reruns_what_the_rerun_table_says(finished, tmp_path):
             continue
         node = schema_node(schema, key)
         config = copy.deepcopy(base)
-        for k, v in {key: changed_value(key, get(full, key), node, tmp_path), **COMPANIONS.get(key, {})}.items():
+        companions = COMPANIONS[key](tmp_path) if key in COMPANIONS else {}
+        for k, v in {key: changed_value(key, get(full, key), node, tmp_path), **companions}.items():
             merge(config, nested(k, v))
         planned = {RULE_STAGE[r] for r in finished.dry_without_sweep(tmp_path, config) if r in RULE_STAGE}
         expected = set(table[key]) | ADDS_JOBS.get(key, set())
