@@ -448,8 +448,8 @@ def rerun_table(config: Mapping) -> dict[str, list[str]]:
 
     A stage reruns when a setting it covers changes, and so does every stage that reads from it,
     directly or not; the edges are this config's own (e.g. the benchmark reads the pretrained
-    networks only when the search space has no metrics). Moving the store (or the cell cache it is
-    built from) reruns everything. Keys that add jobs (seeds, models, epochs to embed, sweep
+    networks only when the search space has no metrics). Moving the store reruns everything; moving
+    the cache (cells, downloads) reruns the search space and what reads it. Keys that add jobs (seeds, models, epochs to embed, sweep
     variants) or only move reports (run) rerun nothing that exists.
     """
     leaves = schema_leaves()
@@ -458,11 +458,15 @@ def rerun_table(config: Mapping) -> dict[str, list[str]]:
     for rec in records.values():
         for name in rec.upstream:
             readers.setdefault(name, set()).add(rec.stage)
+    covered = {name: set(stage_keys(rec.stage, name.partition(":")[2] or None, leaves))
+               for name, rec in records.items()}  # also leaves this config leaves unset (predictor params)
     table = {}
     for key in leaves:
-        todo = [r.stage for r in records.values() if key in r.settings]
-        if key == "store_dir" or (key == "cache_dir" and config["searchspace"]["source"] == "enumerate"):
+        todo = [rec.stage for name, rec in records.items() if key in covered[name]]
+        if key == "store_dir":
             todo = ["searchspace", "images"]  # a new folder: everything is computed there anew
+        elif key == "cache_dir":
+            todo = ["searchspace"]  # where its cell cache and downloads are read from
         reruns: set[str] = set()
         while todo:
             stage = todo.pop()

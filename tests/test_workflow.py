@@ -80,10 +80,9 @@ def test_predict_needs_the_network_list_only_when_labeled_networks_are_held_out(
     overlay = tmp_path / "arch2vec.yaml"
     overlay.write_text(f"run: pytest-dry-arch2vec\nstore_dir: {tmp_path / 'store'}\n"
                        f"train: {{models: [arch2vec]}}\nevaluate: {{predict: {{remove_labeled: {roles}}}}}\n")
-    result = snakemake("-n", "--configfile", "config.yaml", str(overlay))
-    assert result.returncode == 0, result.stderr
-    assert "predict" in result.stdout and "pretrain" not in result.stdout
-    assert ("sample_networks" in result.stdout) == needs_networks
+    planned = planned_rules(snakemake("-n", "--configfile", "config.yaml", str(overlay)))
+    assert "predict" in planned and "pretrain" not in planned
+    assert ("sample_networks" in planned) == needs_networks
 
 
 def test_invalid_config_fails_before_any_job_naming_the_key(tmp_path):
@@ -121,10 +120,10 @@ class Finished:
         return planned_rules(snakemake("-n", "--configfile", "config.yaml", *extra, *self.args))
 
     def dry_without_sweep(self, tmp: Path, config: dict):
-        """A dry run of one full config (no sweep): its single variant equals the finished
-        `scaling=axisnull-multiply` variant wherever the config agrees with the default."""
+        """A dry run of one full config (no sweep; its own run and store_dir): its single variant equals
+        the finished `scaling=axisnull-multiply` variant wherever the config agrees with the default."""
         path = self.overlay(tmp, "full", yaml.safe_dump(config))
-        return planned_rules(snakemake("-n", "--configfile", str(path), *self.args))
+        return planned_rules(snakemake("-n", "--configfile", str(path)))
 
 
 @pytest.fixture(scope="module")
@@ -201,11 +200,13 @@ def changed_value(key: str, value, node: dict, tmp: Path):
     shutil.copyfile(BUILTIN_CSV, copy_csv)
     special = {
         "run": "pytest-e2e-other", "device": "cpu", "store_dir": str(tmp / "other-store"),
+        "io.scaling": "axisnull",  # axis0 is a variant of the finished sweep
         "cache_dir": str(tmp / "other-cache"), "download_timeout_s": 5,
         "searchspace.tfrecord": str(tmp / "unused.tfrecord"), "searchspace.metrics_csv": str(copy_csv),
         "images.root": str(tmp), "train.models": ["infonas", "arch2vec"], "train.seeds": [1, 2, 3],
         "evaluate.embed_epochs": [3, 6], "evaluate.predict.regressors": ["rf"],
         "evaluate.predict.n_train": [50, 100], "evaluate.predict.n_unlabeled": 100,
+        "evaluate.predict.remove_labeled": ["train", "valid"],
     }
     if key in special:
         return special[key]
@@ -249,6 +250,7 @@ def test_every_setting_reruns_what_the_rerun_table_says(finished, tmp_path):
     a dry run cannot see pretrain/extract_io jobs until the new networks.csv exists."""
     base = yaml.safe_load((REPO / "config.yaml").read_text())
     base.pop("sweep", None)
+    base.update(run=finished.run, store_dir=str(finished.store))  # in the file, where a change may move them
     table = rerun_table(validate_config(copy.deepcopy(base)))
     schema = load_schema()
     full = validate_config(copy.deepcopy(base))
