@@ -75,8 +75,8 @@ rule predict:
         log_of("predict", "{model}_seed{seed}_epoch{epoch}_{encoder}"),
     benchmark:
         bench_of("predict", "{model}_seed{seed}_epoch{epoch}_{encoder}")
-    group:
-        group_if_small("predict", "train")
+    # no group: a grouped job that reads the sample_networks checkpoint's output fails Snakemake 9.27's
+    # group bookkeeping once the checkpoint has run (KeyError: predict), so predict is a job of its own
     threads: 2
     resources:
         **cluster_resources("predict"),

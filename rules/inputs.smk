@@ -71,9 +71,8 @@ def evaluation_inputs(stage):
         rec = PLAN.record(stage, w.digest)
         files = {"embeddings": embedding_h5(rec.upstream["train"], w.model, w.seed, w.epoch),
                  "benchmark": benchmark_h5(rec.upstream["benchmark"])}
-        if "networks" in rec.upstream:  # through the checkpoint: a grouped job that lists its output by
-            # path is left twice in its cluster group once the checkpoint has run (Snakemake 9.27)
-            files["networks"] = checkpoints.sample_networks.get(digest=rec.upstream["networks"]).output[0]
+        if "networks" in rec.upstream:
+            files["networks"] = networks_csv(rec.upstream["networks"])
         return files
 
     return inputs

@@ -165,7 +165,8 @@ def test_tiny_default_runs_through_the_slurm_profile(uninterrupted):
     for rule in remote:
         assert jobs["comment"].str.contains(rf"(?:^|_){rule}(?:_|$)").any(), (rule, jobs)
     for rule in ("sample_networks", "benchmark_table", "random_search", "training_report", "variant_config"):
-        assert f"localrule {rule}:" in log and not jobs["comment"].str.contains(rule).any(), rule
+        assert re.search(rf"^local(?:rule|checkpoint) {rule}:$", log, flags=re.M), rule
+        assert not jobs["comment"].str.contains(rule).any(), rule
     # the networks' pretrain + extract_io ran as groups of up to eight
     config = validate_config(yaml.safe_load((REPO / "config.yaml").read_text()))
     n_networks = config["networks"]["n_train"] + config["networks"]["n_valid"]
