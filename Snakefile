@@ -28,4 +28,4 @@ include: "rules/compare.smk"
 rule all:
     default_target: True
     input:
-        final_outputs(),
+        lambda wildcards: final_outputs(),

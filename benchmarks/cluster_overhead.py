@@ -82,7 +82,7 @@ def main() -> None:
         "local_s": round(local_s, 1), "cluster_s": round(cluster_s, 1), "cluster_over_local": round(cluster_s / local_s, 2),
         "local_jobs": steps_done(work / "local.log"), "cluster_run_jobs": steps_done(work / "slurm.log"),
         "cluster_submissions": len(jobs), "cluster_job_states": dict(Counter(j["state"] for j in jobs)),
-        "cluster_jobs_by_name": dict(Counter(re.sub(r"^rule_|_\w{8}-.*$", "", j["comment"]) for j in jobs)),
+        "cluster_jobs_by_name": dict(Counter(re.sub(r"^rule_|_wildcards_.*$", "", j["comment"]) for j in jobs)),
         "workdir": str(work),
     }, indent=1))
 

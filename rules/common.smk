@@ -18,6 +18,20 @@ try:
 except InfonasError as error:
     raise WorkflowError(f"infonas: {error}")
 
+#: rules whose jobs (or their inputs) come from the sample_networks checkpoint: Snakemake's --until
+#: silently plans none of them, before or after the checkpoint has run; a target rule does the same
+UNTIL_TARGETS = {"pretrain": "pretrain_all", "extract_io": "extract_io_all", "fit_scaler": "io_dataset_all",
+                 "io_dataset": "io_dataset_all"}
+
+
+def refuse_until_behind_checkpoint():
+    """Called while the DAG is built (Snakemake's DAG settings are unknown when the Snakefile is read)."""
+    until = sorted(set(workflow.dag_settings.until or ()) & set(UNTIL_TARGETS)) if workflow.dag_settings else []
+    if until:
+        raise WorkflowError(
+            f"infonas: --until {until[0]} cannot reach jobs that depend on the sample_networks checkpoint; "
+            f"run `snakemake {UNTIL_TARGETS[until[0]]}` (every variant, nothing after) instead")
+
 RUN = f"results/{config['run']}"
 STORE = config["store_dir"]
 CACHE = config["cache_dir"]
@@ -151,24 +165,10 @@ def up(stage, digest, target):
 
 
 def network_hashes(networks_digest):
-    """Hashes in networks.csv (known once the sample_networks checkpoint has run).
-
-    `--until pretrain` (or extract_io) cannot see those jobs before the checkpoint has run, and
-    Snakemake would silently plan nothing; say what works instead.
-    """
+    """Hashes in networks.csv (known once the sample_networks checkpoint has run)."""
     import pandas as pd
-    from snakemake.exceptions import IncompleteCheckpointException
 
-    try:
-        path = checkpoints.sample_networks.get(digest=networks_digest).output[0]
-    except IncompleteCheckpointException:
-        until = set(workflow.dag_settings.until) if workflow.dag_settings else set()
-        if until & {"pretrain", "extract_io"}:
-            raise WorkflowError(
-                "infonas: --until pretrain/extract_io cannot reach jobs that exist only after the "
-                "sample_networks checkpoint; run `snakemake pretrain_all` or `snakemake extract_io_all`"
-            )
-        raise
+    path = checkpoints.sample_networks.get(digest=networks_digest).output[0]
     return list(pd.read_csv(path, dtype=str)["hash"])
 
 
@@ -228,6 +228,7 @@ def variant_figures(variant):
 
 def final_outputs():
     """Default targets: every variant's evaluation outputs, figures and tables."""
+    refuse_until_behind_checkpoint()
     targets = [f"{RUN}/figures/scaling_variants.csv"]
     for variant in VARIANTS:
         targets += [path for paths in variant_outputs(variant).values() for path in paths]

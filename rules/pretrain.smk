@@ -121,3 +121,9 @@ rule extract_io_all:  # `snakemake extract_io_all`: up to the outputs of every p
     input:
         every_network("extract_io", shard_h5),
     localrule: True
+
+
+rule io_dataset_all:  # `snakemake io_dataset_all`: up to every variant's scaled IO dataset
+    input:
+        lambda wildcards: sorted({dataset_h5(PLAN.digest(v, "io_dataset")) for v in VARIANTS}),
+    localrule: True

@@ -176,11 +176,11 @@ def test_a_new_scaling_variant_reruns_only_its_downstream(finished, tmp_path):
     planned = finished.dry(str(overlay))
     assert not set(planned) & {"searchspace", "images", "sample_networks", "pretrain", "extract_io"}, planned
     assert planned["fit_scaler"] == 1 and planned["train"] == 2  # one variant, two seeds
-    result = snakemake("--cores", "2", "--configfile", "config.yaml", str(overlay), *finished.args,
-                       "--until", "io_dataset")
+    result = snakemake("io_dataset_all", "--cores", "2", "--configfile", "config.yaml", str(overlay), *finished.args)
     assert result.returncode == 0, result.stderr[-3000:]
     after = files_under(finished.store) | files_under(finished.out / "variants")
     assert {path: after[path] for path in before} == before, "the first variants' files stay untouched"
+    assert len(set(after) - set(before)) >= 2 and len(list(finished.store.glob("io_dataset/*/dataset.h5"))) == 3
 
 
 @pytest.mark.slow
@@ -328,8 +328,9 @@ def without_timings(metrics: Path):
 
 
 def test_until_a_stage_behind_the_checkpoint_says_what_works(tmp_path):
-    result = snakemake("-n", "--until", "pretrain", "--config", f"store_dir={tmp_path / 'store'}")
-    assert result.returncode != 0
-    assert "snakemake pretrain_all" in result.stdout + result.stderr
+    for stage, target in (("pretrain", "pretrain_all"), ("io_dataset", "io_dataset_all")):
+        result = snakemake("-n", "--until", stage, "--config", f"store_dir={tmp_path / 'store'}")
+        assert result.returncode != 0
+        assert f"snakemake {target}" in result.stdout + result.stderr
     targets = planned_rules(snakemake("-n", "pretrain_all", "--config", f"store_dir={tmp_path / 'store'}"))
     assert "sample_networks" in targets and "pretrain_all" in targets and "train" not in targets
