@@ -200,7 +200,7 @@ def changed_value(key: str, value, node: dict, tmp: Path):
     shutil.copyfile(BUILTIN_CSV, copy_csv)
     special = {
         "run": "pytest-e2e-other", "device": "cpu", "store_dir": str(tmp / "other-store"),
-        "io.scaling": "axisnull",  # axis0 is a variant of the finished sweep
+        "io.scaling": "axis0-multiply",  # axis0, axisnull: variants the finished run already has
         "cache_dir": str(tmp / "other-cache"), "download_timeout_s": 5,
         "searchspace.tfrecord": str(tmp / "unused.tfrecord"), "searchspace.metrics_csv": str(copy_csv),
         "images.root": str(tmp), "train.models": ["infonas", "arch2vec"], "train.seeds": [1, 2, 3],
