@@ -27,7 +27,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from infonas.slurm import default_account, largest_node, site_profile
+from infonas.slurm import default_account, largest_node, run_jobs, site_profile
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -53,10 +53,7 @@ def cluster_jobs(log: Path, started: str) -> list[dict]:
     run_id = re.search(r"SLURM run ID: (\S+)", log.read_text())
     if not run_id:
         return []
-    out = subprocess.run(["sacct", "-n", "-X", "-P", "--name", run_id.group(1), "-S", started,
-                          "-o", "JobIDRaw,Comment,State,Elapsed"], capture_output=True, text=True, timeout=60)
-    rows = [line.split("|") for line in out.stdout.splitlines() if line.strip()]
-    return [dict(zip(("id", "comment", "state", "elapsed"), row)) for row in rows]
+    return run_jobs(run_id.group(1), started)
 
 
 def main() -> None:

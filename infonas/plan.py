@@ -99,23 +99,23 @@ def schema_leaves(schema: dict | None = None) -> list[str]:
     return out
 
 
-def get_path(config: Mapping, key: str) -> Any:
-    """config[a][b] for 'a.b'; None where a schema leaf without a default is absent."""
+def _lookup(config: Mapping, key: str) -> tuple[bool, Any]:
+    """(whether 'a.b' is present, config[a][b] or None)."""
     node: Any = config
     for part in key.split("."):
         if not isinstance(node, Mapping) or part not in node:
-            return None
+            return False, None
         node = node[part]
-    return node
+    return True, node
+
+
+def get_path(config: Mapping, key: str) -> Any:
+    """config[a][b] for 'a.b'; None where a schema leaf without a default is absent."""
+    return _lookup(config, key)[1]
 
 
 def has_path(config: Mapping, key: str) -> bool:
-    node: Any = config
-    for part in key.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return False
-        node = node[part]
-    return True
+    return _lookup(config, key)[0]
 
 
 def set_path(config: dict, key: str, value: Any) -> None:

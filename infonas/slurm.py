@@ -110,3 +110,14 @@ def default_account(run: Callable = subprocess.run) -> str | None:
         raise InfonasError(f"SLURM: sacctmgr did not answer ({error})") from None
     lines = result.stdout.split()
     return lines[0] if result.returncode == 0 and lines else None
+
+
+def run_jobs(run_id: str, started: str, run: Callable = subprocess.run) -> list[dict]:
+    """A Snakemake run's SLURM jobs from accounting (the plugin names every job by the run's id):
+    id, comment (rule or group and its rules), state, elapsed."""
+    result = run(["sacct", "-n", "-X", "-P", "--name", run_id, "-S", started, "-o", "JobIDRaw,Comment,State,Elapsed"],
+                 capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        raise InfonasError(f"SLURM: sacct failed: {result.stderr.strip()}")
+    rows = [line.split("|") for line in result.stdout.splitlines() if line.strip()]
+    return [dict(zip(("id", "comment", "state", "elapsed"), row)) for row in rows]

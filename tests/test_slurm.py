@@ -124,11 +124,8 @@ class Run:
 
     def jobs(self) -> pd.DataFrame:
         """This run's cluster jobs from accounting: id, comment (rule or group and its rules), state."""
-        result = sh("sacct", "-n", "-X", "-P", "--name", self.run_id(), "-S", self.started,
-                    "-o", "JobIDRaw,Comment,State,Elapsed")
-        assert result.returncode == 0, result.stderr
-        rows = [line.split("|") for line in result.stdout.splitlines() if line.strip()]
-        return pd.DataFrame(rows, columns=["id", "comment", "state", "elapsed"])
+        return pd.DataFrame(slurm.run_jobs(self.run_id(), self.started),
+                            columns=["id", "comment", "state", "elapsed"])
 
     def running(self, match) -> list[str]:
         result = sh("squeue", "-h", "--name", self.run_id(), "-t", "RUNNING", "-o", "%i|%k")

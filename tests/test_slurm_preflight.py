@@ -4,7 +4,7 @@ import subprocess
 import pytest
 
 from infonas.errors import InfonasError
-from infonas.slurm import Node, check_fits, largest_node, parse_sinfo, partition_of
+from infonas.slurm import Node, check_fits, largest_node, parse_sinfo, partition_of, run_jobs
 
 SINFO = "main*|20000|2\ngpu|512000+|64\ngpu|256000|32\n"
 
@@ -50,3 +50,12 @@ def test_sinfo_failure_is_one_line():
 def test_partition_from_default_resources():
     assert partition_of(["tmpdir=system_tmpdir", "slurm_partition='gpu'", "slurm_account=x"]) == "gpu"
     assert partition_of(["tmpdir=system_tmpdir"]) is None
+
+
+def test_run_jobs_reads_sacct_rows_and_names_a_failure():
+    ok = subprocess.CompletedProcess([], 0, "12|rule_network_pretrain|CANCELLED by 0|00:00:07\n\n", "")
+    assert run_jobs("r", "now", run=lambda *a, **k: ok) == [
+        {"id": "12", "comment": "rule_network_pretrain", "state": "CANCELLED by 0", "elapsed": "00:00:07"}]
+    failed = subprocess.CompletedProcess([], 1, "", "sacct: error: Problem talking to the database")
+    with pytest.raises(InfonasError, match="sacct failed: sacct: error"):
+        run_jobs("r", "now", run=lambda *a, **k: failed)

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from infonas.config import load_schema, validate_config
-from infonas.plan import build_plan, rerun_table, schema_leaves
+from infonas.plan import build_plan, get_path, rerun_table, schema_leaves
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -263,7 +263,7 @@ def test_every_setting_reruns_what_the_rerun_table_says(finished, tmp_path):
         node = schema_node(schema, key)
         config = copy.deepcopy(base)
         companions = COMPANIONS[key](tmp_path) if key in COMPANIONS else {}
-        for k, v in {key: changed_value(key, get(full, key), node, tmp_path), **companions}.items():
+        for k, v in {key: changed_value(key, get_path(full, key), node, tmp_path), **companions}.items():
             merge(config, nested(k, v))
         planned = {RULE_STAGE[r] for r in finished.dry_without_sweep(tmp_path, config) if r in RULE_STAGE}
         expected = set(table[key]) | ADDS_JOBS.get(key, set())
@@ -272,12 +272,6 @@ def test_every_setting_reruns_what_the_rerun_table_says(finished, tmp_path):
         if planned != expected:
             mismatches.append(f"{key}: planned {sorted(planned)}, table {sorted(expected)}")
     assert not mismatches, "\n".join(mismatches)
-
-
-def get(config, key):
-    for part in key.split("."):
-        config = config.get(part) if isinstance(config, dict) else None
-    return config
 
 
 REPORT_RULES = {"scaling_variants_table", "training_report", "arch2vec_report", "search_report",
