@@ -1,4 +1,4 @@
-"""The per-network IO shard `io/{hash}.h5`: the one module that knows its layout.
+"""The per-network IO shard `<hash>.h5` (extract_io stage folder): the one module that knows its layout.
 
 A shard holds what one pretrained network outputs for the `valid` and `test_2k` images
 (DESIGN.md section 2): per image group `features` (N, D) float32 (the global-average-pool output,
@@ -30,7 +30,7 @@ _COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 
 
 def shard_path(shard_dir: str | Path, net_hash: str) -> Path:
-    """Where the shard of network `net_hash` lives inside the `io/` folder."""
+    """Where the shard of network `net_hash` lives inside a shard folder (the extract_io stage's)."""
     return Path(shard_dir) / f"{net_hash}.h5"
 
 
