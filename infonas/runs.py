@@ -132,10 +132,17 @@ def open_run(run: str, variant: str | None = None, root: str | Path = ".") -> Ru
         content = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as error:
         raise InfonasError(f"{path}: unreadable variant config ({one_line(error)})") from None
-    if not (isinstance(content, dict) and isinstance(content.get("config"), dict)
-            and isinstance(content.get("stages"), dict)):
-        raise InfonasError(f"{path}: not a variant config (needs mappings 'config' and 'stages'); {write}")
+    if not _is_variant_config(content):
+        raise InfonasError(f"{path}: not a variant config (needs 'config' and 'stages' with a folder each); {write}")
     return RunOutputs(run, variant, root, content["config"], content["stages"])
+
+
+def _is_variant_config(content) -> bool:
+    """The mapping write_variant_config writes: the config and, per stage, a record with its folder."""
+    if not isinstance(content, dict) or not isinstance(content.get("config"), dict):
+        return False
+    stages = content.get("stages")
+    return isinstance(stages, dict) and all(isinstance(rec, dict) and "folder" in rec for rec in stages.values())
 
 
 # ------------------------------------------------------------------------------ command-line scripts

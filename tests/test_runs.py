@@ -107,6 +107,7 @@ def test_a_run_without_variant_configs_says_how_to_write_them(tmp_path):
 
 @pytest.mark.parametrize("text, message", [("config: [1\n", "unreadable variant config"),
                                            ("config: {}\n", "not a variant config"),
+                                           ("config: {}\nstages: {images: {digest: x}}\n", "not a variant config"),
                                            ("- 1\n", "not a variant config")])
 def test_a_damaged_variant_config_names_itself(tmp_path, text, message):
     path = tmp_path / "results/r/variants/v/config.yaml"
