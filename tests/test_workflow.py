@@ -321,6 +321,25 @@ def without_timings(metrics: Path):
     return pd.read_csv(metrics).drop(columns="seconds").to_csv(index=False)
 
 
+@pytest.mark.slow
+def test_every_variant_finds_its_outputs_through_infonas_runs(finished):
+    """infonas.runs, which the benchmarks read a run through, names files the finished run has."""
+    from infonas.runs import STAGE_FILES, embedded_epochs, open_run, run_variants
+
+    variants = run_variants(finished.run, REPO)
+    assert variants == ["scaling=axis0", "scaling=axisnull-multiply"]
+    for variant in variants:
+        outputs = open_run(finished.run, variant, REPO)
+        assert outputs.folder("searchspace").parent == finished.store / "searchspace"
+        for stage in STAGE_FILES:
+            assert outputs.output(stage).stat().st_size > 0  # raises, naming the file, where it is missing
+        train = outputs.config["train"]
+        for model in train["models"]:
+            for seed in train["seeds"]:
+                for epoch in embedded_epochs(outputs.config, model):
+                    assert outputs.embeddings(model, seed, epoch).is_file()
+
+
 def test_until_a_stage_behind_the_checkpoint_says_what_works(tmp_path):
     for stage, target in (("pretrain", "pretrain_all"), ("io_dataset", "io_dataset_all")):
         result = snakemake("-n", "--until", stage, "--config", f"store_dir={tmp_path / 'store'}")
