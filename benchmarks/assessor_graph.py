@@ -35,7 +35,7 @@ import time
 import numpy as np
 import torch
 
-from infonas.evaluation.assessor import AssessorConfig, SemiSupervisedAssessor
+from infonas.evaluation.assessor import AssessorConfig
 from infonas.evaluation.benchmark import load_benchmark
 from infonas.evaluation.embed import load_embedding
 from infonas.evaluation.prediction_protocol import run_prediction
