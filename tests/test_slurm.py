@@ -74,7 +74,7 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def site_profile(cluster, tmp_path_factory):
-    """profiles/slurm with only its two site lines filled in (partition, account), as the README says."""
+    """profiles/slurm with only its two site lines filled in (partition, account), as docs/cluster.md says."""
     partition, account = cluster
     return slurm.site_profile(REPO / "profiles" / "slurm", tmp_path_factory.mktemp("profile") / "slurm",
                               partition, account)
