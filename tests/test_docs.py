@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from infonas.plan import STAGES
+import yaml
+
+from infonas.plan import build_plan
 
 REPO = Path(__file__).resolve().parents[1]
 CODE_DIRS = ("infonas", "workflow_scripts", "benchmarks", "rules", "tests")
@@ -57,6 +59,7 @@ STORE_FILES = {
     "benchmark": ["benchmark.h5"],
     "random_search": ["random.h5"],
     "train": ["<model>/seed<seed>/metrics.csv", "<model>/seed<seed>/weights/epoch<epoch>.pt",
+              "<model>/seed<seed>/weights/.snakemake_timestamp",
               "<model>/seed<seed>/embeddings/epoch<epoch>.h5", "<model>/seed<seed>/checkpoints/epoch_<epoch>.pt",
               "<model>/seed<seed>/checkpoints.inputs.json"],
     "reinforce": ["<model>/seed<seed>/epoch<epoch>/<encoder>.h5"],
@@ -80,19 +83,21 @@ COMPARISON_FILES = [
 ]
 
 
-def layout() -> list[str]:
+@lru_cache(maxsize=None)
+def layout() -> tuple[str, ...]:
     """Every file path of the output layout, with `<slot>` placeholders; `**` is any sub-path."""
     paths = ["results/_cache/nb101_cells.h5", "results/_cache/downloads/<url>/<name>",
              "results/_cache/logs/enumerate_cells.log", "results/_cache/benchmarks/enumerate_cells.tsv",
              "results/<run>/report.html", "results/<run>/figures/scaling_variants.<table>", "results/<run>/logs/**",
              "results/<run>/variants/<variant>/config.yaml"]
-    assert set(STORE_FILES) == set(STAGES), "a stage of infonas.plan is missing from the layout"
+    stages = build_plan(yaml.safe_load((REPO / "config.yaml").read_text())).records
+    assert set(STORE_FILES) == set(stages), "a stage of infonas.plan is missing from the layout"
     for stage, files in STORE_FILES.items():
         for name in files + ["logs/<name>.log", "benchmarks/<name>.tsv"]:
             paths.append(f"results/store/{stage}/<digest>/{name}")
     paths += [f"results/<run>/variants/<variant>/figures/{name}" for name in VARIANT_FIGURES]
     paths += [f"results/<run>/compare/<comparison>/{name}" for name in COMPARISON_FILES]
-    return paths
+    return tuple(paths)
 
 
 HOLE = "\x00"  # a placeholder of a path named in the docs, after `normalise`
@@ -129,14 +134,19 @@ def _matches(doc: list[str], tpl: list[str], prefix_ok: bool) -> bool:
     return fits and _matches(doc[1:], tpl[1:], prefix_ok)
 
 
+@lru_cache(maxsize=None)
+def _tails() -> tuple[tuple[str, ...], ...]:
+    """The layout's paths without their first folders (any number of them, at least one)."""
+    return tuple({tuple(parts[k:]) for parts in (tpl.split("/") for tpl in layout())
+                  for k in range(1, len(parts)) if parts[k] != "**"})
+
+
 def fits_layout(path: str) -> bool:
     """A `results/...` path is a file or folder of the layout; any other path is the tail of one."""
     doc = normalise(path)
     if doc[0] == "results":
         return any(_matches(doc, tpl.split("/"), prefix_ok=True) for tpl in layout())
-    tails = {tuple(parts[k:]) for parts in (tpl.split("/") for tpl in layout())
-             for k in range(1, len(parts)) if parts[k] != "**"}
-    return any(_matches(doc, list(tail), prefix_ok=False) for tail in tails)
+    return any(_matches(doc, list(tail), prefix_ok=False) for tail in _tails())
 
 
 # ------------------------------------------------------------------------------------------ texts
