@@ -1,4 +1,4 @@
-"""IO shards (store/extract_io/<digest>/<hash>.h5): round trip, chunked layout, clear errors for broken files."""
+"""io/{hash}.h5 shards: round trip, chunked layout, and clear errors for broken files."""
 
 import h5py
 import numpy as np
