@@ -1,6 +1,6 @@
 """The workflow as a user drives it: lint, dry runs, config errors, the tiny default sweep end to end,
 then what a second invocation does on the finished run: a new variant, a changed setting of every
-schema key (the README's rerun table), a forced rerun that fails and one that succeeds."""
+schema key (the rerun table of docs/settings.md), a forced rerun that fails and one that succeeds."""
 import copy
 import re
 import shutil
@@ -13,6 +13,7 @@ import yaml
 
 from infonas.config import load_schema, validate_config
 from infonas.plan import build_plan, get_path, rerun_table, schema_leaves
+from test_docs import fits_layout
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -166,6 +167,9 @@ def test_tiny_default_sweep_runs_end_to_end(finished):
     assert report.returncode == 0, report.stderr[-2000:]
     html = (out / "report.html").read_text()
     assert "labeled_losses.png" in html and "NAS-Bench-101 validation accuracies" in html
+    written = [f"results/store/{p.relative_to(store)}" for p in store.rglob("*") if p.is_file()]
+    written += [f"results/{finished.run}/{p.relative_to(out)}" for p in out.rglob("*") if p.is_file()]
+    assert [path for path in written if not fits_layout(path)] == [], "files off the layout of docs/layout.md"
 
 
 @pytest.mark.slow
@@ -246,7 +250,7 @@ UNTESTED = {"sweep"}  # variants are tested above
 @pytest.mark.slow
 def test_every_setting_reruns_what_the_rerun_table_says(finished, tmp_path):
     """Each schema key changed alone, then `snakemake -n` on the finished run: the stages with jobs
-    are those of infonas.plan.rerun_table (the README's table); behind the sample_networks checkpoint
+    are those of infonas.plan.rerun_table (the table of docs/settings.md); behind the sample_networks checkpoint
     a dry run cannot see pretrain/extract_io jobs until the new networks.csv exists."""
     base = yaml.safe_load((REPO / "config.yaml").read_text())
     base.pop("sweep", None)
