@@ -101,16 +101,6 @@ def saved_epochs(epochs: int, checkpoint_every: int) -> list[int]:
     return sorted(set(range(checkpoint_every, epochs + 1, checkpoint_every)) | {epochs})
 
 
-def lookup(config: dict[str, Any], dotted: str) -> Any:
-    """config['a']['b'] for 'a.b', with an error that names the missing key."""
-    node: Any = config
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            raise InfonasError(f"config key '{dotted}' is missing")
-        node = node[part]
-    return node
-
-
 def dataclass_from_section(cls, section: dict[str, Any], where: str, ignore: tuple[str, ...] = ()):
     """Build a settings dataclass from a config section; keys it lacks name themselves.
 

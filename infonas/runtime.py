@@ -1,4 +1,4 @@
-"""Run-time plumbing shared by every stage: atomic outputs, seeds, device choice, logging.
+"""Run-time plumbing shared by every stage: atomic outputs, device choice, logging.
 
 One place for each so that the workflow scripts and the benchmarks behave the same way.
 """
@@ -9,12 +9,9 @@ import contextlib
 import errno
 import logging
 import os
-import random
 import sys
 from pathlib import Path
 from typing import Iterator
-
-import numpy as np
 
 from infonas.errors import InfonasError
 
@@ -106,16 +103,6 @@ def hold_directory_lock(path: str | os.PathLike = ".snakemake/infonas.lock") -> 
     handle.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}")
     handle.flush()
     _WORKDIR_LOCK = handle
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (if imported) for code that cannot take a generator."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    if "torch" in sys.modules:
-        import torch
-
-        torch.manual_seed(seed)
 
 
 def resolve_device(name: str = "auto") -> str:

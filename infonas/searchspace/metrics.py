@@ -154,16 +154,6 @@ def _metric_columns(path: Path, table: pd.DataFrame) -> dict[str, np.ndarray]:
     return columns
 
 
-def merge_metrics(space: dict, records: dict) -> dict:
-    """Join the metric arrays of a tfrecord read (`read_nb101_tfrecord`) onto a space by hash.
-
-    Same rule as `join_metrics_csv`: NaN for space rows the records lack, a warning for record
-    hashes outside the space, an InfonasError when none match. Repeat columns are kept.
-    """
-    columns = {name: np.asarray(array) for name, array in records.items() if is_metric_key(name)}
-    return _join(space, np.asarray(records["hash"], dtype="S32"), columns, "NB-101 records")
-
-
 def _join(space: dict, hashes: np.ndarray, columns: dict[str, np.ndarray], source: str) -> dict:
     """Copy `space` and scatter each (M, ...) column onto the rows whose hash matches."""
     space_hash = np.asarray(space["hash"], dtype="S32")
