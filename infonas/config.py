@@ -1,13 +1,15 @@
 """Config validation: the schema fills defaults and any bad value fails with one line naming the key.
 
 Snakemake's own `validate` prints the whole schema on failure; users need the dotted key instead.
+Settings are named by dotted keys ('train.regressor.stem_channels'): `schema_leaves` lists them and
+`get_path`, `has_path` and `set_path` are the one walk over a config by such a key.
 """
 
 from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 
@@ -99,6 +101,52 @@ def _check_cross_field(config: dict[str, Any]) -> None:
 def saved_epochs(epochs: int, checkpoint_every: int) -> list[int]:
     """Epochs whose weights training keeps: every k-th and the last (what `embed` can use)."""
     return sorted(set(range(checkpoint_every, epochs + 1, checkpoint_every)) | {epochs})
+
+
+# ------------------------------------------------------------------------------------------ dotted keys
+def schema_leaves(schema: dict | None = None) -> list[str]:
+    """Dotted names of every setting: schema properties without sub-properties."""
+    schema = load_schema() if schema is None else schema
+    out: list[str] = []
+
+    def walk(node: dict, prefix: str) -> None:
+        for name, sub in node.get("properties", {}).items():
+            key = f"{prefix}{name}"
+            if sub.get("properties") and key != "sweep":
+                walk(sub, key + ".")
+            else:
+                out.append(key)
+
+    walk(schema, "")
+    return out
+
+
+def _lookup(config: Mapping, key: str) -> tuple[bool, Any]:
+    """(whether 'a.b' is present, config[a][b] or None)."""
+    node: Any = config
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def get_path(config: Mapping, key: str) -> Any:
+    """config[a][b] for 'a.b'; None where a schema leaf without a default is absent."""
+    return _lookup(config, key)[1]
+
+
+def has_path(config: Mapping, key: str) -> bool:
+    return _lookup(config, key)[0]
+
+
+def set_path(config: dict, key: str, value: Any) -> None:
+    """config[a][b] = value for 'a.b', creating the sections on the way."""
+    parts = key.split(".")
+    node = config
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = copy.deepcopy(value)
 
 
 def dataclass_from_section(cls, section: dict[str, Any], where: str, ignore: tuple[str, ...] = ()):

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from infonas.errors import InfonasError
-from infonas.runtime import atomic_path
+from infonas.files import atomic_path
 
 log = logging.getLogger(__name__)
 

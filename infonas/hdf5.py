@@ -27,7 +27,7 @@ from typing import Iterator
 import numpy as np
 
 from infonas.errors import InfonasError, one_line
-from infonas.runtime import atomic_path
+from infonas.files import atomic_path
 
 LIBVER = ("v110", "latest")
 H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError)

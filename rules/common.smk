@@ -256,7 +256,7 @@ def cluster_requests():
 
 
 onstart:
-    from infonas.runtime import hold_directory_lock
+    from infonas.files import hold_directory_lock
     from infonas.slurm import check_fits, largest_node, partition_of
 
     try:

@@ -3,9 +3,8 @@ import copy
 import pytest
 import yaml
 
-from infonas.config import dataclass_from_section, validate_config
+from infonas.config import dataclass_from_section, get_path, has_path, validate_config
 from infonas.errors import InfonasError
-from infonas.plan import get_path, has_path
 
 
 @pytest.fixture

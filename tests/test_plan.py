@@ -5,18 +5,10 @@ import os
 import pytest
 import yaml
 
+from infonas.config import schema_leaves, validate_config
 from infonas.errors import InfonasError
-from infonas.plan import (
-    BASE_VARIANT,
-    STAGES,
-    build_plan,
-    fingerprint,
-    rerun_table,
-    schema_leaves,
-    sweep_variants,
-    variant_records,
-)
-from infonas.config import validate_config
+from infonas.plan import STAGES, build_plan, fingerprint, rerun_table, variant_records
+from infonas.sweep import BASE_VARIANT, sweep_variants
 
 
 @pytest.fixture

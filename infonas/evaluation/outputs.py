@@ -69,7 +69,7 @@ def _predict(model, adjacency, ops, image_batch, mean, std, device: str) -> np.n
     import torch
 
     from infonas.models.info_nas import images_to_input
-    from infonas.training.metrics import eval_mode
+    from infonas.models.inference import eval_mode
 
     model = model.to(device)
     with eval_mode(model):

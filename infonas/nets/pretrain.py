@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from infonas.errors import InfonasError
-from infonas.runtime import atomic_path, save_torch
+from infonas.files import atomic_path, save_torch
 from infonas.searchspace import cells
 
 log = logging.getLogger(__name__)

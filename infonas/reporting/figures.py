@@ -36,7 +36,7 @@ from infonas.reporting.tables import (
     where,
     with_seed,
 )
-from infonas.runtime import atomic_path
+from infonas.files import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ import pandas as pd
 
 from infonas.errors import InfonasError
 from infonas.evaluation.regret import SearchResult, final_regret
-from infonas.runtime import atomic_path
+from infonas.files import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -116,7 +116,7 @@ def write_compact_metrics_csv(csv_path: str | os.PathLike, out_path: str | os.Pa
     infonas and about a third of the text. gzip's header carries no time or name, so the same
     input always gives the same bytes. This is how ``data/nb101_metrics.csv.gz`` was made.
     """
-    from infonas.runtime import atomic_path
+    from infonas.files import atomic_path
 
     path = Path(csv_path)
     table = _read_csv(path)

@@ -26,7 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from infonas.errors import InfonasError
-from infonas.runtime import atomic_path
+from infonas.files import atomic_path
 from infonas.searchspace import ops as O
 from infonas.searchspace.cells import module_hash, pad_cell
 from infonas.searchspace.metrics import PARAMS, metric_key, out_of_range, value_range

@@ -39,6 +39,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from infonas.errors import InfonasError
+from infonas.models.inference import device_autocast, latent_means
 from infonas.models.info_nas import InfoNAS, InfoNASConfig, images_to_input
 from infonas.models.vae import ArchVAE, check_cells
 from infonas.runtime import resolve_device
@@ -329,7 +330,7 @@ class JointTrainer:
     def _vae_step(self, optimizer: str, vae: ArchVAE, adj: torch.Tensor, ops: torch.Tensor,
                   weight: float = 1.0) -> torch.Tensor:
         """One step on `weight` * VAE loss; returns the unweighted loss."""
-        with M.device_autocast(self.device):
+        with device_autocast(self.device):
             out = vae(adj, ops)
         loss = vae.loss(out, adj, ops)
         self._step(optimizer, weight * loss)
@@ -341,7 +342,7 @@ class JointTrainer:
         net = split.net_index[idx]
         adj, ops = data.networks.adjacency[net], data.networks.ops[net]
         images = images_to_input(split.images[split.image_index[idx]], data.image_mean, data.image_std)
-        with M.device_autocast(self.device):
+        with device_autocast(self.device):
             out, pred = self.main(adj, ops, images)
         vae_l = self.main_vae.loss(out, adj, ops)
         lab_l = self.loss_fn(pred, split.targets[idx]).mean()
@@ -418,7 +419,7 @@ class JointTrainer:
             rows, nets = self.labeled.valid_networks, self.labeled.networks
             valid_nets = M.reconstruction_accuracy(vae, nets.adjacency[rows], nets.ops[rows], c.eval_batch_size)
         adj, ops = self._pick("__fit__", self.unlabeled.adjacency, self.unlabeled.ops)
-        mu = M.latent_means(vae, adj, ops, c.eval_batch_size)
+        mu = latent_means(vae, adj, ops, c.eval_batch_size)
         g = M.make_generator(self.device, _eval_seed(c.seed, self.epoch, tag))
         generative = M.validity_uniqueness(vae, mu, c.n_latent_points, g, c.eval_batch_size)
         return dict(zip(M.CELL_COLUMNS, (*heldout, *valid_nets, *generative)))
