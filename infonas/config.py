@@ -8,10 +8,12 @@ Settings are named by dotted keys ('train.regressor.stem_channels'): `schema_lea
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
+from jsonschema import Draft202012Validator, validators
 
 from infonas.errors import InfonasError
 from infonas.models.variants import uses_labels
@@ -21,8 +23,6 @@ SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.y
 
 def _with_defaults(validator_class):
     """A jsonschema validator that fills `default` values while it validates (nested ones too)."""
-    from jsonschema import validators
-
     validate_properties = validator_class.VALIDATORS["properties"]
 
     def set_defaults(validator, properties, instance, schema):
@@ -42,8 +42,6 @@ def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
 
 def validate_config(config: dict[str, Any], schema: dict | None = None) -> dict[str, Any]:
     """Fill defaults into `config` in place and return it; raise InfonasError naming the first bad key."""
-    from jsonschema import Draft202012Validator
-
     schema = load_schema() if schema is None else schema
     _integral_floats_to_int(config, schema)
     validator = _with_defaults(Draft202012Validator)(schema)
@@ -154,8 +152,6 @@ def dataclass_from_section(cls, section: dict[str, Any], where: str, ignore: tup
 
     `ignore` lists section keys that are workflow concerns (e.g. GPU resources), not settings.
     """
-    import dataclasses
-
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(section) - fields - set(ignore))
     if unknown:

@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+import yaml
+
 from infonas.config import get_path, has_path, schema_leaves, set_path, validate_config
 from infonas.errors import InfonasError
+from infonas.files import atomic_path
 from infonas.models.variants import uses_labels, uses_op_embeddings
 from infonas.sweep import INVOCATION_KEYS, Comparison, sweep_variants, variant_config
 
@@ -97,8 +102,6 @@ def fingerprint(path: str | None) -> str | None:
     instead of silently keeping the old ones. URLs and absent paths have none (downloads are cached
     by URL and verified; a missing file is the stage's own error).
     """
-    import os
-
     if not path or "://" in str(path) or not os.path.exists(path):
         return None
     if os.path.isfile(path):
@@ -118,7 +121,7 @@ def metrics_file(space: Mapping) -> str | None:
     """The local file `searchspace.metrics_csv` names (`builtin`: the packaged copy), or None."""
     if not space.get("metrics_csv") or "://" in str(space["metrics_csv"]):
         return None
-    from infonas.searchspace.metrics import resolve_metrics_csv
+    from infonas.searchspace.metrics import resolve_metrics_csv  # lazy: imports pandas, needed only here
 
     return str(resolve_metrics_csv(space["metrics_csv"]))
 
@@ -280,10 +283,6 @@ def build_plan(config: dict) -> Plan:
 
 def write_variant_config(path, config: Mapping, stages: Mapping[str, Mapping], store_dir: str) -> None:
     """The variant's config and, per stage, its digest, folder and settings: what made its results."""
-    import yaml
-
-    from infonas.files import atomic_path
-
     folders = {key: {**rec, "folder": f"{store_dir}/{rec['stage']}/{rec['digest']}"} for key, rec in stages.items()}
     with atomic_path(path) as tmp:
         tmp.write_text(yaml.safe_dump({"config": dict(config), "stages": folders}, sort_keys=False))
@@ -344,10 +343,6 @@ def _grouped_name(keys: list[str]) -> str:
 
 def main() -> None:
     """Print the rerun table of a config file (default: config.yaml) as Markdown rows."""
-    import sys
-
-    import yaml
-
     path = sys.argv[1] if len(sys.argv) > 1 else "config.yaml"
     with open(path) as handle:
         config = yaml.safe_load(handle) or {}

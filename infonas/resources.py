@@ -19,10 +19,16 @@ Light on purpose (no torch): the Snakefile calls it for every job while it build
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
+import yaml
+from snakemake.utils import update_config
+
 from infonas.errors import InfonasError
+from infonas.models.variants import uses_labels
+from infonas.plan import build_plan
 
 NB101_CELLS = 423_624
 #: rows of the larger official file (nasbench_full: 4 epoch budgets x 3 repeats); only108 has 3 per cell
@@ -223,8 +229,6 @@ def _io_dataset(config: Mapping, model: str | None) -> Need:
 
 
 def _train(config: Mapping, model: str | None) -> Need:
-    from infonas.models.variants import uses_labels
-
     t = config["train"]
     cells = search_rows(config) * 64  # adjacency, ops and the split of every row
     if model is not None and not uses_labels(model):
@@ -332,13 +336,6 @@ def table(config: Mapping, models=None) -> dict[str, Request]:
 
 def main() -> None:
     """Print every remote rule's request, per variant, for the config files named (merged in order)."""
-    import sys
-
-    import yaml
-    from snakemake.utils import update_config
-
-    from infonas.plan import build_plan
-
     config: dict = {}
     for path in sys.argv[1:] or ["config.yaml"]:
         with open(path) as handle:

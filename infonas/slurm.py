@@ -9,6 +9,7 @@ names the rule, what it asks for, what the partition offers and what to change.
 
 from __future__ import annotations
 
+import getpass
 import re
 import subprocess
 from dataclasses import dataclass
@@ -101,8 +102,6 @@ def site_profile(profile: Path, dest: Path, partition: str | None, account: str 
 
 def default_account(run: Callable = subprocess.run) -> str | None:
     """The user's default SLURM account (sacctmgr), or None where accounting has none."""
-    import getpass
-
     try:
         result = run(["sacctmgr", "-n", "-P", "list", "user", getpass.getuser(), "format=defaultaccount"],
                      capture_output=True, text=True, timeout=60)

@@ -9,9 +9,11 @@ from snakemake.exceptions import WorkflowError
 
 from infonas.config import saved_epochs
 from infonas.errors import InfonasError
+from infonas.files import hold_directory_lock
 from infonas.models.variants import encoders_of, uses_labels
 from infonas.plan import build_plan, metrics_file
-from infonas.resources import request, small_job
+from infonas.resources import STAGES, request, small_job
+from infonas.slurm import check_fits, largest_node, partition_of
 
 try:
     PLAN = build_plan(config)
@@ -166,7 +168,7 @@ def up(stage, digest, target):
 
 def network_hashes(networks_digest):
     """Hashes in networks.csv (known once the sample_networks checkpoint has run)."""
-    import pandas as pd
+    import pandas as pd  # lazy: only jobs behind the checkpoint need it, not every DAG build
 
     path = checkpoints.sample_networks.get(digest=networks_digest).output[0]
     return list(pd.read_csv(path, dtype=str)["hash"])
@@ -239,8 +241,6 @@ def final_outputs():
 def cluster_requests():
     """(mem_mb, CPUs) that each cluster rule of this invocation asks for at most, over every variant and
     model; the networks' rules count while the sample_networks checkpoint has yet to add their jobs."""
-    from infonas.resources import STAGES
-
     rules_run = {job.rule.name for job in workflow.dag.needrun_jobs()}
     if "sample_networks" in rules_run:
         rules_run |= {"pretrain", "extract_io"}
@@ -256,9 +256,6 @@ def cluster_requests():
 
 
 onstart:
-    from infonas.files import hold_directory_lock
-    from infonas.slurm import check_fits, largest_node, partition_of
-
     try:
         hold_directory_lock(".snakemake/infonas.lock")
         if workflow.executor_plugin is not None and workflow.executor_plugin.cli_prefix == "slurm":

@@ -56,7 +56,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from infonas.errors import InfonasError
-from infonas.evaluation.predictors import Predictor, check_features, check_target
+from infonas.evaluation.predictor import Predictor, check_features, check_target
 from infonas.runtime import resolve_device
 
 log = logging.getLogger(__name__)

@@ -20,11 +20,17 @@ import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from infonas.errors import InfonasError
 from infonas.evaluation.regret import SearchResult, ecdf, final_regret, log_time_grid, regret_curves
+from infonas.files import atomic_path
 from infonas.reporting.tables import (
     REGRESSOR_LABELS,
     labeled_splits,
@@ -36,7 +42,6 @@ from infonas.reporting.tables import (
     where,
     with_seed,
 )
-from infonas.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -58,17 +63,12 @@ def _paper_style(func):
     """Draw inside a temporary rc context, so the caller's matplotlib settings stay untouched."""
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        import matplotlib
-
         with matplotlib.rc_context(PAPER_RC):
             return func(*args, **kwargs)
     return wrapper
 
 
 def _figure(nrows: int, ncols: int, panel: tuple[float, float] = PANEL):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=(panel[0] * ncols, panel[1] * nrows), layout="constrained")
     FigureCanvasAgg(fig)
     return fig, fig.subplots(nrows, ncols, squeeze=False)
@@ -130,8 +130,6 @@ def _draw_curve(ax, curve: pd.DataFrame, color: str, label: str, linestyle: str 
 
 
 def _epoch_axis(ax, ylabel: str | None) -> None:
-    from matplotlib.ticker import MaxNLocator
-
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     if ylabel:
@@ -393,8 +391,6 @@ def plot_predictor_boxes(
     One row of panels per regressor, one column per metric; `frame` holds the rows of
     `run_prediction` plus the caller's `encoder` column (e.g. info-NAS, arch2vec).
     """
-    from matplotlib.patches import Patch
-
     require_columns(frame, ("encoder", "regressor", "n_train", *metrics), what)
     if frame.empty:
         raise InfonasError(f"{what}: no prediction rows to plot")

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Mapping
 
 import numpy as np
+from matplotlib.colors import Normalize
 
 from infonas.errors import InfonasError
+from infonas.evaluation.projection import project_2d, subsample_rows
 from infonas.reporting import figures
 from infonas.reporting.figures import _figure, _paper_style
 from infonas.reporting.tables import model_label, split_label
@@ -64,8 +66,6 @@ def plot_output_heatmaps(
     scale centred at 0, limited at the 99th percentile of |true| (values beyond are clipped and the
     colour bar shows arrows). `n_features` keeps only the first (most class-relevant) features.
     """
-    from matplotlib.colors import Normalize
-
     if layout not in LAYOUTS:
         raise InfonasError(f"output heatmaps: unknown layout '{layout}' (valid: {', '.join(LAYOUTS)})")
     if sample.true.size == 0:
@@ -105,8 +105,6 @@ def plot_output_heatmaps(
 
 def _plot_rows(accuracy: np.ndarray, n: int, nan: str, max_points: int | None, seed: int) -> np.ndarray:
     """Rows to draw: all (NaN accuracy drawn grey) or only known ones, capped by a seeded sample."""
-    from infonas.evaluation.projection import subsample_rows
-
     candidates = np.arange(n) if nan == "grey" else np.flatnonzero(np.isfinite(accuracy))
     if candidates.size < 3:
         raise InfonasError(f"latent space: only {candidates.size} architectures to draw")
@@ -140,8 +138,6 @@ def plot_latent_spaces(
     accuracy is unknown are drawn small and grey beneath the others (`nan="grey"`) or left out
     ("drop"). Points are drawn in ascending accuracy, so the best architectures are on top.
     """
-    from infonas.evaluation.projection import project_2d
-
     if nan not in NAN_MODES:
         raise InfonasError(f"latent space: nan must be one of {', '.join(NAN_MODES)}, got '{nan}'")
     if not features:

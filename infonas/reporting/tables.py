@@ -26,6 +26,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from infonas.data.scaling import SCALING_VARIANTS, get_variant
 from infonas.errors import InfonasError
 from infonas.evaluation.regret import SearchResult, final_regret
 from infonas.files import atomic_path
@@ -267,8 +268,6 @@ def predictor_table(frame: pd.DataFrame, what: str = "predictions") -> pd.DataFr
 
 def scaling_variants_table() -> pd.DataFrame:
     """The six output-scaling variants of thesis Table 4.2 (from `infonas.data.scaling`)."""
-    from infonas.data.scaling import SCALING_VARIANTS
-
     return pd.DataFrame([
         {"variant": v.name, "axis": "null" if v.axis is None else str(v.axis),
          "weighted": v.weighted, "multiply": v.multiply}
@@ -286,8 +285,6 @@ def scaling_results_table(
     and, per split S, `labeled_loss_S` and `baseline_S` as mean/std over runs plus the mean CI bounds.
     `splits` picks the splits (default: all found); the thesis shows one split per table.
     """
-    from infonas.data.scaling import SCALING_VARIANTS, get_variant
-
     pooled: dict[str, list[pd.DataFrame]] = {}
     for item in runs:
         if len(item) != 2:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from infonas.errors import InfonasError
+from infonas.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +117,6 @@ def write_compact_metrics_csv(csv_path: str | os.PathLike, out_path: str | os.Pa
     infonas and about a third of the text. gzip's header carries no time or name, so the same
     input always gives the same bytes. This is how ``data/nb101_metrics.csv.gz`` was made.
     """
-    from infonas.files import atomic_path
-
     path = Path(csv_path)
     table = _read_csv(path)
     columns = _metric_columns(path, table)

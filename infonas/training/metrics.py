@@ -43,6 +43,7 @@ import math
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -72,8 +73,6 @@ def metric_columns(split_names: Sequence[str]) -> list[str]:
 
 def write_metrics_csv(rows: list[dict], path, split_names: Sequence[str]) -> None:
     """Write all rows so far (atomic); missing values become empty cells."""
-    import pandas as pd
-
     frame = pd.DataFrame(rows, columns=metric_columns(split_names))
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.6g")
