@@ -4,9 +4,10 @@ Why digests: a stage's outputs live in `<store_dir>/<stage>/<digest>/`, where th
 settings the stage reads and the digests of the stages it reads from. Two variants (or two runs) that
 agree on everything a stage depends on therefore share its files, a variant that changes
 `io.scaling` reruns only the scaler and what follows it, and no variant ever overwrites another's
-results. `STAGES` below is the one place that says which setting feeds which stage; the README's
-rerun table is `rerun_table()`, printed by `python -m infonas.plan`. The variants of a run come from
-its sweep (`infonas.sweep`); each has its own stage records, and variants share every record they agree on.
+results. `DIGEST_STAGES` below is the one place that says which setting feeds which stage; the
+docs' rerun table is `rerun_table()`, printed by `python -m infonas.plan`. The variants of a run come
+from its sweep (`infonas.sweep`); each has its own stage records, and variants share every record
+they agree on.
 
 Light on purpose (no torch, no snakemake): the Snakefile calls it while it builds the DAG.
 """
@@ -58,7 +59,7 @@ class Stage:
 
 #: Every stage with a digest, in topological order. `train`, `reinforce` and `predict` exist once
 #: per model; their upstream depends on the model and the config (see `_upstream`).
-STAGES: dict[str, Stage] = {
+DIGEST_STAGES: dict[str, Stage] = {
     "searchspace": Stage(("searchspace", "seed"), (), "rows, metrics and arch2vec split"),
     "images": Stage(("images", "seed"), (), "image splits"),
     "networks": Stage(("networks", "seed"), ("searchspace",), "sampled networks (checkpoint)"),
@@ -84,7 +85,7 @@ def _selected(key: str, prefixes: tuple[str, ...]) -> bool:
 def stage_keys(stage: str, model: str | None = None, leaves: list[str] | None = None) -> list[str]:
     """The settings (schema leaves) a stage's digest covers, for `model` where the stage has one."""
     leaves = schema_leaves() if leaves is None else leaves
-    keys = [k for k in leaves if _selected(k, STAGES[stage].keys) and k not in WORKFLOW_KEYS]
+    keys = [k for k in leaves if _selected(k, DIGEST_STAGES[stage].keys) and k not in WORKFLOW_KEYS]
     if stage == "train" and model is not None:
         if not uses_labels(model):
             keys = [k for k in keys if k not in LABELED_TRAIN_KEYS]
@@ -153,7 +154,7 @@ def _upstream(stage: str, config: Mapping, model: str | None) -> tuple[str, ...]
     if stage == "predict" and config["evaluate"]["predict"].get("remove_labeled"):
         # the same fit pool for every encoder, plain arch2vec too (info-NAS' script did so)
         return ("train", "benchmark", "networks")
-    return STAGES[stage].upstream
+    return DIGEST_STAGES[stage].upstream
 
 
 # ------------------------------------------------------------------------------------------ records
@@ -213,7 +214,7 @@ def variant_records(config: Mapping, leaves: list[str] | None = None) -> dict[st
         key = f"{stage}:{model}" if model is not None else stage
         records[key] = StageRecord(stage, settings, upstream, digest_of(stage, settings, upstream))
 
-    for stage in STAGES:
+    for stage in DIGEST_STAGES:
         if stage not in MODEL_STAGES:
             add(stage)
     for model in config["train"]["models"]:
@@ -319,7 +320,7 @@ def rerun_table(config: Mapping) -> dict[str, list[str]]:
             if stage not in reruns:
                 reruns.add(stage)
                 todo += readers.get(stage, ())
-        table[key] = [s for s in STAGES if s in reruns]
+        table[key] = [s for s in DIGEST_STAGES if s in reruns]
     return table
 
 

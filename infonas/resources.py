@@ -270,7 +270,7 @@ def _enumerate_cells(config: Mapping, model: str | None) -> Need:
 
 
 #: rule name -> its need; rules not listed are bookkeeping that runs where Snakemake runs (localrules)
-STAGES: dict[str, Callable[[Mapping, str | None], Need]] = {
+RULE_NEEDS: dict[str, Callable[[Mapping, str | None], Need]] = {
     "enumerate_cells": _enumerate_cells,
     "searchspace": _searchspace,
     "images": _images,
@@ -292,9 +292,9 @@ def _round_up(value: float, step: int) -> int:
 
 def request(rule: str, config: Mapping, model: str | None = None) -> Request:
     """The cluster request of one job of `rule` under a validated (variant) config."""
-    if rule not in STAGES:
-        raise InfonasError(f"resources: no estimate for rule '{rule}' (known: {', '.join(STAGES)})")
-    need = STAGES[rule](config, model)
+    if rule not in RULE_NEEDS:
+        raise InfonasError(f"resources: no estimate for rule '{rule}' (known: {', '.join(RULE_NEEDS)})")
+    need = RULE_NEEDS[rule](config, model)
     gpu = int(need.gpu_stage and uses_cuda(config))
     base = BASE_MB["cuda" if gpu else "torch" if need.torch else "python"]
     mem_mb = max(MIN_MEM_MB, _round_up(base + MEM_MARGIN * need.data_bytes / 2**20, MEM_STEP_MB))
@@ -325,7 +325,7 @@ def gpu_share(rule: str, config: Mapping) -> int:
 def table(config: Mapping, models=None) -> dict[str, Request]:
     """Every remote rule's request under one config (train once per model): the README's table."""
     out = {}
-    for rule in STAGES:
+    for rule in RULE_NEEDS:
         if rule == "train":
             for model in models or config["train"]["models"]:
                 out[f"train ({model})"] = request(rule, config, model)

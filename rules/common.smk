@@ -12,7 +12,7 @@ from infonas.errors import InfonasError
 from infonas.files import hold_directory_lock
 from infonas.models.variants import encoders_of, uses_labels
 from infonas.plan import build_plan, metrics_file
-from infonas.resources import STAGES, request, small_job
+from infonas.resources import RULE_NEEDS, request, small_job
 from infonas.slurm import check_fits, largest_node, partition_of
 
 try:
@@ -161,9 +161,14 @@ def group_if_small(rule, group, stage=None):
                                                               wildcards.get("model"))) else None
 
 
-def up(stage, digest, target):
+def upstream_digest(stage, digest, target):
     """Digest of `target` that the stage instance reads, directly or through its upstream stages."""
     return PLAN.find(stage, digest, target)
+
+
+def upstream_record(stage, digest, target):
+    """The stage record (settings) of the `target` instance that the stage instance reads."""
+    return PLAN.record(target, upstream_digest(stage, digest, target))
 
 
 def network_hashes(networks_digest):
@@ -246,7 +251,7 @@ def cluster_requests():
         rules_run |= {"pretrain", "extract_io"}
     out = {}
     for cfg in PLAN.variants.values():
-        for name in sorted(rules_run & set(STAGES)):
+        for name in sorted(rules_run & set(RULE_NEEDS)):
             threads = min(workflow.get_rule(name).resources["_cores"].value,
                           workflow.resource_settings.cores or sys.maxsize)
             for model in cfg["train"]["models"] if name == "train" else [None]:

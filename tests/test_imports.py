@@ -94,6 +94,29 @@ def test_searchspace_does_not_import_data():
     assert not edges
 
 
+def private_names_used_across_modules(path: Path) -> list[str]:
+    """`from infonas.x import _y` and `x._y` where x is an imported infonas module, in one file."""
+    tree = ast.parse(path.read_text())
+    modules = {}  # local name -> infonas module it is bound to
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules |= {(a.asname or a.name): a.name for a in node.names if a.name.startswith("infonas.")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("infonas"):
+            found += [f"{node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+            modules |= {(a.asname or a.name): f"{node.module}.{a.name}" for a in node.names}
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules
+                and node.attr.startswith("_") and not node.attr.startswith("__")):
+            found.append(f"{modules[node.value.id]}.{node.attr}")
+    return found
+
+
+def test_no_private_name_used_across_modules():
+    found = {module_name(p): names for p in PACKAGE.rglob("*.py") if (names := private_names_used_across_modules(p))}
+    assert not found
+
+
 def test_dag_build_modules_import_nothing_heavy():
     code = (f"import sys\nfor m in {DAG_BUILD_MODULES!r}: __import__(m)\n"
             f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
