@@ -41,7 +41,7 @@ def is_disk_full(error: BaseException | None) -> bool:
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary sibling of `path`; rename it onto `path` only if the block succeeds.
 
-    A killed or failing job therefore never leaves a file that looks complete (DESIGN.md section 2).
+    A killed or failing job therefore never leaves a file that looks complete.
     A full disk, however the writer inside reports it, becomes one InfonasError naming `path`.
     """
     final = Path(path)

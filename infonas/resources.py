@@ -323,7 +323,7 @@ def gpu_share(rule: str, config: Mapping) -> int:
 
 
 def table(config: Mapping, models=None) -> dict[str, Request]:
-    """Every remote rule's request under one config (train once per model): the README's table."""
+    """Every remote rule's request under one config (train once per model): what `main` prints."""
     out = {}
     for rule in RULE_NEEDS:
         if rule == "train":

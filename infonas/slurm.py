@@ -86,8 +86,8 @@ def partition_of(default_resources: list[str]) -> str | None:
 
 
 def site_profile(profile: Path, dest: Path, partition: str | None, account: str | None) -> Path:
-    """A copy of `profile` (a folder with config.yaml) with its two SITE lines filled in, as the README
-    tells a user to do by hand; None leaves a line commented (the plugin's default)."""
+    """A copy of `profile` (a folder with config.yaml) with its two SITE lines filled in, as a user does
+    by hand in profiles/slurm/config.yaml; None leaves a line commented (the plugin's default)."""
     text = (Path(profile) / "config.yaml").read_text()
     for key, value in (("slurm_partition", partition), ("slurm_account", account)):
         if value is None:

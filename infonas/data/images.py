@@ -11,7 +11,7 @@ dependency (sklearn, torchvision, PIL) only when called, so `import infonas.data
 
 `build_images` then draws the paper's splits (valid: 1000 from train, removed from it; test_2k:
 2000 from test, which keeps all its images), seeded and class-stratified, and stores the per-channel
-mean/std of the remaining train images in [0, 1] scale, as DESIGN.md section 2 fixes.
+mean/std of the remaining train images in [0, 1] scale (images.h5, see docs/layout.md).
 """
 
 from __future__ import annotations

@@ -312,7 +312,7 @@ def fit_scaler(
 
 
 def save_scaler(path: str | Path, stats: ScalerStats) -> None:
-    """Write io/scaler.h5 atomically: per-network (M, K, F) arrays keyed by sorted hash, final stats."""
+    """Write scaler.h5 (the fit_scaler stage's output) atomically: per-network (M, K, F) arrays keyed by sorted hash, final stats."""
     hashes = sorted(stats.networks)
     with write_h5(path) as handle:
         set_attrs(handle, variant=stats.variant, fit_split=stats.fit_split, scaling_order=stats.order)
@@ -324,7 +324,7 @@ def save_scaler(path: str | Path, stats: ScalerStats) -> None:
 
 
 def load_scaler(path: str | Path) -> ScalerStats:
-    """Read io/scaler.h5; a missing, corrupt or inconsistent file names itself."""
+    """Read scaler.h5; a missing, corrupt or inconsistent file names itself."""
     path = Path(path)
     with read_h5(path, "scaler file") as handle:
         variant = get_variant(str(get_attr(handle, "variant"))).name

@@ -103,8 +103,9 @@ def output_sample(
     """Targets and info-NAS predictions of `n_networks` x `n_images` pairs of an IO split.
 
     checkpoint: a joint-training checkpoint path (or `load_trained_models`' dict) with an `infonas`
-    model; dataset: io/dataset.h5 path or IODataset; images: images.h5 path or `load_images` dict;
-    scaler: optional io/scaler.h5 path or ScalerStats whose final normalisation is undone.
+    model; dataset: the io_dataset stage's dataset.h5 path or IODataset; images: images.h5 path or
+    `load_images` dict; scaler: optional scaler.h5 path (fit_scaler stage) or ScalerStats whose final
+    normalisation is undone.
     Networks and images are a seeded choice among the split's own (fewer if it has fewer).
     """
     models = _loaded(checkpoint, load_trained_models, device)

@@ -81,7 +81,7 @@ def extract_outputs(
     config: PretrainConfig | None = None,
     progress: bool = False,
 ) -> str:
-    """Write io/{hash}.h5 for one pretrained network; returns the cell's module hash.
+    """Write the IO shard {hash}.h5 (`infonas.data.io_store`) of one pretrained network; returns its module hash.
 
     `config` must carry the architecture settings the weights were trained with (stem channels,
     stacks, modules per stack) and the BatchNorm eps they were trained with (eval mode divides by

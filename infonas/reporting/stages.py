@@ -134,7 +134,7 @@ def output_heatmaps_report(samples: Mapping[str, object], out_prefix) -> dict[st
     """Predicted vs true outputs of one IO split as heatmaps (thesis Figs. 4.4-4.11).
 
     samples: `infonas.evaluation.outputs.heatmap_samples` of a checkpoint (its "networks" and
-    "one_image" samples). Writes `<out_prefix>_networks.png/.pdf` (networks as panels, images as
+    "one_image" samples). Writes `<out_prefix>_networks.png/.pdf` (each network with its images as
     rows) and `<out_prefix>_one_image.png/.pdf` (networks as rows on one image).
     Returns {"networks": png, "one_image": png}.
     """
@@ -183,7 +183,7 @@ def search_comparison_report(curves: Sequence[tuple], benchmark_path, out_prefix
 
     curves: (variant, encoder, path or list of paths) per curve, in legend order, e.g.
     ("lr 1e-3", "infonas", [seed1.h5, seed2.h5]), ("lr 1e-3", "arch2vec", ...),
-    ("arch2vec 8 epochs", "arch2vec", ...), ("", "random", "search/random.h5"). Several paths of one
+    ("arch2vec 8 epochs", "arch2vec", ...), ("", "random", "random.h5"). Several paths of one
     curve (e.g. one per training seed) pool their runs. Colour follows the variant, line style
     the encoder (`comparisons.comparison_styles`). Writes `<out_prefix>.png/.pdf` and
     `<out_prefix>_table.csv/.md/.tex`; returns the PNG path.

@@ -1,10 +1,10 @@
 """NB-101 training metrics joined onto search-space rows by module hash.
 
 Metric arrays are named ``{stem}_{epochs}`` (e.g. ``val_acc_108``) with shape (N, repeats) float32,
-plus ``params`` (N,) float64; rows without a value hold NaN (DESIGN.md section 2). Sources are the
+plus ``params`` (N,) float64; rows without a value hold NaN (docs/layout.md). Sources are the
 official tfrecord (`nb101_records.read_nb101_tfrecord`), a user CSV keyed by ``hash``, and the
 compact copy of real NB-101 metrics that ships with the package (``metrics_csv: builtin``, see
-``data/README.md``). Values outside their range (an accuracy in percent, a negative time) are
+``infonas/searchspace/data/README.md``). Values outside their range (an accuracy in percent, a negative time) are
 rejected with the file, line and column, since they would silently skew search and prediction.
 """
 

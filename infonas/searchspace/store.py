@@ -1,6 +1,6 @@
 """searchspace.h5: build it from enumerated cells or the official tfrecord, join metrics, split, save.
 
-The file holds one row per unique cell, sorted by hash (DESIGN.md section 2). Metric arrays are
+The file holds one row per unique cell, sorted by hash (docs/layout.md). Metric arrays are
 named `<metric>_<epochs>` (e.g. `val_acc_108`, shape (N, repeats)) plus `params` (N,).
 """
 

@@ -1,4 +1,4 @@
-"""The `train` stage: stage files (searchspace.h5, io/dataset.h5, images.h5) in, a joint run out.
+"""The `train` stage: stage files (searchspace.h5, dataset.h5, images.h5) in, a joint run out.
 
 Kept apart from the training loop so that the loop only ever sees tensors and dataclasses, and
 the files' layouts stay the business of their own modules.
