@@ -101,6 +101,18 @@ def saved_epochs(epochs: int, checkpoint_every: int) -> list[int]:
     return sorted(set(range(checkpoint_every, epochs + 1, checkpoint_every)) | {epochs})
 
 
+def dataclass_from_section(cls, section: dict[str, Any], where: str, ignore: tuple[str, ...] = ()):
+    """Build a settings dataclass from a config section; keys it lacks name themselves.
+
+    `ignore` lists section keys that are workflow concerns (e.g. GPU resources), not settings.
+    """
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(section) - fields - set(ignore))
+    if unknown:
+        raise InfonasError(f"config key '{where}.{unknown[0]}': not a setting of {cls.__name__}")
+    return cls(**{k: v for k, v in section.items() if k in fields})
+
+
 # ------------------------------------------------------------------------------------------ dotted keys
 def schema_leaves(schema: dict | None = None) -> list[str]:
     """Dotted names of every setting: schema properties without sub-properties."""
@@ -135,6 +147,7 @@ def get_path(config: Mapping, key: str) -> Any:
 
 
 def has_path(config: Mapping, key: str) -> bool:
+    """Whether config has the dotted key 'a.b' (a leaf left out, e.g. predictor params, has not)."""
     return _lookup(config, key)[0]
 
 
@@ -145,15 +158,3 @@ def set_path(config: dict, key: str, value: Any) -> None:
     for part in parts[:-1]:
         node = node.setdefault(part, {})
     node[parts[-1]] = copy.deepcopy(value)
-
-
-def dataclass_from_section(cls, section: dict[str, Any], where: str, ignore: tuple[str, ...] = ()):
-    """Build a settings dataclass from a config section; keys it lacks name themselves.
-
-    `ignore` lists section keys that are workflow concerns (e.g. GPU resources), not settings.
-    """
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(section) - fields - set(ignore))
-    if unknown:
-        raise InfonasError(f"config key '{where}.{unknown[0]}': not a setting of {cls.__name__}")
-    return cls(**{k: v for k, v in section.items() if k in fields})
