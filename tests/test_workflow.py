@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infonas.config import load_schema, validate_config
-from infonas.plan import build_plan, get_path, rerun_table, schema_leaves
+from infonas.config import get_path, load_schema, schema_leaves, validate_config
+from infonas.plan import build_plan, rerun_table
 from test_docs import fits_layout
 
 REPO = Path(__file__).resolve().parents[1]

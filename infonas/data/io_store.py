@@ -1,9 +1,9 @@
 """The per-network IO shard `<hash>.h5` (extract_io stage folder): the one module that knows its layout.
 
-A shard holds what one pretrained network outputs for the `valid` and `test_2k` images
-(DESIGN.md section 2): per image group `features` (N, D) float32 (the global-average-pool output,
-D = 512 at paper scale), `logits` (N, C) float32 and `labels` (N,) int64; group `classifier` with
-`weight` (C, D) and `bias` (C,) float32 of the last dense layer; root attr `hash`.
+A shard holds what one pretrained network outputs for the `valid` and `test_2k` images (docs/layout.md
+lists it with the other stage outputs): per image group `features` (N, D) float32 (the
+global-average-pool output, D = 512 at paper scale), `logits` (N, C) float32 and `labels` (N,) int64;
+group `classifier` with `weight` (C, D) and `bias` (C,) float32 of the last dense layer; root attr `hash`.
 
 Features are stored in row chunks with gzip + byte shuffle, so a reader can slice a few rows
 (`open_features`) without inflating the whole array, and 685 shards stay small on disk. Every

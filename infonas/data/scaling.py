@@ -37,7 +37,9 @@ from pathlib import Path
 from typing import Mapping
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from infonas.data.io_store import read_shard
 from infonas.errors import InfonasError
 from infonas.hdf5 import add_dataset, get_attr, read_dataset, read_h5, set_attrs, write_h5
 
@@ -265,7 +267,6 @@ def _load(source, fit_split: str) -> dict:
     """A shard given as a path is read here; a dict is taken as read_shard's result."""
     if isinstance(source, Mapping):
         return source
-    from infonas.data.io_store import read_shard
 
     return read_shard(source, splits=[fit_split])
 
@@ -286,8 +287,6 @@ def fit_scaler(
     per-network outputs of `train_hashes` (default: all networks given) on the same images, i.e.
     the train split. `order` is the scaling order (module docstring) and is kept with the stats.
     """
-    from tqdm.auto import tqdm
-
     variant, order = get_variant(variant), get_order(order)
     train = set(networks) if train_hashes is None else set(train_hashes)
     unknown = train - set(networks)
