@@ -5,7 +5,7 @@ start-up; grouping small jobs and keeping bookkeeping local are meant to bring a
 config close to a local one plus queueing. This measures both on the same code, config and machine,
 each into a fresh store (the enumerated-cells cache is warmed first, outside both timings).
 
-Needs a SLURM cluster whose node can run the jobs (e.g. `bash ../shared/tools/local-slurm.sh`, which
+Needs a SLURM cluster whose node can run the jobs (e.g. `bash scripts/local-slurm.sh`, which
 is that machine itself) and snakemake-executor-plugin-slurm. The profile is profiles/slurm with its
 two SITE lines filled from sinfo's default partition and sacctmgr's default account (or --partition,
 --account). `--until RULE` times only the run up to that rule (the smoke test's tiny size);
