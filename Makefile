@@ -19,9 +19,10 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q
 
-# The SLURM profile on a live cluster (tests/test_slurm.py); .ci/run starts one first.
+# The SLURM profile on a live cluster (tests/test_slurm.py) and the cluster-overhead benchmark's smoke
+# test (tests/test_benchmarks.py); .ci/run starts a cluster first.
 test-slurm: $(VENV)/.installed
-	$(BIN)/python -m pytest -q -s -m slurm tests/test_slurm.py
+	$(BIN)/python -m pytest -q -s -m slurm tests/test_slurm.py tests/test_benchmarks.py
 
 lint: $(VENV)/.installed
 	$(BIN)/snakemake --lint

@@ -7,7 +7,8 @@ schedules, next to the highest adjacency accuracy the encoder can reach; prints 
   (`train.vae_train_mode_epochs: 1`).
 
 The split is the workflow's seeded 90/10 split of the 423,624 cells; the settings are arch2vec's
-(batch 32, Adam 1e-3, clip 5). `--max-train` shrinks the training cells for a quick look.
+(batch 32, Adam 1e-3, clip 5). `--max-train` shrinks the training cells for a quick look,
+`--max-vertices` the space itself (cells of at most that many vertices, enumerated into `--cache`).
 
     python benchmarks/arch2vec_reconstruction.py --epochs 3 --cache results/_cache/nb101_cells.h5
 """
@@ -38,12 +39,15 @@ def main() -> None:
     parser.add_argument("--schedules", default="paper,released", help="comma-separated: paper, released")
     parser.add_argument("--cache", default="results/_cache/nb101_cells.h5", help="enumeration cache (made if absent)")
     parser.add_argument("--max-train", type=int, default=None, help="use only this many training cells")
+    parser.add_argument("--max-vertices", type=int, default=7, help="cells of at most this many vertices (NB-101: 7)")
     parser.add_argument("--eval-max-samples", type=int, default=20000, help="held-out cells scored per epoch")
+    parser.add_argument("--latent-points", type=int, default=JointConfig.n_latent_points,
+                        help="latent samples decoded per epoch for validity and uniqueness")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
 
-    space = assign_split(load_or_enumerate(args.cache), 0.1, args.seed)
+    space = assign_split(load_or_enumerate(args.cache, max_vertices=args.max_vertices), 0.1, args.seed)
     unlabeled, heldout = searchspace_cells(space)
     if args.max_train is not None:
         unlabeled = CellSet(unlabeled.adjacency[: args.max_train], unlabeled.ops[: args.max_train])
@@ -51,13 +55,15 @@ def main() -> None:
     model = InfoNASConfig(out_features=1)
     result = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
-        "torch_threads": torch.get_num_threads(), "n_train": len(unlabeled), "n_heldout": len(heldout),
+        "torch_threads": torch.get_num_threads(), "max_vertices": args.max_vertices,
+        "n_train": len(unlabeled), "n_heldout": len(heldout),
         "heldout_adj_ceiling": adjacency_ceiling(heldout.adjacency.numpy(), heldout.ops.numpy(), model.vae.gin_layers),
         "schedules": {},
     }
     for name in args.schedules.split(","):
         config = JointConfig(epochs=args.epochs, checkpoint_every=args.epochs, seed=args.seed,
-                             eval_max_samples=args.eval_max_samples, vae_train_mode_epochs=SCHEDULES[name])
+                             eval_max_samples=args.eval_max_samples, n_latent_points=args.latent_points,
+                             vae_train_mode_epochs=SCHEDULES[name])
         with tempfile.TemporaryDirectory() as out:
             rows = train_joint(out, unlabeled, None, heldout, model, config, device)
         keys = ("epoch", "seconds", "ops_acc", "adj_acc", "validity", "uniqueness", "uniqueness_unpruned")

@@ -14,9 +14,12 @@ Each variant also reports the mean number of neighbours per node and their summe
 (a self-loop weighs 1) in the last training batch of its fits, read from the assessor's log records,
 and every variant's Kendall tau minus that of the no-edge graph on the same seeds.
 Features: one encoder of an embeddings file (rule embed); target: the benchmark table's prediction
-target (rule benchmark_table). The paper's Kendall tau at 1,000 labels on all of NB-101 is 0.6541.
+target (rule benchmark_table); both given as files or found in a workflow run (`--run`, `infonas.runs`:
+by default its first model and seed and the last evaluated epoch). The paper's Kendall tau at 1,000
+labels on all of NB-101 is 0.6541.
 
     python benchmarks/assessor_graph.py --embeddings E.h5 --benchmark B.h5 --seeds 0 1 2
+    python benchmarks/assessor_graph.py --run default --variant scaling=axis0 --seeds 0 1 2
     python benchmarks/assessor_graph.py ... --quantiles 0.003 0.01 0.03 --taus 1e-5 0.01 0.1   # sweep
 
 Prints one JSON object.
@@ -32,10 +35,11 @@ import time
 import numpy as np
 import torch
 
-from infonas.evaluation.assessor import AssessorConfig, SemiSupervisedAssessor
+from infonas.evaluation.assessor import AssessorConfig
 from infonas.evaluation.benchmark import load_benchmark
 from infonas.evaluation.embed import load_embedding
 from infonas.evaluation.prediction_protocol import run_prediction
+from infonas.runs import add_run_arguments, embedding_inputs
 
 PAPER_KTAU_1K = 0.6541
 
@@ -85,8 +89,8 @@ def paired_tau_gain(results: dict, baseline: str = "no-edges") -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--embeddings", required=True)
-    parser.add_argument("--benchmark", required=True)
+    parser.add_argument("--embeddings", help="embeddings .h5 (default with --run: the run's)")
+    parser.add_argument("--benchmark", help="benchmark.h5 (default with --run: the run's)")
     parser.add_argument("--encoder", default="arch2vec")
     parser.add_argument("--n-train", type=int, default=1000)
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
@@ -99,13 +103,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=AssessorConfig().steps)
     parser.add_argument("--pretrain-steps", type=int, default=AssessorConfig().pretrain_steps)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    add_run_arguments(parser, embeddings=True)
     args = parser.parse_args()
+    embeddings, benchmark = embedding_inputs(args, parser)
     torch.set_num_threads(args.threads)
 
     assessor_log = logging.getLogger("infonas.evaluation.assessor")
     assessor_log.setLevel(logging.INFO)
-    x = load_embedding(args.embeddings, args.encoder)
-    table = load_benchmark(args.benchmark)
+    x = load_embedding(embeddings, args.encoder)
+    table = load_benchmark(benchmark)
     y, target = table.prediction_target()
     results = {}
     for name, graph in variants(args.quantiles, args.taus, not args.no_baselines).items():
@@ -124,7 +130,7 @@ def main() -> None:
             **summary(frame),
         }
     print(json.dumps({
-        "features": f"{args.embeddings}:{args.encoder} ({x.shape[0]} rows, {x.shape[1]}-d)",
+        "features": f"{embeddings}:{args.encoder} ({x.shape[0]} rows, {x.shape[1]}-d)",
         "target": f"{target}, {int(np.isfinite(y).sum())} rows known; {table.source}",
         "n_train": args.n_train, "seeds": args.seeds, "n_unlabeled": args.n_unlabeled, "min_acc": args.min_acc,
         "steps": args.steps, "pretrain_steps": args.pretrain_steps, "torch_threads": args.threads,

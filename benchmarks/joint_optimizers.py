@@ -6,11 +6,12 @@
 - `one`: a single Adam (`train.lr`) over VAE + regressor for both batch kinds, so its moments mix them.
 
 Both set-ups train from the same initial weights on the same batches (same seed) with every other
-setting from the config files (schema defaults under `--configfile` overlays, like the workflow), on
-the stage files of a workflow run (`results/<run>/searchspace.h5`, `io/dataset.h5`, `images.h5`):
+`train` setting of one variant of a workflow run, on that variant's search space, IO dataset and
+images (found through `results/<run>/variants/<variant>/config.yaml`, `infonas.runs`):
 
-    .venv/bin/snakemake --cores 2 --config run=h2 --until io_dataset
-    .venv/bin/python benchmarks/joint_optimizers.py --run h2 --seeds 1,2,3
+    .venv/bin/python -m snakemake io_dataset_all --cores 2 --config run=h2
+    .venv/bin/python -m snakemake --until variant_config --cores 1 --config run=h2
+    .venv/bin/python benchmarks/joint_optimizers.py --run h2 --variant scaling=axis0 --seeds 1,2,3
 
 For each set-up and seed the final epoch's info-NAS metrics are reported: labeled loss (mean and
 the thesis' median over batches) and baseline per split, their ratio, VAE losses, reconstruction
@@ -27,15 +28,13 @@ import math
 import platform
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
-from infonas.config import validate_config
 from infonas.data.images import load_images
 from infonas.data.io_dataset import load_io_dataset
+from infonas.runs import add_run_arguments, run_from_arguments
 from infonas.runtime import resolve_device
 from infonas.searchspace.store import load_searchspace
 from infonas.training.joint import train_joint
@@ -46,24 +45,9 @@ REPORTED = ("vae_loss_labeled", "vae_loss_unlabeled", "labeled_loss_batches", "o
             "ops_acc_valid_networks", "adj_acc_valid_networks", "validity", "uniqueness")
 
 
-def train_settings(config_files: list[str], run: str | None) -> tuple[dict, str]:
-    """The `train` section (schema defaults filled) and run name from config files merged in order."""
-    config: dict = {}
-    for path in config_files:
-        with open(path) as handle:
-            _merge(config, yaml.safe_load(handle) or {})
-    if run is not None:
-        config["run"] = run
-    config = validate_config(config)
-    return {k: v for k, v in config["train"].items() if k not in WORKFLOW_KEYS}, config["run"]
-
-
-def _merge(base: dict, overlay: dict) -> None:
-    for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = value
+def train_settings(config: dict) -> dict:
+    """The variant's `train` section without the keys that only the workflow reads."""
+    return {k: v for k, v in config["train"].items() if k not in WORKFLOW_KEYS}
 
 
 def summary(row: dict) -> dict:
@@ -93,23 +77,21 @@ def mean_over_seeds(results: list[dict]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--configfile", nargs="+", default=["config.yaml"], help="config files, merged in order")
-    parser.add_argument("--run", default=None, help="results/<run>/ with the stage files (default: the config's)")
-    parser.add_argument("--results", default="results")
+    add_run_arguments(parser, required=True)
     parser.add_argument("--seeds", default="1", help="comma-separated training seeds")
     parser.add_argument("--epochs", type=int, default=None, help="override train.epochs")
     parser.add_argument("--setups", default="two,one")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 
-    settings, run = train_settings(args.configfile, args.run)
+    outputs = run_from_arguments(args)
+    settings = train_settings(outputs.config)
     if args.epochs is not None:
         settings["epochs"] = args.epochs
     settings["checkpoint_every"] = settings["epochs"]
-    base = Path(args.results) / run
-    space = load_searchspace(base / "searchspace.h5")
-    dataset = load_io_dataset(base / "io" / "dataset.h5", splits=EVALUATED_SPLITS)
-    images = load_images(base / "images.h5", splits=["valid", "test_2k"])
+    space = load_searchspace(outputs.searchspace())
+    dataset = load_io_dataset(outputs.io_dataset(), splits=EVALUATED_SPLITS)
+    images = load_images(outputs.images(), splits=["valid", "test_2k"])
     unlabeled, heldout = cell_pools(space, dataset, "infonas", settings["remove_labeled"])
     labeled = labeled_data(dataset, images)
     device = torch.device(resolve_device(args.device))
@@ -117,7 +99,8 @@ def main() -> None:
     setups = args.setups.split(",")
     result = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
-        "torch_threads": torch.get_num_threads(), "run": run, "epochs": settings["epochs"], "seeds": seeds,
+        "torch_threads": torch.get_num_threads(), "run": outputs.run, "variant": outputs.variant,
+        "epochs": settings["epochs"], "seeds": seeds,
         "n_unlabeled": len(unlabeled), "n_heldout": len(heldout), "n_valid_networks": len(labeled.valid_networks),
         "split_sizes": {name: len(s) for name, s in labeled.splits.items()},
         "lr": settings["lr"], "vae_lr": settings["vae_lr"], "setups": {},

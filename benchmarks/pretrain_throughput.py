@@ -7,11 +7,12 @@ initial weights, batch size and optimiser on the same device. Timed steps follow
 (cuDNN autotuning, compilation, worker start-up are excluded).
 
     python benchmarks/pretrain_throughput.py --device cuda                  # paper size (stem 128)
-    python benchmarks/pretrain_throughput.py --device cpu --stem 16 --steps 5 --warmup 1
-    python benchmarks/pretrain_throughput.py --images results/default/images.h5 --epochs-parity 12
+    python benchmarks/pretrain_throughput.py --device cpu --stem 16 --stacks 1 --modules-per-stack 1 --steps 5
+    python benchmarks/pretrain_throughput.py --run default --variant scaling=axis0 --epochs-parity 12
 
-Without --images the throughput runs use random pixels (speed does not depend on content); the
-parity mode needs a real images.h5 and prints the final validation (and test) accuracy of each.
+Without --images (an images.h5) or --run (the images of a workflow run, `infonas.runs`) the
+throughput runs use random pixels (speed does not depend on content); the parity mode needs real
+images and prints the final validation (and test) accuracy of each.
 Prints one JSON object on stdout; the baseline's own prints go to stderr.
 """
 
@@ -30,6 +31,7 @@ import numpy as np
 import torch
 
 from infonas.nets.pretrain import PretrainConfig, Trainer, build_network, device_name, pretrain_network, read_split
+from infonas.runs import add_run_arguments, run_from_arguments
 from infonas.runtime import resolve_device
 
 # The NB-101 README's example cell: 7 vertices, 9 edges.
@@ -212,23 +214,32 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50, help="timed training steps per trainer and cell")
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps first")
     parser.add_argument("--stem", type=int, default=128, help="stem output channels (paper 128)")
+    parser.add_argument("--stacks", type=int, default=PretrainConfig.num_stacks, help="stacks (paper 3)")
+    parser.add_argument("--modules-per-stack", type=int, default=PretrainConfig.modules_per_stack,
+                        help="cells per stack (paper 3)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--workers", type=int, default=4, help="DataLoader workers of the baseline (paper 4)")
     parser.add_argument("--compile", action="store_true", help="torch.compile our network")
     parser.add_argument("--epochs-parity", type=int, help="train N epochs with both trainers, report accuracy")
+    add_run_arguments(parser)
     args = parser.parse_args()
+    outputs = run_from_arguments(args)
+    if outputs is not None and args.images is None:
+        args.images = outputs.images()
 
     device = torch.device(resolve_device(args.device))
-    config = PretrainConfig(stem_channels=args.stem, batch_size=args.batch_size, compile=args.compile)
+    config = PretrainConfig(stem_channels=args.stem, num_stacks=args.stacks, modules_per_stack=args.modules_per_stack,
+                            batch_size=args.batch_size, compile=args.compile)
     report = {
         "device": str(device), "device_name": device_name(device), "torch": torch.__version__,
-        "batch_size": args.batch_size, "stem": args.stem, "compile": args.compile, "workers": args.workers,
+        "batch_size": args.batch_size, "stem": args.stem, "stacks": args.stacks,
+        "modules_per_stack": args.modules_per_stack, "compile": args.compile, "workers": args.workers,
         "threads": torch.get_num_threads(),
     }
     with tempfile.TemporaryDirectory() as tmp:
         if args.epochs_parity:
             if args.images is None:
-                parser.error("--epochs-parity needs --images (accuracy on random pixels means nothing)")
+                parser.error("--epochs-parity needs --images or --run (accuracy on random pixels means nothing)")
             report.update(data=str(args.images), parity=parity(args, config, device, args.images))
         else:
             images = args.images or synthetic_images(Path(tmp) / "images.h5", n_train=2048)

@@ -7,8 +7,11 @@ the raw rewards before the update, so its published runs used G_t = r_t; the sch
 so run r starts from the same architecture with the same controller weights and noise stream in
 both and the comparison is paired run by run; random search uses the same seed too.
 
-    python benchmarks/reinforce_discount.py --embeddings results/subset20k/embeddings/.../epoch8.h5 \\
-        --benchmark results/subset20k/benchmark.h5 --encoder arch2vec
+    python benchmarks/reinforce_discount.py --embeddings E.h5 --benchmark B.h5 --encoder arch2vec
+    python benchmarks/reinforce_discount.py --run subset20k --encoder arch2vec   # a workflow run's files
+
+With `--run` (`infonas.runs`) the embeddings are its first model's, first seed's, last evaluated epoch's
+unless --model, --train-seed, --epoch say otherwise.
 
 Everything else is the search's defaults (the paper's): budget 1e6 s, 16 steps per episode, baseline
 0.95, Adam 1e-2, 128 hidden units, 500 runs. Regret is measured against the best validation (and
@@ -30,6 +33,7 @@ from infonas.evaluation.random_search import random_search
 from infonas.evaluation.regret import SearchResult, final_regret
 from infonas.evaluation.reinforce import reinforce_search
 from infonas.reporting.stages import best_accuracies
+from infonas.runs import add_run_arguments, embedding_inputs
 from infonas.runtime import resolve_device
 
 
@@ -61,8 +65,8 @@ def paired(a: SearchResult, b: SearchResult, best_val: float) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--embeddings", required=True, help="embeddings .h5 (infonas.evaluation.embed)")
-    parser.add_argument("--benchmark", required=True, help="benchmark.h5 (infonas.evaluation.benchmark)")
+    parser.add_argument("--embeddings", help="embeddings .h5 (infonas.evaluation.embed; with --run: the run's)")
+    parser.add_argument("--benchmark", help="benchmark.h5 (infonas.evaluation.benchmark; with --run: the run's)")
     parser.add_argument("--encoder", default="arch2vec")
     parser.add_argument("--discounts", type=float, nargs="+", default=[0.0, 0.8])
     parser.add_argument("--runs", type=int, default=500)
@@ -70,12 +74,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    add_run_arguments(parser, embeddings=True)
     args = parser.parse_args()
+    embeddings, benchmark = embedding_inputs(args, parser)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    features = load_embedding(args.embeddings, args.encoder)
-    table = load_benchmark(args.benchmark)
+    features = load_embedding(embeddings, args.encoder)
+    table = load_benchmark(benchmark)
     best_val, best_test = best_accuracies(table)
     metrics = (table.val_acc, table.test_acc, table.train_time)
 
@@ -94,9 +100,10 @@ def main() -> None:
         out[f"paired_val_regret_discount_{first:g}_minus_{other:g}"] = paired(results[first], results[other],
                                                                              best_val)
     print(json.dumps({
-        "embeddings": args.embeddings, "encoder": args.encoder, "benchmark": args.benchmark,
+        "embeddings": str(embeddings), "encoder": args.encoder, "benchmark": str(benchmark),
         "benchmark_source": table.source, "n_searchable_rows": results[first].settings["n_searchable_rows"],
-        "best_val": best_val, "best_test": best_test if np.isfinite(best_test) else None, "runs": args.runs, "budget_s": args.budget,
+        "best_val": best_val, "best_test": best_test if np.isfinite(best_test) else None,
+        "runs": args.runs, "budget_s": args.budget,
         "seed": args.seed, "device": device, "torch_threads": torch.get_num_threads(), **out,
     }, indent=2))
 

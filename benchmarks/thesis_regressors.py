@@ -10,11 +10,13 @@ on the same seeds:
   the tuned ones, drawing training rows outside the labeled networks (remove_labeled);
 - ``after-all-rows``: the thesis' gp and svr drawing from every row (separates the two changes).
 
-The labeled networks are the hashes of a networks.csv when one is given (--networks), else a seeded
-random sample of --n-labeled rows with a known target (a stand-in, e.g. for the 20k subset, whose
-run has no pretrained networks; the paper's 608 train + 77 valid networks = 685).
+The labeled networks are the hashes of a networks.csv when one is given (--networks) or the run has
+one (--run), else a seeded random sample of --n-labeled rows with a known target (a stand-in, e.g.
+for the 20k subset, whose run has no pretrained networks; the paper's 608 train + 77 valid = 685).
+Features and target are files (--embeddings, --benchmark) or a workflow run's (--run, `infonas.runs`).
 
     python benchmarks/thesis_regressors.py --embeddings E.h5 --benchmark B.h5 --seeds 0 1 2 3 4 5 6 7 8 9
+    python benchmarks/thesis_regressors.py --run default --variant scaling=axis0 --seeds 0 1 2
 
 Prints one JSON object.
 """
@@ -31,6 +33,7 @@ from infonas.evaluation.benchmark import load_benchmark
 from infonas.evaluation.embed import load_embedding, load_embedding_hashes
 from infonas.evaluation.prediction_protocol import run_prediction
 from infonas.nets.sampling import network_rows
+from infonas.runs import add_run_arguments, embedding_inputs, run_from_arguments
 
 SETTINGS = {
     "before": (["gp-tuned", "svr-tuned"], False),
@@ -46,10 +49,10 @@ THESIS_TABLE_4_14 = {
 }
 
 
-def labeled_rows(args, target: np.ndarray) -> tuple[np.ndarray, str]:
-    if args.networks:
-        rows = network_rows(args.networks, load_embedding_hashes(args.embeddings), args.roles)
-        return rows, f"{len(rows)} networks of roles {args.roles} in {args.networks}"
+def labeled_rows(args, networks, embeddings, target: np.ndarray) -> tuple[np.ndarray, str]:
+    if networks:
+        rows = network_rows(networks, load_embedding_hashes(embeddings), args.roles)
+        return rows, f"{len(rows)} networks of roles {args.roles} in {networks}"
     known = np.flatnonzero(np.isfinite(target))
     rows = np.sort(np.random.default_rng(args.labeled_seed).choice(known, args.n_labeled, replace=False))
     return rows, f"seeded sample (seed {args.labeled_seed}) of {args.n_labeled} rows with a known target"
@@ -67,10 +70,11 @@ def summarise(frame) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--embeddings", required=True)
-    parser.add_argument("--benchmark", required=True)
+    parser.add_argument("--embeddings", help="embeddings .h5 (default with --run: the run's)")
+    parser.add_argument("--benchmark", help="benchmark.h5 (default with --run: the run's)")
     parser.add_argument("--encoder", default="arch2vec")
-    parser.add_argument("--networks", default=None, help="networks.csv of the run (else a seeded sample)")
+    parser.add_argument("--networks", default=None,
+                        help="networks.csv of the run (default: the --run's, if any; else a seeded sample)")
     parser.add_argument("--roles", nargs="+", default=["train"], help="networks.csv roles held out")
     parser.add_argument("--n-labeled", type=int, default=685)
     parser.add_argument("--labeled-seed", type=int, default=608)
@@ -78,12 +82,16 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
     parser.add_argument("--min-acc", type=float, default=0.8)
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    add_run_arguments(parser, embeddings=True)
     args = parser.parse_args()
+    embeddings, benchmark = embedding_inputs(args, parser)
+    outputs = run_from_arguments(args)
+    networks = args.networks or (outputs.networks() if outputs and outputs.has("networks") else None)
 
-    x = load_embedding(args.embeddings, args.encoder)
-    table = load_benchmark(args.benchmark)
+    x = load_embedding(embeddings, args.encoder)
+    table = load_benchmark(benchmark)
     y, target = table.prediction_target()
-    labeled, labeled_what = labeled_rows(args, y)
+    labeled, labeled_what = labeled_rows(args, networks, embeddings, y)
     results = {}
     for name in args.settings:
         regressors, hold_out = SETTINGS[name]
@@ -93,7 +101,7 @@ def main() -> None:
         results[name] = {"remove_labeled": hold_out, "seconds": round(time.perf_counter() - start, 1),
                          "mean_std": summarise(frame)}
     print(json.dumps({
-        "features": f"{args.embeddings}:{args.encoder} ({x.shape[0]} rows, {x.shape[1]}-d)",
+        "features": f"{embeddings}:{args.encoder} ({x.shape[0]} rows, {x.shape[1]}-d)",
         "target": f"{target}, {int(np.isfinite(y).sum())} rows known; {table.source}",
         "labeled": labeled_what, "n_train": args.n_train, "seeds": args.seeds, "min_acc": args.min_acc,
         "thesis_table_4_14": THESIS_TABLE_4_14,

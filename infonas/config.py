@@ -1,15 +1,19 @@
 """Config validation: the schema fills defaults and any bad value fails with one line naming the key.
 
 Snakemake's own `validate` prints the whole schema on failure; users need the dotted key instead.
+Settings are named by dotted keys ('train.regressor.stem_channels'): `schema_leaves` lists them and
+`get_path`, `has_path` and `set_path` are the one walk over a config by such a key.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
+from jsonschema import Draft202012Validator, validators
 
 from infonas.errors import InfonasError
 from infonas.models.variants import uses_labels
@@ -19,8 +23,6 @@ SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.y
 
 def _with_defaults(validator_class):
     """A jsonschema validator that fills `default` values while it validates (nested ones too)."""
-    from jsonschema import validators
-
     validate_properties = validator_class.VALIDATORS["properties"]
 
     def set_defaults(validator, properties, instance, schema):
@@ -40,8 +42,6 @@ def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
 
 def validate_config(config: dict[str, Any], schema: dict | None = None) -> dict[str, Any]:
     """Fill defaults into `config` in place and return it; raise InfonasError naming the first bad key."""
-    from jsonschema import Draft202012Validator
-
     schema = load_schema() if schema is None else schema
     _integral_floats_to_int(config, schema)
     validator = _with_defaults(Draft202012Validator)(schema)
@@ -101,25 +101,60 @@ def saved_epochs(epochs: int, checkpoint_every: int) -> list[int]:
     return sorted(set(range(checkpoint_every, epochs + 1, checkpoint_every)) | {epochs})
 
 
-def lookup(config: dict[str, Any], dotted: str) -> Any:
-    """config['a']['b'] for 'a.b', with an error that names the missing key."""
-    node: Any = config
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            raise InfonasError(f"config key '{dotted}' is missing")
-        node = node[part]
-    return node
-
-
 def dataclass_from_section(cls, section: dict[str, Any], where: str, ignore: tuple[str, ...] = ()):
     """Build a settings dataclass from a config section; keys it lacks name themselves.
 
     `ignore` lists section keys that are workflow concerns (e.g. GPU resources), not settings.
     """
-    import dataclasses
-
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(section) - fields - set(ignore))
     if unknown:
         raise InfonasError(f"config key '{where}.{unknown[0]}': not a setting of {cls.__name__}")
     return cls(**{k: v for k, v in section.items() if k in fields})
+
+
+# ------------------------------------------------------------------------------------------ dotted keys
+def schema_leaves(schema: dict | None = None) -> list[str]:
+    """Dotted names of every setting: schema properties without sub-properties."""
+    schema = load_schema() if schema is None else schema
+    out: list[str] = []
+
+    def walk(node: dict, prefix: str) -> None:
+        for name, sub in node.get("properties", {}).items():
+            key = f"{prefix}{name}"
+            if sub.get("properties") and key != "sweep":
+                walk(sub, key + ".")
+            else:
+                out.append(key)
+
+    walk(schema, "")
+    return out
+
+
+def _lookup(config: Mapping, key: str) -> tuple[bool, Any]:
+    """(whether 'a.b' is present, config[a][b] or None)."""
+    node: Any = config
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def get_path(config: Mapping, key: str) -> Any:
+    """config[a][b] for 'a.b'; None where a schema leaf without a default is absent."""
+    return _lookup(config, key)[1]
+
+
+def has_path(config: Mapping, key: str) -> bool:
+    """Whether config has the dotted key 'a.b' (a leaf left out, e.g. predictor params, has not)."""
+    return _lookup(config, key)[0]
+
+
+def set_path(config: dict, key: str, value: Any) -> None:
+    """config[a][b] = value for 'a.b', creating the sections on the way."""
+    parts = key.split(".")
+    node = config
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = copy.deepcopy(value)

@@ -20,8 +20,10 @@ import urllib.request
 from pathlib import Path
 from typing import NamedTuple
 
+from tqdm.auto import tqdm
+
 from infonas.errors import InfonasError
-from infonas.runtime import atomic_path
+from infonas.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +112,6 @@ def _stream(url: str, out: Path, checksum: Checksum | None, timeout_s: float, pr
     A body shorter than the announced Content-Length (a dropped connection) is an error here, so
     a truncated file is never cached even when no checksum is known.
     """
-    from tqdm.auto import tqdm
-
     hasher = hashlib.new(checksum.algorithm) if checksum else None
     with urllib.request.urlopen(url, timeout=timeout_s) as response, open(out, "wb") as handle:
         announced = response.headers.get("Content-Length")

@@ -24,10 +24,11 @@ import posixpath
 from pathlib import Path
 from typing import Iterator
 
+import h5py
 import numpy as np
 
 from infonas.errors import InfonasError, one_line
-from infonas.runtime import atomic_path
+from infonas.files import atomic_path
 
 LIBVER = ("v110", "latest")
 H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError)
@@ -37,8 +38,6 @@ _REQUIRED = object()  # get_attr's "no default given"
 @contextlib.contextmanager
 def write_h5(path: str | os.PathLike) -> Iterator:
     """Open a new HDF5 file for writing at a temporary name, renamed onto `path` when complete."""
-    import h5py
-
     with atomic_path(path) as tmp, h5py.File(tmp, "w", libver=LIBVER, rdcc_nbytes=0) as handle:
         yield handle
 
@@ -80,8 +79,6 @@ def read_h5(path: str | os.PathLike, what: str) -> Iterator:
     `what` names the kind of file in messages ("IO shard", "scaler file"). Errors raised by h5py
     anywhere inside the block (reading attributes, opening groups, failing checksums) are wrapped.
     """
-    import h5py
-
     path = Path(path)
     if not path.is_file():
         raise InfonasError(f"{path}: {what} not found")

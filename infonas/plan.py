@@ -4,39 +4,35 @@ Why digests: a stage's outputs live in `<store_dir>/<stage>/<digest>/`, where th
 settings the stage reads and the digests of the stages it reads from. Two variants (or two runs) that
 agree on everything a stage depends on therefore share its files, a variant that changes
 `io.scaling` reruns only the scaler and what follows it, and no variant ever overwrites another's
-results. `STAGES` below is the one place that says which setting feeds which stage; the README's
-rerun table is `rerun_table()`, printed by `python -m infonas.plan`.
-
-Variants come from the config's `sweep` section: named comparisons, each either a cross product of
-axes or an explicit list of named variants, every axis a dotted schema key. Without a sweep the run
-has one variant, `base`. Each variant is the base config with its overrides, validated like any
-config, so a bad axis key or value fails before any job starts and names the comparison and variant.
+results. `DIGEST_STAGES` below is the one place that says which setting feeds which stage; the
+docs' rerun table is `rerun_table()`, printed by `python -m infonas.plan`. The variants of a run come
+from its sweep (`infonas.sweep`); each has its own stage records, and variants share every record
+they agree on.
 
 Light on purpose (no torch, no snakemake): the Snakefile calls it while it builds the DAG.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
-import itertools
 import json
-import re
+import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from infonas.config import load_schema, validate_config
+import yaml
+
+from infonas.config import get_path, has_path, schema_leaves, set_path, validate_config
 from infonas.errors import InfonasError
+from infonas.files import atomic_path
 from infonas.models.variants import uses_labels, uses_op_embeddings
+from infonas.sweep import INVOCATION_KEYS, Comparison, sweep_variants, variant_config
 
 DIGEST_LENGTH = 10
-COLUMN_GROUPS = ("scaling", "lr_loss", "loss_weights")
-BASE_VARIANT = "base"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.,=+-]*$")
 
-#: Keys that say where or how jobs run, or which jobs exist, but never change a result. A sweep may
-#: not vary the first group (they are properties of the whole invocation).
-INVOCATION_KEYS = ("run", "device", "cache_dir", "store_dir", "download_timeout_s", "sweep")
+#: Keys that say where or how jobs run, or which jobs exist, but never change a result (a sweep may
+#: not vary the INVOCATION_KEYS among them).
 WORKFLOW_KEYS = frozenset({
     *INVOCATION_KEYS,
     "pretrain.gpu_percent", "train.gpu_percent", "train.models", "train.seeds", "evaluate.embed_epochs",
@@ -63,7 +59,7 @@ class Stage:
 
 #: Every stage with a digest, in topological order. `train`, `reinforce` and `predict` exist once
 #: per model; their upstream depends on the model and the config (see `_upstream`).
-STAGES: dict[str, Stage] = {
+DIGEST_STAGES: dict[str, Stage] = {
     "searchspace": Stage(("searchspace", "seed"), (), "rows, metrics and arch2vec split"),
     "images": Stage(("images", "seed"), (), "image splits"),
     "networks": Stage(("networks", "seed"), ("searchspace",), "sampled networks (checkpoint)"),
@@ -82,51 +78,6 @@ MODEL_STAGES = ("train", "reinforce", "predict")
 
 
 # ------------------------------------------------------------------------------------------ keys
-def schema_leaves(schema: dict | None = None) -> list[str]:
-    """Dotted names of every setting: schema properties without sub-properties."""
-    schema = load_schema() if schema is None else schema
-    out: list[str] = []
-
-    def walk(node: dict, prefix: str) -> None:
-        for name, sub in node.get("properties", {}).items():
-            key = f"{prefix}{name}"
-            if sub.get("properties") and key != "sweep":
-                walk(sub, key + ".")
-            else:
-                out.append(key)
-
-    walk(schema, "")
-    return out
-
-
-def _lookup(config: Mapping, key: str) -> tuple[bool, Any]:
-    """(whether 'a.b' is present, config[a][b] or None)."""
-    node: Any = config
-    for part in key.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return False, None
-        node = node[part]
-    return True, node
-
-
-def get_path(config: Mapping, key: str) -> Any:
-    """config[a][b] for 'a.b'; None where a schema leaf without a default is absent."""
-    return _lookup(config, key)[1]
-
-
-def has_path(config: Mapping, key: str) -> bool:
-    return _lookup(config, key)[0]
-
-
-def set_path(config: dict, key: str, value: Any) -> None:
-    """config[a][b] = value for 'a.b', creating the sections on the way."""
-    parts = key.split(".")
-    node = config
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-    node[parts[-1]] = copy.deepcopy(value)
-
-
 def _selected(key: str, prefixes: tuple[str, ...]) -> bool:
     return any(key == p or key.startswith(p + ".") for p in prefixes)
 
@@ -134,7 +85,7 @@ def _selected(key: str, prefixes: tuple[str, ...]) -> bool:
 def stage_keys(stage: str, model: str | None = None, leaves: list[str] | None = None) -> list[str]:
     """The settings (schema leaves) a stage's digest covers, for `model` where the stage has one."""
     leaves = schema_leaves() if leaves is None else leaves
-    keys = [k for k in leaves if _selected(k, STAGES[stage].keys) and k not in WORKFLOW_KEYS]
+    keys = [k for k in leaves if _selected(k, DIGEST_STAGES[stage].keys) and k not in WORKFLOW_KEYS]
     if stage == "train" and model is not None:
         if not uses_labels(model):
             keys = [k for k in keys if k not in LABELED_TRAIN_KEYS]
@@ -152,8 +103,6 @@ def fingerprint(path: str | None) -> str | None:
     instead of silently keeping the old ones. URLs and absent paths have none (downloads are cached
     by URL and verified; a missing file is the stage's own error).
     """
-    import os
-
     if not path or "://" in str(path) or not os.path.exists(path):
         return None
     if os.path.isfile(path):
@@ -173,7 +122,7 @@ def metrics_file(space: Mapping) -> str | None:
     """The local file `searchspace.metrics_csv` names (`builtin`: the packaged copy), or None."""
     if not space.get("metrics_csv") or "://" in str(space["metrics_csv"]):
         return None
-    from infonas.searchspace.metrics import resolve_metrics_csv
+    from infonas.searchspace.metrics import resolve_metrics_csv  # lazy: imports pandas, needed only here
 
     return str(resolve_metrics_csv(space["metrics_csv"]))
 
@@ -205,7 +154,7 @@ def _upstream(stage: str, config: Mapping, model: str | None) -> tuple[str, ...]
     if stage == "predict" and config["evaluate"]["predict"].get("remove_labeled"):
         # the same fit pool for every encoder, plain arch2vec too (info-NAS' script did so)
         return ("train", "benchmark", "networks")
-    return STAGES[stage].upstream
+    return DIGEST_STAGES[stage].upstream
 
 
 # ------------------------------------------------------------------------------------------ records
@@ -265,111 +214,13 @@ def variant_records(config: Mapping, leaves: list[str] | None = None) -> dict[st
         key = f"{stage}:{model}" if model is not None else stage
         records[key] = StageRecord(stage, settings, upstream, digest_of(stage, settings, upstream))
 
-    for stage in STAGES:
+    for stage in DIGEST_STAGES:
         if stage not in MODEL_STAGES:
             add(stage)
     for model in config["train"]["models"]:
         for stage in MODEL_STAGES:
             add(stage, model)
     return records
-
-
-# ------------------------------------------------------------------------------------------ sweeps
-@dataclass
-class Comparison:
-    """Variants compared in one table group; `varied` maps each variant to its distinguishing settings."""
-
-    name: str
-    varied: dict[str, dict[str, Any]]
-    columns: str
-    epoch: int | None = None  # the epoch its tables report (None: each variant's last)
-    evaluate: bool = True  # False: its variants only train (thesis 4.1 ran no search on them)
-
-
-def _format_value(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        return json.dumps(value)
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, (list, tuple)):
-        return "-".join(_format_value(v) for v in value)
-    return str(value)
-
-
-def _short_names(keys: list[str]) -> dict[str, str]:
-    """The last component of each dotted key, or the whole key where two would read the same."""
-    last = [k.rsplit(".", 1)[-1] for k in keys]
-    return {k: (s if last.count(s) == 1 else k) for k, s in zip(keys, last)}
-
-
-def _product_variants(where: str, axes: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    if not isinstance(axes, Mapping) or not axes:
-        raise InfonasError(f"config key '{where}.product': expected a mapping of setting -> list of values")
-    for key, values in axes.items():
-        if not isinstance(values, list) or not values:
-            raise InfonasError(f"config key '{where}.product.{key}': expected a non-empty list of values")
-    keys = list(axes)
-    short = _short_names(keys)
-    out = {}
-    for combo in itertools.product(*(axes[k] for k in keys)):
-        name = ",".join(f"{short[k]}={_format_value(v)}" for k, v in zip(keys, combo))
-        out[name] = dict(zip(keys, combo))
-    return out
-
-
-def _check_axis(where: str, key: str, leaves: set[str]) -> None:
-    if key in INVOCATION_KEYS:
-        raise InfonasError(f"config key '{where}': '{key}' is a property of the whole invocation and cannot vary")
-    if key not in leaves:
-        raise InfonasError(f"config key '{where}': '{key}' is not a setting (see schemas/config.schema.yaml)")
-
-
-def sweep_variants(config: Mapping, leaves: list[str] | None = None) -> tuple[dict[str, dict], dict[str, Comparison]]:
-    """(variant name -> overrides, comparison name -> Comparison) of the config's `sweep` section.
-
-    A variant's overrides are the comparison's shared `set` plus its own; a name used by two
-    comparisons must mean the same settings in both (they then share every file).
-    """
-    leaves_set = set(schema_leaves() if leaves is None else leaves)
-    sweep = config.get("sweep") or {}
-    if not sweep:
-        return {BASE_VARIANT: {}}, {}
-    variants: dict[str, dict] = {}
-    comparisons: dict[str, Comparison] = {}
-    for comp_name, spec in sweep.items():
-        where = f"sweep.{comp_name}"
-        if not _NAME.match(comp_name):
-            raise InfonasError(f"config key '{where}': a comparison name is letters, digits and _.,=+- only")
-        if "product" in spec:
-            members = _product_variants(where, spec["product"])
-        else:
-            members = {name: dict(overrides or {}) for name, overrides in spec["variants"].items()}
-        shared = dict(spec.get("set") or {})
-        for name, own in members.items():
-            overrides = {**shared, **own}
-            if not _NAME.match(name):
-                raise InfonasError(f"config key '{where}': variant name '{name}' is not a plain name "
-                                   "(letters, digits and _.,=+- only)")
-            for key in overrides:
-                _check_axis(f"{where}.{name}", key, leaves_set)
-            if name in variants and variants[name] != overrides:
-                raise InfonasError(f"config key '{where}': variant '{name}' is defined twice with different settings")
-            variants[name] = overrides
-        columns = spec.get("columns") or (comp_name if comp_name in COLUMN_GROUPS else "all")
-        comparisons[comp_name] = Comparison(comp_name, members, columns, spec.get("epoch"), spec.get("evaluate", True))
-    return variants, comparisons
-
-
-def variant_config(base: Mapping, name: str, overrides: Mapping[str, Any]) -> dict:
-    """The base config with one variant's overrides, validated; errors name the variant."""
-    config = copy.deepcopy(dict(base))
-    config.pop("sweep", None)
-    for key, value in overrides.items():
-        set_path(config, key, value)
-    try:
-        return validate_config(config)
-    except InfonasError as error:
-        raise InfonasError(f"sweep variant '{name}': {error}") from None
 
 
 # ------------------------------------------------------------------------------------------ the plan
@@ -433,10 +284,6 @@ def build_plan(config: dict) -> Plan:
 
 def write_variant_config(path, config: Mapping, stages: Mapping[str, Mapping], store_dir: str) -> None:
     """The variant's config and, per stage, its digest, folder and settings: what made its results."""
-    import yaml
-
-    from infonas.runtime import atomic_path
-
     folders = {key: {**rec, "folder": f"{store_dir}/{rec['stage']}/{rec['digest']}"} for key, rec in stages.items()}
     with atomic_path(path) as tmp:
         tmp.write_text(yaml.safe_dump({"config": dict(config), "stages": folders}, sort_keys=False))
@@ -449,8 +296,8 @@ def rerun_table(config: Mapping) -> dict[str, list[str]]:
     A stage reruns when a setting it covers changes, and so does every stage that reads from it,
     directly or not; the edges are this config's own (e.g. the benchmark reads the pretrained
     networks only when the search space has no metrics). Moving the store reruns everything; moving
-    the cache (cells, downloads) reruns the search space and what reads it. Keys that add jobs (seeds, models, epochs to embed, sweep
-    variants) or only move reports (run) rerun nothing that exists.
+    the cache (cells, downloads) reruns the search space and what reads it. Keys that add jobs (seeds,
+    models, epochs to embed, sweep variants) or only move reports (run) rerun nothing that exists.
     """
     leaves = schema_leaves()
     records = variant_records(config, leaves)
@@ -473,7 +320,7 @@ def rerun_table(config: Mapping) -> dict[str, list[str]]:
             if stage not in reruns:
                 reruns.add(stage)
                 todo += readers.get(stage, ())
-        table[key] = [s for s in STAGES if s in reruns]
+        table[key] = [s for s in DIGEST_STAGES if s in reruns]
     return table
 
 
@@ -487,16 +334,16 @@ def grouped_rows(table: Mapping[str, list[str]]) -> list[tuple[str, list[str]]]:
             last[0].append(key)
         else:
             rows.append(([key], stages))
-    return [(keys[0] if len(keys) == 1 else f"{keys[0].rsplit('.', 1)[0]}.{{{', '.join(k.rsplit('.', 1)[1] for k in keys)}}}",
-             stages) for keys, stages in rows]
+    return [(keys[0] if len(keys) == 1 else _grouped_name(keys), stages) for keys, stages in rows]
+
+
+def _grouped_name(keys: list[str]) -> str:
+    """'a.{b, c}' for the keys 'a.b' and 'a.c' of one section."""
+    return f"{keys[0].rsplit('.', 1)[0]}.{{{', '.join(k.rsplit('.', 1)[1] for k in keys)}}}"
 
 
 def main() -> None:
     """Print the rerun table of a config file (default: config.yaml) as Markdown rows."""
-    import sys
-
-    import yaml
-
     path = sys.argv[1] if len(sys.argv) > 1 else "config.yaml"
     with open(path) as handle:
         config = yaml.safe_load(handle) or {}

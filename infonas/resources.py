@@ -19,10 +19,16 @@ Light on purpose (no torch): the Snakefile calls it for every job while it build
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
+import yaml
+from snakemake.utils import update_config
+
 from infonas.errors import InfonasError
+from infonas.models.variants import uses_labels
+from infonas.plan import build_plan
 
 NB101_CELLS = 423_624
 #: rows of the larger official file (nasbench_full: 4 epoch budgets x 3 repeats); only108 has 3 per cell
@@ -223,8 +229,6 @@ def _io_dataset(config: Mapping, model: str | None) -> Need:
 
 
 def _train(config: Mapping, model: str | None) -> Need:
-    from infonas.models.variants import uses_labels
-
     t = config["train"]
     cells = search_rows(config) * 64  # adjacency, ops and the split of every row
     if model is not None and not uses_labels(model):
@@ -266,7 +270,7 @@ def _enumerate_cells(config: Mapping, model: str | None) -> Need:
 
 
 #: rule name -> its need; rules not listed are bookkeeping that runs where Snakemake runs (localrules)
-STAGES: dict[str, Callable[[Mapping, str | None], Need]] = {
+RULE_NEEDS: dict[str, Callable[[Mapping, str | None], Need]] = {
     "enumerate_cells": _enumerate_cells,
     "searchspace": _searchspace,
     "images": _images,
@@ -288,9 +292,9 @@ def _round_up(value: float, step: int) -> int:
 
 def request(rule: str, config: Mapping, model: str | None = None) -> Request:
     """The cluster request of one job of `rule` under a validated (variant) config."""
-    if rule not in STAGES:
-        raise InfonasError(f"resources: no estimate for rule '{rule}' (known: {', '.join(STAGES)})")
-    need = STAGES[rule](config, model)
+    if rule not in RULE_NEEDS:
+        raise InfonasError(f"resources: no estimate for rule '{rule}' (known: {', '.join(RULE_NEEDS)})")
+    need = RULE_NEEDS[rule](config, model)
     gpu = int(need.gpu_stage and uses_cuda(config))
     base = BASE_MB["cuda" if gpu else "torch" if need.torch else "python"]
     mem_mb = max(MIN_MEM_MB, _round_up(base + MEM_MARGIN * need.data_bytes / 2**20, MEM_STEP_MB))
@@ -319,9 +323,9 @@ def gpu_share(rule: str, config: Mapping) -> int:
 
 
 def table(config: Mapping, models=None) -> dict[str, Request]:
-    """Every remote rule's request under one config (train once per model): the README's table."""
+    """Every remote rule's request under one config (train once per model): what `main` prints."""
     out = {}
-    for rule in STAGES:
+    for rule in RULE_NEEDS:
         if rule == "train":
             for model in models or config["train"]["models"]:
                 out[f"train ({model})"] = request(rule, config, model)
@@ -332,13 +336,6 @@ def table(config: Mapping, models=None) -> dict[str, Request]:
 
 def main() -> None:
     """Print every remote rule's request, per variant, for the config files named (merged in order)."""
-    import sys
-
-    import yaml
-    from snakemake.utils import update_config
-
-    from infonas.plan import build_plan
-
     config: dict = {}
     for path in sys.argv[1:] or ["config.yaml"]:
         with open(path) as handle:

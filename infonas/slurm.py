@@ -9,6 +9,7 @@ names the rule, what it asks for, what the partition offers and what to change.
 
 from __future__ import annotations
 
+import getpass
 import re
 import subprocess
 from dataclasses import dataclass
@@ -85,8 +86,8 @@ def partition_of(default_resources: list[str]) -> str | None:
 
 
 def site_profile(profile: Path, dest: Path, partition: str | None, account: str | None) -> Path:
-    """A copy of `profile` (a folder with config.yaml) with its two SITE lines filled in, as the README
-    tells a user to do by hand; None leaves a line commented (the plugin's default)."""
+    """A copy of `profile` (a folder with config.yaml) with its two SITE lines filled in, as a user does
+    by hand in profiles/slurm/config.yaml; None leaves a line commented (the plugin's default)."""
     text = (Path(profile) / "config.yaml").read_text()
     for key, value in (("slurm_partition", partition), ("slurm_account", account)):
         if value is None:
@@ -101,8 +102,6 @@ def site_profile(profile: Path, dest: Path, partition: str | None, account: str 
 
 def default_account(run: Callable = subprocess.run) -> str | None:
     """The user's default SLURM account (sacctmgr), or None where accounting has none."""
-    import getpass
-
     try:
         result = run(["sacctmgr", "-n", "-P", "list", "user", getpass.getuser(), "format=defaultaccount"],
                      capture_output=True, text=True, timeout=60)

@@ -9,9 +9,11 @@ from snakemake.exceptions import WorkflowError
 
 from infonas.config import saved_epochs
 from infonas.errors import InfonasError
+from infonas.files import hold_directory_lock
 from infonas.models.variants import encoders_of, uses_labels
 from infonas.plan import build_plan, metrics_file
-from infonas.resources import request, small_job
+from infonas.resources import RULE_NEEDS, request, small_job
+from infonas.slurm import check_fits, largest_node, partition_of
 
 try:
     PLAN = build_plan(config)
@@ -159,14 +161,19 @@ def group_if_small(rule, group, stage=None):
                                                               wildcards.get("model"))) else None
 
 
-def up(stage, digest, target):
+def upstream_digest(stage, digest, target):
     """Digest of `target` that the stage instance reads, directly or through its upstream stages."""
     return PLAN.find(stage, digest, target)
 
 
+def upstream_record(stage, digest, target):
+    """The stage record (settings) of the `target` instance that the stage instance reads."""
+    return PLAN.record(target, upstream_digest(stage, digest, target))
+
+
 def network_hashes(networks_digest):
     """Hashes in networks.csv (known once the sample_networks checkpoint has run)."""
-    import pandas as pd
+    import pandas as pd  # lazy: only jobs behind the checkpoint need it, not every DAG build
 
     path = checkpoints.sample_networks.get(digest=networks_digest).output[0]
     return list(pd.read_csv(path, dtype=str)["hash"])
@@ -239,14 +246,12 @@ def final_outputs():
 def cluster_requests():
     """(mem_mb, CPUs) that each cluster rule of this invocation asks for at most, over every variant and
     model; the networks' rules count while the sample_networks checkpoint has yet to add their jobs."""
-    from infonas.resources import STAGES
-
     rules_run = {job.rule.name for job in workflow.dag.needrun_jobs()}
     if "sample_networks" in rules_run:
         rules_run |= {"pretrain", "extract_io"}
     out = {}
     for cfg in PLAN.variants.values():
-        for name in sorted(rules_run & set(STAGES)):
+        for name in sorted(rules_run & set(RULE_NEEDS)):
             threads = min(workflow.get_rule(name).resources["_cores"].value,
                           workflow.resource_settings.cores or sys.maxsize)
             for model in cfg["train"]["models"] if name == "train" else [None]:
@@ -256,9 +261,6 @@ def cluster_requests():
 
 
 onstart:
-    from infonas.runtime import hold_directory_lock
-    from infonas.slurm import check_fits, largest_node, partition_of
-
     try:
         hold_directory_lock(".snakemake/infonas.lock")
         if workflow.executor_plugin is not None and workflow.executor_plugin.cli_prefix == "slurm":

@@ -20,7 +20,7 @@ rule benchmark_table:
 
 rule random_search:
     input:
-        benchmark=lambda w: benchmark_h5(up("random_search", w.digest, "benchmark")),
+        benchmark=lambda w: benchmark_h5(upstream_digest("random_search", w.digest, "benchmark")),
     output:
         random_h5("{digest}"),
     params:

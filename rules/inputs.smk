@@ -17,18 +17,18 @@ def searchspace_inputs(wildcards):
 # ------------------------------------------------------------------------------ pretrain.smk
 def scaler_inputs(scaler_digest):
     """networks.csv and the shards of its networks that a scaler is fitted on."""
-    networks = up("fit_scaler", scaler_digest, "networks")
-    extract = up("fit_scaler", scaler_digest, "extract_io")
+    networks = upstream_digest("fit_scaler", scaler_digest, "networks")
+    extract = upstream_digest("fit_scaler", scaler_digest, "extract_io")
     return {"networks": networks_csv(networks), "shards": [shard_h5(extract, h) for h in network_hashes(networks)]}
 
 
 def dataset_inputs(wildcards):
-    scaler = up("io_dataset", wildcards.digest, "fit_scaler")
+    scaler = upstream_digest("io_dataset", wildcards.digest, "fit_scaler")
     return dict(
         scaler_inputs(scaler),
         scaler=scaler_h5(scaler),
-        space=searchspace_h5(up("io_dataset", wildcards.digest, "searchspace")),
-        images=images_h5(up("io_dataset", wildcards.digest, "images")),
+        space=searchspace_h5(upstream_digest("io_dataset", wildcards.digest, "searchspace")),
+        images=images_h5(upstream_digest("io_dataset", wildcards.digest, "images")),
     )
 
 
@@ -47,10 +47,10 @@ def every_network(stage, output):
 # ------------------------------------------------------------------------------ train.smk
 def train_inputs(wildcards):
     """info-NAS variants train on the IO dataset; plain arch2vec needs only the search space."""
-    inputs = {"space": searchspace_h5(up("train", wildcards.digest, "searchspace"))}
+    inputs = {"space": searchspace_h5(upstream_digest("train", wildcards.digest, "searchspace"))}
     if uses_labels(wildcards.model):
-        inputs.update(dataset=dataset_h5(up("train", wildcards.digest, "io_dataset")),
-                      images=images_h5(up("train", wildcards.digest, "images")))
+        inputs.update(dataset=dataset_h5(upstream_digest("train", wildcards.digest, "io_dataset")),
+                      images=images_h5(upstream_digest("train", wildcards.digest, "images")))
     return inputs
 
 
@@ -180,10 +180,10 @@ def heatmap_inputs(wildcards):
     """The last saved epoch of the variant's first info-NAS seed, its IO dataset, images and scaler."""
     v, model = wildcards.variant, wildcards.model
     d, cfg = PLAN.digest(v, "train", model), PLAN.variants[v]
-    dataset = up("train", d, "io_dataset")
+    dataset = upstream_digest("train", d, "io_dataset")
     return {"weights": f"{train_dir(d, model, cfg['train']['seeds'][0])}/weights",
-            "dataset": dataset_h5(dataset), "images": images_h5(up("train", d, "images")),
-            "scaler": scaler_h5(up("train", d, "fit_scaler"))}
+            "dataset": dataset_h5(dataset), "images": images_h5(upstream_digest("train", d, "images")),
+            "scaler": scaler_h5(upstream_digest("train", d, "fit_scaler"))}
 
 
 def comparison_figures():

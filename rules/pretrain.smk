@@ -3,7 +3,7 @@
 
 checkpoint sample_networks:
     input:
-        lambda w: searchspace_h5(up("networks", w.digest, "searchspace")),
+        lambda w: searchspace_h5(upstream_digest("networks", w.digest, "searchspace")),
     output:
         networks_csv("{digest}"),
     params:
@@ -23,8 +23,8 @@ checkpoint sample_networks:
 
 rule pretrain:
     input:
-        space=lambda w: searchspace_h5(up("pretrain", w.digest, "searchspace")),
-        images=lambda w: images_h5(up("pretrain", w.digest, "images")),
+        space=lambda w: searchspace_h5(upstream_digest("pretrain", w.digest, "searchspace")),
+        images=lambda w: images_h5(upstream_digest("pretrain", w.digest, "images")),
     output:  # update(): a failing rerun (--forcerun) restores the previous outputs instead of losing them
         weights=update(pretrained("{digest}", "{hash}", "pt")),
         metrics=update(pretrained("{digest}", "{hash}", "json")),
@@ -48,13 +48,13 @@ rule pretrain:
 
 rule extract_io:
     input:
-        weights=lambda w: pretrained(up("extract_io", w.digest, "pretrain"), w.hash, "pt"),
-        space=lambda w: searchspace_h5(up("extract_io", w.digest, "searchspace")),
-        images=lambda w: images_h5(up("extract_io", w.digest, "images")),
+        weights=lambda w: pretrained(upstream_digest("extract_io", w.digest, "pretrain"), w.hash, "pt"),
+        space=lambda w: searchspace_h5(upstream_digest("extract_io", w.digest, "searchspace")),
+        images=lambda w: images_h5(upstream_digest("extract_io", w.digest, "images")),
     output:
         shard_h5("{digest}", "{hash}"),
     params:
-        settings=lambda w: PLAN.record("pretrain", up("extract_io", w.digest, "pretrain")).section("pretrain"),
+        settings=lambda w: upstream_record("extract_io", w.digest, "pretrain").section("pretrain"),
         batch_size=setting("extract_io", "io.batch_size"),
     conda:
         "../envs/infonas.yaml"
@@ -97,7 +97,7 @@ rule io_dataset:
     params:
         unseen_fraction=setting("io_dataset", "io.unseen_image_fraction"),
         seed=setting("io_dataset", "seed"),
-        scaling_order=lambda w: PLAN.record("fit_scaler", up("io_dataset", w.digest, "fit_scaler")).settings["io.scaling_order"],
+        scaling_order=lambda w: upstream_record("io_dataset", w.digest, "fit_scaler").settings["io.scaling_order"],
     conda:
         "../envs/infonas.yaml"
     log:

@@ -27,7 +27,7 @@ rule train:
 rule embed:
     input:
         weights=rules.train.output.weights,
-        space=lambda w: searchspace_h5(up("train", w.digest, "searchspace")),
+        space=lambda w: searchspace_h5(upstream_digest("train", w.digest, "searchspace")),
     output:
         embedding_h5("{digest}", "{model}", "{seed}", "{epoch}"),
     conda:

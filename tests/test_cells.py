@@ -141,7 +141,7 @@ def test_prune_matches_official_model_spec_on_random_connected_cells():
     assert checked > 100
 
 
-# Official NB-101 module hashes (rows of the real metrics table in ../shared/data) with their cells.
+# Official NB-101 module hashes (rows of the builtin metrics table, infonas/searchspace/data/) with their cells.
 KNOWN = [
     ("001a6fcc8b38cbc515be788a86bdc804", [[0, 1, 1, 0], [0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]], [I, MP, MP, OUT]),
     ("01f0f1cf81ef9193f2946db78ea759ee", [[0, 1, 0, 1], [0, 0, 1, 1], [0, 0, 0, 1], [0, 0, 0, 0]], [I, C3, C3, OUT]),

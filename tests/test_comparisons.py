@@ -412,9 +412,9 @@ def test_comparison_report_writes_tables_and_curves(tmp_path):
 
 def test_heatmap_latent_search_and_prediction_stages(io_world, tmp_path):
     root = io_world["root"]
-    written = stages.output_heatmaps_report(root / "epoch1.pt", root / "dataset.h5", root / "images.h5",
-                                            tmp_path / "heat" / "train", seed=2, scaler=root / "scaler.h5",
-                                            n_networks=2, n_images=3, n_networks_one_image=50)
+    samples = outputs.heatmap_samples(root / "epoch1.pt", root / "dataset.h5", root / "images.h5", seed=2,
+                                      scaler=root / "scaler.h5", n_networks=2, n_images=3, n_networks_one_image=50)
+    written = stages.output_heatmaps_report(samples, tmp_path / "heat" / "train")
     assert [p.name for p in written.values()] == ["train_networks.png", "train_one_image.png"]
     rng = np.random.default_rng(0)
     n = 120

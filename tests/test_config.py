@@ -3,7 +3,7 @@ import copy
 import pytest
 import yaml
 
-from infonas.config import dataclass_from_section, lookup, validate_config
+from infonas.config import dataclass_from_section, get_path, has_path, validate_config
 from infonas.errors import InfonasError
 
 
@@ -121,10 +121,9 @@ def test_only_with_metrics_needs_a_metrics_source(default):
     validate_config(default)
 
 
-def test_lookup_names_missing_key():
-    assert lookup({"a": {"b": 3}}, "a.b") == 3
-    with pytest.raises(InfonasError, match="a.c"):
-        lookup({"a": {"b": 3}}, "a.c")
+def test_dotted_key_walk():
+    assert get_path({"a": {"b": 3}}, "a.b") == 3 and has_path({"a": {"b": 3}}, "a.b")
+    assert get_path({"a": {"b": 3}}, "a.c") is None and not has_path({"a": {"b": 3}}, "a.c")
 
 
 def test_embed_epochs_must_have_a_checkpoint(default):

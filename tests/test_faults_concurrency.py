@@ -3,7 +3,7 @@ import subprocess
 import sys
 import time
 
-HOLD = "from infonas.runtime import hold_directory_lock; hold_directory_lock({path!r}); print('held', flush=True); {then}"
+HOLD = "from infonas.files import hold_directory_lock; hold_directory_lock({path!r}); print('held', flush=True); {then}"
 
 
 def test_second_run_in_the_same_directory_is_refused(tmp_path):

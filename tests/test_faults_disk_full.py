@@ -140,7 +140,7 @@ def test_dev_full_gives_one_line_and_no_output(case, tmp_path):
 
 def test_errors_that_are_not_a_full_disk_pass_through(tmp_path):
     from infonas.errors import InfonasError
-    from infonas.runtime import atomic_path, is_disk_full
+    from infonas.files import atomic_path, is_disk_full
 
     with pytest.raises(ValueError, match="not a disk problem"):
         with atomic_path(tmp_path / "out.txt") as tmp:

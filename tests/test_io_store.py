@@ -1,4 +1,4 @@
-"""io/{hash}.h5 shards: round trip, chunked layout, and clear errors for broken files."""
+"""<hash>.h5 IO shards: round trip, chunked layout, and clear errors for broken files."""
 
 import h5py
 import numpy as np

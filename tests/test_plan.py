@@ -5,18 +5,10 @@ import os
 import pytest
 import yaml
 
+from infonas.config import schema_leaves, validate_config
 from infonas.errors import InfonasError
-from infonas.plan import (
-    BASE_VARIANT,
-    STAGES,
-    build_plan,
-    fingerprint,
-    rerun_table,
-    schema_leaves,
-    sweep_variants,
-    variant_records,
-)
-from infonas.config import validate_config
+from infonas.plan import DIGEST_STAGES, build_plan, fingerprint, rerun_table, variant_records
+from infonas.sweep import BASE_VARIANT, sweep_variants
 
 
 @pytest.fixture
@@ -103,7 +95,7 @@ def test_rerun_table_follows_the_configs_own_edges(default):
     assert table["io.scaling"] == ["fit_scaler", "io_dataset", "train", "reinforce", "predict"]
     assert table["evaluate.reinforce.discount"] == ["reinforce"]
     assert table["device"] == [] and table["train.seeds"] == []
-    assert table["seed"] == list(STAGES)
+    assert table["seed"] == list(DIGEST_STAGES)
 
 
 def test_no_sweep_is_one_base_variant(default):

@@ -19,12 +19,8 @@ from infonas.evaluation.prediction_protocol import (
     run_prediction,
     split_indices,
 )
-from infonas.evaluation.predictors import (
-    Predictor,
-    available_predictors,
-    build_predictor,
-    default_params,
-)
+from infonas.evaluation.predictor import Predictor
+from infonas.evaluation.predictors import available_predictors, build_predictor, default_params
 
 SUPERVISED = ["rf", "gb", "gp", "svr", "gp-tuned", "svr-tuned"]
 

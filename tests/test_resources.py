@@ -7,7 +7,7 @@ import yaml
 
 from infonas.config import validate_config
 from infonas.errors import InfonasError
-from infonas.resources import STAGES, io_rows, request, small_job, table
+from infonas.resources import RULE_NEEDS, io_rows, request, small_job, table
 
 #: rules that run on the config's device (they call infonas.runtime.job_device)
 DEVICE_RULES = {"pretrain", "extract_io", "train", "embed", "reinforce", "predict", "output_heatmaps"}
@@ -66,7 +66,7 @@ def test_only_cuda_asks_for_a_gpu(paper, device, gpu, shares):
         req = request(rule, config, "infonas")
         assert req.gpu == gpu, rule
         assert (req.gpu_percent > 0) == shares, rule  # profiles/local shares a GPU it may see
-    for rule in set(STAGES) - DEVICE_RULES:
+    for rule in set(RULE_NEEDS) - DEVICE_RULES:
         assert request(rule, config).gpu == 0 and request(rule, config).gpu_percent == 0, rule
 
 

@@ -2,7 +2,7 @@
 a scancel of a running pretrain and a running train job, and a request no node can hold.
 
 Needs slurmctld + slurmd with accounting (sacct), e.g. the one-node cluster of
-../shared/tools/local-slurm.sh that `.ci/run` starts. Run with `make test-slurm` (marker `slurm`,
+scripts/local-slurm.sh that `.ci/run` starts. Run with `make test-slurm` (marker `slurm`,
 left out of `make test`). Without a cluster these tests fail and say why; they never skip.
 INFONAS_TEST_CACHE_DIR, when set, is the runs' cache_dir (default: the config's, results/_cache).
 """
@@ -74,7 +74,7 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def site_profile(cluster, tmp_path_factory):
-    """profiles/slurm with only its two site lines filled in (partition, account), as the README says."""
+    """profiles/slurm with only its two site lines filled in (partition, account), as docs/cluster.md says."""
     partition, account = cluster
     return slurm.site_profile(REPO / "profiles" / "slurm", tmp_path_factory.mktemp("profile") / "slurm",
                               partition, account)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from infonas.data.splits import (
+from infonas.splits import (
     class_allocation,
     random_split_mask,
     stratified_split,

@@ -128,7 +128,7 @@ def test_network_list_errors(tmp_path):
 
 
 def test_resume_state_is_discarded_when_inputs_change(tmp_path):
-    from infonas.runtime import input_stamp, resume_state
+    from infonas.files import input_stamp, resume_state
 
     data = tmp_path / "data.h5"
     data.write_bytes(b"v1")

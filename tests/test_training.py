@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from infonas.errors import InfonasError
+from infonas.models.inference import latent_means
 from infonas.models.info_nas import InfoNAS, InfoNASConfig, images_to_input
 from infonas.models.vae import ArchVAE
 from infonas.searchspace import cells as C
@@ -163,7 +164,7 @@ def test_validity_uniqueness_is_seeded(data):
     unlabeled, _, _ = data
     torch.manual_seed(0)
     vae = ArchVAE()
-    mu = M.latent_means(vae, unlabeled.adjacency, unlabeled.ops, 16)
+    mu = latent_means(vae, unlabeled.adjacency, unlabeled.ops, 16)
     assert mu.shape == (64, 7, 16)
     a = M.validity_uniqueness(vae, mu, 300, M.make_generator("cpu", 3), 128)
     b = M.validity_uniqueness(vae, mu, 300, M.make_generator("cpu", 3), 128)

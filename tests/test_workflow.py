@@ -1,6 +1,6 @@
 """The workflow as a user drives it: lint, dry runs, config errors, the tiny default sweep end to end,
 then what a second invocation does on the finished run: a new variant, a changed setting of every
-schema key (the README's rerun table), a forced rerun that fails and one that succeeds."""
+schema key (the rerun table of docs/settings.md), a forced rerun that fails and one that succeeds."""
 import copy
 import re
 import shutil
@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infonas.config import load_schema, validate_config
-from infonas.plan import build_plan, get_path, rerun_table, schema_leaves
+from infonas.config import get_path, load_schema, schema_leaves, validate_config
+from infonas.plan import build_plan, rerun_table
+from test_docs import fits_layout
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -166,6 +167,9 @@ def test_tiny_default_sweep_runs_end_to_end(finished):
     assert report.returncode == 0, report.stderr[-2000:]
     html = (out / "report.html").read_text()
     assert "labeled_losses.png" in html and "NAS-Bench-101 validation accuracies" in html
+    written = [f"results/store/{p.relative_to(store)}" for p in store.rglob("*") if p.is_file()]
+    written += [f"results/{finished.run}/{p.relative_to(out)}" for p in out.rglob("*") if p.is_file()]
+    assert [path for path in written if not fits_layout(path)] == [], "files off the layout of docs/layout.md"
 
 
 @pytest.mark.slow
@@ -246,7 +250,7 @@ UNTESTED = {"sweep"}  # variants are tested above
 @pytest.mark.slow
 def test_every_setting_reruns_what_the_rerun_table_says(finished, tmp_path):
     """Each schema key changed alone, then `snakemake -n` on the finished run: the stages with jobs
-    are those of infonas.plan.rerun_table (the README's table); behind the sample_networks checkpoint
+    are those of infonas.plan.rerun_table (the table of docs/settings.md); behind the sample_networks checkpoint
     a dry run cannot see pretrain/extract_io jobs until the new networks.csv exists."""
     base = yaml.safe_load((REPO / "config.yaml").read_text())
     base.pop("sweep", None)
@@ -319,6 +323,25 @@ def without_timings(metrics: Path):
     import pandas as pd
 
     return pd.read_csv(metrics).drop(columns="seconds").to_csv(index=False)
+
+
+@pytest.mark.slow
+def test_every_variant_finds_its_outputs_through_infonas_runs(finished):
+    """infonas.runs, which the benchmarks read a run through, names files the finished run has."""
+    from infonas.runs import STAGE_FILES, embedded_epochs, open_run, run_variants
+
+    variants = run_variants(finished.run, REPO)
+    assert variants == ["scaling=axis0", "scaling=axisnull-multiply"]
+    for variant in variants:
+        outputs = open_run(finished.run, variant, REPO)
+        assert outputs.folder("searchspace").parent == finished.store / "searchspace"
+        for stage in STAGE_FILES:
+            assert outputs.output(stage).stat().st_size > 0  # raises, naming the file, where it is missing
+        train = outputs.config["train"]
+        for model in train["models"]:
+            for seed in train["seeds"]:
+                for epoch in embedded_epochs(outputs.config, model):
+                    assert outputs.embeddings(model, seed, epoch).is_file()
 
 
 def test_until_a_stage_behind_the_checkpoint_says_what_works(tmp_path):

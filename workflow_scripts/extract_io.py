@@ -1,4 +1,5 @@
-"""Rule extract_io: outputs of one pretrained network on the valid and test_2k images -> io/{hash}.h5."""
+"""Rule extract_io: outputs of one pretrained network on the valid and test_2k images -> its IO shard
+results/store/extract_io/<digest>/<hash>.h5 (store_dir's default; layout: infonas.data.io_store)."""
 from infonas.config import dataclass_from_section
 from infonas.nets.extract import extract_outputs
 from infonas.nets.pretrain import PretrainConfig

@@ -1,4 +1,5 @@
-"""Rule fit_scaler: per-network and final statistics of the configured scaling variant -> io/scaler.h5."""
+"""Rule fit_scaler: per-network and final statistics of the configured scaling variant ->
+results/store/fit_scaler/<digest>/scaler.h5 (store_dir's default; layout: infonas.data.scaling)."""
 from pathlib import Path
 
 from infonas.data.scaling import fit_scaler, save_scaler

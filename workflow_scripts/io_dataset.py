@@ -1,4 +1,5 @@
-"""Rule io_dataset: the five labeled splits of thesis Table 3.4 with scaled targets -> io/dataset.h5."""
+"""Rule io_dataset: the five labeled splits of thesis Table 3.4 with scaled targets ->
+results/store/io_dataset/<digest>/dataset.h5 (store_dir's default; layout: infonas.data.io_dataset)."""
 from pathlib import Path
 
 from infonas.data.images import load_images

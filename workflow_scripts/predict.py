@@ -4,8 +4,9 @@ import logging
 from infonas.evaluation.benchmark import load_benchmark
 from infonas.evaluation.embed import load_embedding, load_embedding_hashes
 from infonas.evaluation.prediction_protocol import run_prediction
+from infonas.files import atomic_path
 from infonas.nets.sampling import network_rows
-from infonas.runtime import atomic_path, job_device, run_rule
+from infonas.runtime import job_device, run_rule
 
 
 def main(smk):

@@ -1,7 +1,8 @@
 """Rule pretrain: train one NB-101 network ({hash}) on images.h5; resumes from its checkpoint."""
 from infonas.config import dataclass_from_section
+from infonas.files import input_stamp, resume_state
 from infonas.nets.pretrain import PretrainConfig, pretrain_network
-from infonas.runtime import input_stamp, job_device, resume_state, run_rule
+from infonas.runtime import job_device, run_rule
 from infonas.searchspace.store import cell_of, load_searchspace
 
 

@@ -3,7 +3,8 @@ from pathlib import Path
 
 from infonas.data.images import load_images
 from infonas.data.io_dataset import load_io_dataset
-from infonas.runtime import input_stamp, job_device, resume_state, run_rule
+from infonas.files import input_stamp, resume_state
+from infonas.runtime import job_device, run_rule
 from infonas.searchspace.store import load_searchspace
 from infonas.training.run import EVALUATED_SPLITS, train_stage
 

@@ -11,7 +11,7 @@ dependency (sklearn, torchvision, PIL) only when called, so `import infonas.data
 
 `build_images` then draws the paper's splits (valid: 1000 from train, removed from it; test_2k:
 2000 from test, which keeps all its images), seeded and class-stratified, and stores the per-channel
-mean/std of the remaining train images in [0, 1] scale, as DESIGN.md section 2 fixes.
+mean/std of the remaining train images in [0, 1] scale (images.h5, see docs/layout.md).
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Callable, Iterable, NamedTuple, Sequence
 
 import numpy as np
+from tqdm.auto import tqdm
 
-from infonas.data.splits import stratified_split, stratified_subset
-from infonas.download import DEFAULT_TIMEOUT_S
+from infonas.download import DEFAULT_TIMEOUT_S, Checksum, download_and_extract
 from infonas.errors import InfonasError, one_line
 from infonas.hdf5 import add_dataset, get_attr, read_dataset, read_h5, set_attrs, write_h5
+from infonas.splits import stratified_split, stratified_subset
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ def load_digits_source(
     channels so the NB-101 networks (3-channel stem) take them unchanged. `root` is unused: the
     data ships with scikit-learn. `rng` draws the held-out test part (digits has no official one).
     """
-    import torch
+    import torch  # lazy here and below: each source loads only its own libraries
     from sklearn.datasets import load_digits
 
     del root, progress, workers, download_timeout_s  # bundled data: nothing to locate, decode or fetch
@@ -134,8 +135,6 @@ def fetch_cifar10(root: Path, timeout_s: float = DEFAULT_TIMEOUT_S, progress: bo
     our downloader adds the timeout, the URL-keyed cache and the atomic unpack.
     """
     from torchvision.datasets import CIFAR10
-
-    from infonas.download import Checksum, download_and_extract
 
     checksum = Checksum("md5", CIFAR10.tgz_md5, "torchvision.datasets.CIFAR10")
     return download_and_extract(CIFAR10.url, root, CIFAR10.base_folder, checksum=checksum,
@@ -213,8 +212,6 @@ def decode_images(
     Worker processes are forked (where the platform has fork) so that they never re-run the
     calling script's main module, which a Snakemake `script:` is; elsewhere decoding is serial.
     """
-    from tqdm.auto import tqdm
-
     if workers is None:
         workers = min(4, os.cpu_count() or 1)
     chunks = [list(paths[i : i + DECODE_CHUNK]) for i in range(0, len(paths), DECODE_CHUNK)]

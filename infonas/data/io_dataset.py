@@ -25,10 +25,14 @@ from pathlib import Path
 from typing import Mapping
 
 import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
 
-from infonas.data.scaling import DEFAULT_ORDER
+from infonas.data.io_store import read_shard, shard_path
+from infonas.data.scaling import DEFAULT_ORDER, get_order, load_scaler, transform
 from infonas.errors import InfonasError
 from infonas.hdf5 import add_dataset, get_attr, read_dataset, read_h5, set_attrs, write_h5
+from infonas.searchspace.store import load_searchspace, row_index
 
 log = logging.getLogger(__name__)
 
@@ -154,8 +158,6 @@ class IODataset:
 
 def _read_networks(networks) -> tuple[object, str]:
     """The network list as a DataFrame plus a name for messages (the CSV path if given)."""
-    import pandas as pd
-
     if isinstance(networks, pd.DataFrame):
         return networks, "networks table"
     path = Path(networks)
@@ -182,8 +184,6 @@ def _check_networks(frame, where: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _cells(space, hashes: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
     """Adjacency and ops of each hash from the search space arrays (dict or searchspace.h5 path)."""
-    from infonas.searchspace.store import load_searchspace, row_index
-
     if not isinstance(space, Mapping):
         where = str(space)
         space = load_searchspace(space)
@@ -234,11 +234,6 @@ def build_io_dataset(
     image_labels: optional {group: labels} from images.h5 that every shard must match;
     scaling_order: the run's io.scaling_order, which the scaler must have been fitted with.
     """
-    from tqdm.auto import tqdm
-
-    from infonas.data.io_store import read_shard, shard_path
-    from infonas.data.scaling import get_order, load_scaler, transform
-
     frame, where = _read_networks(networks)
     hashes, roles = _check_networks(frame, where)
     adjacency, ops = _cells(space, hashes, "search space")

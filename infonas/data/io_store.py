@@ -1,9 +1,9 @@
-"""The per-network IO shard `io/{hash}.h5`: the one module that knows its layout.
+"""The per-network IO shard `<hash>.h5` (extract_io stage folder): the one module that knows its layout.
 
-A shard holds what one pretrained network outputs for the `valid` and `test_2k` images
-(DESIGN.md section 2): per image group `features` (N, D) float32 (the global-average-pool output,
-D = 512 at paper scale), `logits` (N, C) float32 and `labels` (N,) int64; group `classifier` with
-`weight` (C, D) and `bias` (C,) float32 of the last dense layer; root attr `hash`.
+A shard holds what one pretrained network outputs for the `valid` and `test_2k` images (docs/layout.md
+lists it with the other stage outputs): per image group `features` (N, D) float32 (the
+global-average-pool output, D = 512 at paper scale), `logits` (N, C) float32 and `labels` (N,) int64;
+group `classifier` with `weight` (C, D) and `bias` (C,) float32 of the last dense layer; root attr `hash`.
 
 Features are stored in row chunks with gzip + byte shuffle, so a reader can slice a few rows
 (`open_features`) without inflating the whole array, and 685 shards stay small on disk. Every
@@ -30,7 +30,7 @@ _COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 
 
 def shard_path(shard_dir: str | Path, net_hash: str) -> Path:
-    """Where the shard of network `net_hash` lives inside the `io/` folder."""
+    """Where the shard of network `net_hash` lives inside a shard folder (the extract_io stage's)."""
     return Path(shard_dir) / f"{net_hash}.h5"
 
 

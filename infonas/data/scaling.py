@@ -37,7 +37,9 @@ from pathlib import Path
 from typing import Mapping
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from infonas.data.io_store import read_shard
 from infonas.errors import InfonasError
 from infonas.hdf5 import add_dataset, get_attr, read_dataset, read_h5, set_attrs, write_h5
 
@@ -265,7 +267,6 @@ def _load(source, fit_split: str) -> dict:
     """A shard given as a path is read here; a dict is taken as read_shard's result."""
     if isinstance(source, Mapping):
         return source
-    from infonas.data.io_store import read_shard
 
     return read_shard(source, splits=[fit_split])
 
@@ -286,8 +287,6 @@ def fit_scaler(
     per-network outputs of `train_hashes` (default: all networks given) on the same images, i.e.
     the train split. `order` is the scaling order (module docstring) and is kept with the stats.
     """
-    from tqdm.auto import tqdm
-
     variant, order = get_variant(variant), get_order(order)
     train = set(networks) if train_hashes is None else set(train_hashes)
     unknown = train - set(networks)
@@ -313,7 +312,7 @@ def fit_scaler(
 
 
 def save_scaler(path: str | Path, stats: ScalerStats) -> None:
-    """Write io/scaler.h5 atomically: per-network (M, K, F) arrays keyed by sorted hash, final stats."""
+    """Write scaler.h5 atomically: per-network (M, K, F) arrays keyed by sorted hash, final stats."""
     hashes = sorted(stats.networks)
     with write_h5(path) as handle:
         set_attrs(handle, variant=stats.variant, fit_split=stats.fit_split, scaling_order=stats.order)
@@ -325,7 +324,7 @@ def save_scaler(path: str | Path, stats: ScalerStats) -> None:
 
 
 def load_scaler(path: str | Path) -> ScalerStats:
-    """Read io/scaler.h5; a missing, corrupt or inconsistent file names itself."""
+    """Read scaler.h5; a missing, corrupt or inconsistent file names itself."""
     path = Path(path)
     with read_h5(path, "scaler file") as handle:
         variant = get_variant(str(get_attr(handle, "variant"))).name

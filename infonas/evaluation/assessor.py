@@ -16,7 +16,7 @@ What the paper does, and how it maps here:
   GCN's input features.
 - Assessor (Eq. 4): y_hat = A_hat ReLU(A_hat E(x) W0) W1 with A_hat = D^-1/2 A D^-1/2.
 - Loss (Eq. 6): (1 - lambda) * L_rg + lambda * L_rc, L_rg the MSE on labeled nodes (Eq. 5),
-  lambda 0.5. (DESIGN.md writes "regression + lambda * reconstruction": the same up to a factor 2
+  lambda 0.5. (Written as "regression + lambda * reconstruction" it is the same up to a factor 2
   at lambda 0.5.)
 - Mini-batches (Algorithm 1): each step draws labeled and unlabeled nodes at random and builds
   the graph for that batch only, so memory is O(batch^2) whatever the number of nodes. The paper
@@ -56,7 +56,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from infonas.errors import InfonasError
-from infonas.evaluation.predictors import Predictor, check_features, check_target
+from infonas.evaluation.predictor import Predictor, check_features, check_target
 from infonas.runtime import resolve_device
 
 log = logging.getLogger(__name__)

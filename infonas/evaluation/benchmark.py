@@ -103,7 +103,7 @@ def from_pretrained(space: dict, metric_files: list) -> BenchmarkTable:
         val, test, time,
         f"accuracies of the {len(metric_files)} networks pretrained by this run; training cost = 3 x forward "
         f"FLOPs per image x train images x epochs at a nominal {NOMINAL_FLOPS_PER_S / 1e12:g} TFLOP/s "
-        "(measured seconds stay in pretrained/<hash>.json)",
+        "(measured seconds stay in the pretrain stage's <hash>.json)",
     )
 
 

@@ -11,12 +11,12 @@ import torch
 
 from infonas.errors import InfonasError
 from infonas.hdf5 import add_dataset, read_dataset, read_h5, write_h5
+from infonas.models.inference import latent_means
+from infonas.training.checkpoint import load_trained_models
 
 
 def latent_features(vae, adjacency: np.ndarray, ops: np.ndarray, device: str, batch_size: int = 8192) -> np.ndarray:
     """(N, latent) float32 features of padded cells under `vae` (an ArchVAE) in eval mode."""
-    from infonas.training.metrics import latent_means
-
     vae = vae.to(device)
     adj = torch.from_numpy(np.ascontiguousarray(adjacency)).to(device)
     codes = torch.from_numpy(np.ascontiguousarray(ops)).to(device)
@@ -25,8 +25,6 @@ def latent_features(vae, adjacency: np.ndarray, ops: np.ndarray, device: str, ba
 
 def embed_checkpoint(weights_path, space: dict, device: str) -> dict[str, np.ndarray]:
     """Features of every row for each encoder in a training checkpoint (info-NAS's VAE, arch2vec)."""
-    from infonas.training.checkpoint import load_trained_models
-
     models = load_trained_models(weights_path, device=device)
     features = {}
     for name, model in models.items():

@@ -14,10 +14,18 @@ the per-network scale"): with a scaler given, the dataset-wide per-position norm
 from __future__ import annotations
 
 from dataclasses import dataclass
+from os import PathLike
 
 import numpy as np
+import torch
 
+from infonas.data.images import load_images
+from infonas.data.io_dataset import load_io_dataset
+from infonas.data.scaling import denormalise, load_scaler
 from infonas.errors import InfonasError
+from infonas.models.inference import eval_mode
+from infonas.models.info_nas import images_to_input
+from infonas.training.checkpoint import load_trained_models
 
 
 @dataclass
@@ -66,11 +74,6 @@ def pair_rows(net_index: np.ndarray, image_index: np.ndarray, nets: np.ndarray, 
 
 def _predict(model, adjacency, ops, image_batch, mean, std, device: str) -> np.ndarray:
     """Regressor outputs in eval mode, float32, for aligned cells and uint8 images."""
-    import torch
-
-    from infonas.models.info_nas import images_to_input
-    from infonas.training.metrics import eval_mode
-
     model = model.to(device)
     with eval_mode(model):
         x = images_to_input(torch.as_tensor(image_batch, device=device),
@@ -82,8 +85,6 @@ def _predict(model, adjacency, ops, image_batch, mean, std, device: str) -> np.n
 
 def _loaded(value, loader, *args):
     """Objects pass through; a path is read with `loader`, so callers may hand either."""
-    from os import PathLike
-
     return loader(value, *args) if isinstance(value, (str, PathLike)) else value
 
 
@@ -102,15 +103,11 @@ def output_sample(
     """Targets and info-NAS predictions of `n_networks` x `n_images` pairs of an IO split.
 
     checkpoint: a joint-training checkpoint path (or `load_trained_models`' dict) with an `infonas`
-    model; dataset: io/dataset.h5 path or IODataset; images: images.h5 path or `load_images` dict;
-    scaler: optional io/scaler.h5 path or ScalerStats whose final normalisation is undone.
+    model; dataset: the io_dataset stage's dataset.h5 path or IODataset; images: images.h5 path or
+    `load_images` dict; scaler: optional scaler.h5 path (fit_scaler stage) or ScalerStats whose final
+    normalisation is undone.
     Networks and images are a seeded choice among the split's own (fewer if it has fewer).
     """
-    from infonas.data.images import load_images
-    from infonas.data.io_dataset import load_io_dataset
-    from infonas.data.scaling import denormalise, load_scaler
-    from infonas.training.checkpoint import load_trained_models
-
     models = _loaded(checkpoint, load_trained_models, device)
     if "infonas" not in models:
         raise InfonasError(f"{checkpoint}: no info-NAS model in the checkpoint (has {', '.join(models)})")
@@ -140,3 +137,29 @@ def output_sample(
     hashes = [h.decode() if isinstance(h, bytes) else str(h) for h in io.hashes[nets]]
     return OutputSample(split, data.image_group, hashes, imgs, np.asarray(group["labels"])[imgs],
                         true.reshape(shape), pred.reshape(shape), scaler is not None)
+
+
+def heatmap_samples(
+    checkpoint,
+    dataset,
+    images,
+    split: str = "train",
+    seed: int = 0,
+    scaler=None,
+    n_networks: int = 4,
+    n_images: int = 16,
+    n_networks_one_image: int = 50,
+    device: str = "cpu",
+) -> dict[str, OutputSample]:
+    """The two samples the output heatmaps draw (thesis Figs. 4.4-4.11), each file read once.
+
+    "networks": n_networks networks of the split, each on n_images images; "one_image":
+    n_networks_one_image networks on one image; both chosen with `seed`. Paths as `output_sample`.
+    """
+    models = load_trained_models(checkpoint, device=device)
+    data = load_io_dataset(dataset, [split])
+    pictures = load_images(images, [data[split].image_group])
+    common = dict(split=split, seed=seed, scaler=scaler, device=device)
+    return {"networks": output_sample(models, data, pictures, n_networks=n_networks, n_images=n_images, **common),
+            "one_image": output_sample(models, data, pictures, n_networks=n_networks_one_image, n_images=1,
+                                       **common)}

@@ -28,7 +28,8 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from infonas.errors import InfonasError
-from infonas.evaluation.predictors import build_predictor, check_features
+from infonas.evaluation.predictor import check_features
+from infonas.evaluation.predictors import build_predictor
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,7 @@
-"""Performance predictors on latent features: one fit/predict interface and a registry by name.
+"""Performance predictors on latent features: the registry of regressors by name.
 
-The n_train x seed sweep (`prediction_protocol.run_prediction`) treats every regressor the same
-way, so each one is a `Predictor`: `fit(x_train, y_train, x_unlabeled=None)` then
-`predict(x)`. Only the semi-supervised assessor (`uses_unlabeled = True`) reads `x_unlabeled`;
-the supervised regressors accept and ignore it so the sweep needs no special case.
+Every regressor is an `infonas.evaluation.predictor.Predictor` (fit, then predict), so the n_train x
+seed sweep (`prediction_protocol.run_prediction`) treats them all the same way.
 
 Registry names are the config's regressor names. The four of the thesis (Table 4.14) are what
 info-NAS's prediction script built: scikit-learn estimators with their own defaults, fitted on the
@@ -35,55 +33,20 @@ Each entry is a factory: nothing is constructed (and torch is not imported) unti
 
 from __future__ import annotations
 
-import logging
-from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Mapping
 
 import numpy as np
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVR
 
 from infonas.errors import InfonasError
-
-log = logging.getLogger(__name__)
-
-
-class Predictor(ABC):
-    """Regressor from feature rows (N, d) to one score per row (N,)."""
-
-    uses_unlabeled: ClassVar[bool] = False
-    """True if `fit` learns from `x_unlabeled` (the sweep then passes unlabeled rows)."""
-
-    @abstractmethod
-    def fit(
-        self, x_train: np.ndarray, y_train: np.ndarray, x_unlabeled: np.ndarray | None = None
-    ) -> "Predictor":
-        """Learn from labeled rows (and unlabeled ones where `uses_unlabeled`); return self."""
-
-    @abstractmethod
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Scores (N,) float64 for rows x (N, d) with the d seen in `fit`."""
-
-
-def check_features(x, what: str, n_features: int | None = None) -> np.ndarray:
-    """x as a finite float64 (N, d) array, or InfonasError naming `what`."""
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise InfonasError(f"{what}: expected a non-empty 2-D array (N, d), got shape {arr.shape}")
-    if n_features is not None and arr.shape[1] != n_features:
-        raise InfonasError(f"{what}: expected {n_features} features (as in fit), got {arr.shape[1]}")
-    if not np.isfinite(arr).all():
-        raise InfonasError(f"{what}: contains NaN or infinite values")
-    return arr
-
-
-def check_target(y, n_rows: int, what: str) -> np.ndarray:
-    """y as a finite float64 (n_rows,) array, or InfonasError naming `what`."""
-    arr = np.asarray(y, dtype=np.float64)
-    if arr.shape != (n_rows,):
-        raise InfonasError(f"{what}: expected shape ({n_rows},) to match the features, got {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise InfonasError(f"{what}: contains NaN or infinite values")
-    return arr
+from infonas.evaluation.predictor import Predictor, check_features, check_target
 
 
 class SklearnPredictor(Predictor):
@@ -122,21 +85,14 @@ class SklearnPredictor(Predictor):
 
 
 def _random_forest(p: dict, seed: int) -> Predictor:
-    from sklearn.ensemble import RandomForestRegressor
-
     return SklearnPredictor("rf", lambda d: RandomForestRegressor(random_state=seed, **p))
 
 
 def _gradient_boosting(p: dict, seed: int) -> Predictor:
-    from sklearn.ensemble import GradientBoostingRegressor
-
     return SklearnPredictor("gb", lambda d: GradientBoostingRegressor(random_state=seed, **p))
 
 
 def _plain_gaussian_process(p: dict, seed: int) -> Predictor:
-    from sklearn.gaussian_process import GaussianProcessRegressor
-    from sklearn.gaussian_process.kernels import RBF, ConstantKernel
-
     def make(n_features: int):
         kernel = ConstantKernel(1.0, "fixed") * RBF(1.0, "fixed")  # the default up to sklearn 1.8
         return GaussianProcessRegressor(kernel, random_state=seed, **p)
@@ -145,17 +101,10 @@ def _plain_gaussian_process(p: dict, seed: int) -> Predictor:
 
 
 def _plain_support_vector(p: dict, seed: int) -> Predictor:
-    from sklearn.svm import SVR
-
     return SklearnPredictor("svr", lambda d: SVR(**p))
 
 
 def _tuned_gaussian_process(p: dict, seed: int) -> Predictor:
-    from sklearn.gaussian_process import GaussianProcessRegressor
-    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     def make(n_features: int):
         scale = np.full(n_features, p["length_scale"]) if p["ard"] else p["length_scale"]
         kernel = ConstantKernel(1.0, (1e-3, 1e3)) * RBF(scale, (1e-2, 1e3)) + WhiteKernel(
@@ -170,11 +119,6 @@ def _tuned_gaussian_process(p: dict, seed: int) -> Predictor:
 
 
 def _tuned_support_vector(p: dict, seed: int) -> Predictor:
-    from sklearn.compose import TransformedTargetRegressor
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.svm import SVR
-
     def make(n_features: int):
         svr = make_pipeline(StandardScaler(), SVR(**p))
         return TransformedTargetRegressor(regressor=svr, transformer=StandardScaler())
@@ -183,14 +127,13 @@ def _tuned_support_vector(p: dict, seed: int) -> Predictor:
 
 
 def _assessor(p: dict, seed: int) -> Predictor:
-    from infonas.evaluation.assessor import SemiSupervisedAssessor
+    from infonas.evaluation.assessor import SemiSupervisedAssessor  # lazy: the registry imports no torch
 
     return SemiSupervisedAssessor(p, seed=seed)
 
 
 def _assessor_defaults() -> dict[str, Any]:
-    from infonas.evaluation.assessor import AssessorConfig
-    from dataclasses import asdict
+    from infonas.evaluation.assessor import AssessorConfig  # lazy: the registry imports no torch
 
     return asdict(AssessorConfig())
 

@@ -54,7 +54,7 @@ def project_2d(features: np.ndarray, method: str = "pca", seed: int = 0,
     if method == "pca":
         scores, ratios = pca_2d(x)
         return scores, [f"PC {k + 1} ({100 * r:.0f}% of variance)" for k, r in enumerate(ratios)]
-    from sklearn.manifold import TSNE
+    from sklearn.manifold import TSNE  # lazy: only t-SNE needs it, and every report imports this module
 
     perplexity = float(min(30.0, (x.shape[0] - 1) / 3))
     tsne = TSNE(n_components=2, init="pca", random_state=seed, perplexity=perplexity)

@@ -83,7 +83,7 @@ def as_float64(x, name: str) -> np.ndarray:
 def searchable_rows(val_acc, test_acc, train_time, features=None) -> np.ndarray:
     """Original row numbers that can be search states: every metric (and feature) finite.
 
-    A partial benchmark marks unknown metrics with NaN (DESIGN.md section 2); those rows cannot be
+    A partial benchmark marks unknown metrics with NaN (docs/layout.md); those rows cannot be
     evaluated, so they are dropped before the search rather than visited. A table with no test
     accuracy at all (e.g. a CSV of validation accuracies) is searched on validation accuracy alone,
     and its test regret is NaN.

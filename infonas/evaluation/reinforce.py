@@ -30,9 +30,9 @@ Batched form: run r has its own controller weights (leading run dimension on eve
 batched matmuls), its own Adam moments, its own visited mask row and its own CPU torch.Generator
 seeded by `run_seeds(seed, n_runs)[r]`. Each generator draws, in order: the controller weights,
 the start row, then Gaussian noise in blocks of NOISE_BLOCK steps. Everything runs in float64, so
-the batched search reproduces `reinforce_single_run_reference` run by run, and the nearest-neighbour
-distances (expanded as |f|^2 - 2 q.f, a matmul) are exact to ~1e-14: the search is exact, not
-approximate. Results can differ between CPU and GPU only where two distances tie to that precision.
+the batched search reproduces a plain one-run loop (tests/test_reinforce.py's reference) run by
+run, and the nearest-neighbour distances (expanded as |f|^2 - 2 q.f, a matmul) are exact to ~1e-14:
+the search is exact, not approximate. Results can differ between CPU and GPU only where two distances tie to that precision.
 """
 
 from __future__ import annotations
@@ -96,15 +96,6 @@ def _init_run(gen: torch.Generator, dim: int, hidden: int, n_rows: int) -> tuple
 def _noise_block(gen: torch.Generator, dim: int) -> torch.Tensor:
     """The next NOISE_BLOCK policy-noise vectors of a run: a fixed block size fixes the stream."""
     return torch.randn((NOISE_BLOCK, dim), generator=gen, dtype=_F64)
-
-
-def _discounted(rewards: list[float], discount: float) -> list[float]:
-    """G_t = r_t + discount * G_{t+1} within the episode (discount 0 gives the rewards)."""
-    out, g = [], 0.0
-    for r in reversed(rewards):
-        g = r + discount * g
-        out.append(g)
-    return out[::-1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,7 +238,7 @@ def reinforce_search(
     default keeps it in a CPU's L2 cache (2**18 elements, 2 MiB; measured 1.8x faster than one big
     block) or, on a GPU, amortises kernel launches (2**25, 256 MiB). Finished runs leave the batch at
     the next episode boundary.
-    Run r equals `reinforce_single_run_reference(..., run_seed=run_seeds(seed, n_runs)[r])`.
+    Run r equals the plain one-run reference (tests/test_reinforce.py) seeded `run_seeds(seed, n_runs)[r]`.
     """
     if n_runs < 1:
         raise InfonasError(f"reinforce: n_runs must be >= 1, got {n_runs}")
@@ -356,78 +347,3 @@ def _assemble(record, n_runs: int, rows: np.ndarray) -> list[np.ndarray]:
     out = np.full((n_runs, max(lengths.max(initial=0), 1)), -1, dtype=np.int64)
     out[run_ids, step] = rows[idx]
     return [out[r, : lengths[r]] for r in range(n_runs)]
-
-
-# ---------------------------------------------------------------------------------------------
-# Reference: one run, plain loop, torch.nn modules and torch.optim.Adam (the test's cross-check)
-# ---------------------------------------------------------------------------------------------
-
-
-def reinforce_single_run_reference(
-    features,
-    val_acc,
-    test_acc,
-    train_time,
-    budget_s: float,
-    run_seed: int,
-    *,
-    hidden_dim: int = 128,
-    episode_len: int = 16,
-    discount: float = 0.0,
-    baseline: float = 0.95,
-    lr: float = 1e-2,
-) -> SearchResult:
-    """One REINFORCE run written the obvious way (slow): the specification the batch must match.
-
-    Uses nn.LSTMCell, nn.Linear, MultivariateNormal.log_prob, torch.optim.Adam and a full distance
-    scan per step; shares with the batched search only the random-stream definition (`_init_run`,
-    `_noise_block`). Returns a one-run SearchResult whose `seed` is `run_seed`.
-    """
-    settings = _settings(hidden_dim, episode_len, discount, baseline, lr)
-    feats_all, val, test, time, rows = _prepare(features, val_acc, test_acc, train_time, budget_s)
-    feats = torch.as_tensor(feats_all[rows])
-    n_rows, dim = feats.shape
-    gen = torch.Generator().manual_seed(run_seed)
-    init, start = _init_run(gen, dim, hidden_dim, n_rows)
-    cell = torch.nn.LSTMCell(dim, hidden_dim, dtype=_F64)
-    head = torch.nn.Linear(hidden_dim, dim, dtype=_F64)
-    with torch.no_grad():
-        for p, k in ((cell.weight_ih, "w_ih"), (cell.weight_hh, "w_hh"), (cell.bias_ih, "b_ih"),
-                     (cell.bias_hh, "b_hh"), (head.weight, "w_fc"), (head.bias, "b_fc")):
-            p.copy_(init[k])
-    optimizer = torch.optim.Adam([*cell.parameters(), *head.parameters()], lr=lr, foreach=False)
-    eye = torch.eye(dim, dtype=_F64)
-
-    visited, sequence, clock, state, noise = {start}, [], 0.0, feats[start], []
-    finished = False
-    while not finished:
-        hc = (torch.zeros(1, hidden_dim, dtype=_F64), torch.zeros(1, hidden_dim, dtype=_F64))
-        logps, rewards = [], []
-        for _ in range(episode_len):
-            if not noise:
-                noise = list(_noise_block(gen, dim))
-            hc = cell(state.unsqueeze(0), hc)
-            mean = head(hc[0])[0]
-            action = mean.detach() + noise.pop(0)
-            logps.append(torch.distributions.MultivariateNormal(mean, eye).log_prob(action))
-            dist = torch.linalg.vector_norm(feats - action, dim=1)
-            dist[sorted(visited)] = math.inf
-            j = int(torch.argmin(dist))
-            visited.add(j)
-            sequence.append(j)
-            clock += float(time[rows[j]])
-            rewards.append(float(val[rows[j]]))
-            state = feats[j]
-            if clock >= budget_s or len(visited) == n_rows:
-                finished = True
-                break
-        if finished:
-            break
-        returns = _discounted(rewards, discount)
-        loss = torch.stack([-lp * (g - baseline) for lp, g in zip(logps, returns)]).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    settings["n_searchable_rows"] = int(n_rows)
-    return pack_runs("reinforce", [rows[np.asarray(sequence, dtype=np.int64)]], val, test, time,
-                     budget_s, run_seed, start_index=[int(rows[start])], settings=settings)

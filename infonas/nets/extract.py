@@ -12,7 +12,9 @@ import os
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
+from infonas.data.io_store import write_shard
 from infonas.errors import InfonasError
 from infonas.nets.pretrain import DeviceImages, PretrainConfig, build_network, read_split, to_input
 
@@ -37,8 +39,6 @@ def pooled_features(net, x: torch.Tensor) -> torch.Tensor:
 def network_outputs(net, data: DeviceImages, batch_size: int, progress: bool = False) -> dict[str, np.ndarray]:
     """features (N, F) float32, logits (N, classes) float32, labels (N,) int64 for one split, eval mode,
     fp32 and without augmentation (these values are regression targets, so no bf16 rounding)."""
-    from tqdm.auto import tqdm
-
     net.eval()
     features, logits = [], []
     for start in tqdm(range(0, len(data), batch_size), desc="extract", leave=False, disable=not progress):
@@ -81,15 +81,13 @@ def extract_outputs(
     config: PretrainConfig | None = None,
     progress: bool = False,
 ) -> str:
-    """Write io/{hash}.h5 for one pretrained network; returns the cell's module hash.
+    """Write the IO shard of one pretrained network (`infonas.data.io_store`); returns its module hash.
 
     `config` must carry the architecture settings the weights were trained with (stem channels,
     stacks, modules per stack) and the BatchNorm eps they were trained with (eval mode divides by
     sqrt(running_var + eps)); the defaults are the paper's. BN momentum leaves no trace here: the
     running statistics it produced are in the weights file.
     """
-    from infonas.data.io_store import write_shard
-
     if batch_size < 1:
         raise InfonasError(f"io batch_size must be >= 1, got {batch_size}")
     config = config or PretrainConfig()

@@ -30,9 +30,14 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 import torch.nn.functional as F
+from nasbench_pytorch.model import Network
+from torch.utils.flop_counter import FlopCounterMode
+from tqdm.auto import tqdm, trange
 
+import infonas
+from infonas.data.images import load_images
 from infonas.errors import InfonasError
-from infonas.runtime import atomic_path, save_torch
+from infonas.files import atomic_path, save_torch
 from infonas.searchspace import cells
 
 log = logging.getLogger(__name__)
@@ -112,8 +117,6 @@ def build_network(adjacency, ops, config: PretrainConfig, num_labels: int = 10, 
     1.3.1 builds the cells' conv ops with PyTorch's defaults).
     Returns (network on the CPU, module hash).
     """
-    from nasbench_pytorch.model import Network
-
     if not cells.is_valid_cell(adjacency, ops):
         raise InfonasError(f"cell with ops {list(np.asarray(ops).tolist())}: not a valid NB-101 cell")
     matrix, codes = cells.prune(adjacency, ops)
@@ -169,8 +172,6 @@ class DeviceImages:
 
 def read_split(images_path, split: str, device) -> tuple[DeviceImages, int]:
     """Load one split of images.h5 onto the device; returns it and the number of classes."""
-    from infonas.data.images import load_images
-
     data = load_images(images_path, [split])
     std = np.asarray(data["std"])
     if not (std > 0).all():
@@ -292,8 +293,6 @@ def evaluate(model, data: DeviceImages, config: PretrainConfig, device_type: str
 
 def forward_flops_per_image(model, data: DeviceImages, channels_last: bool) -> float:
     """FLOPs of one forward pass per image (counted by torch, eval mode so BN stats stay put)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     was_training = model.training
     model.eval()
     counter = FlopCounterMode(display=False)
@@ -331,8 +330,6 @@ class Trainer:
 
     def run_epoch(self, data: DeviceImages, progress: bool = False, desc: str = "") -> tuple[float, float]:
         """One pass over the train split -> (mean loss, accuracy); one host sync, at the end."""
-        from tqdm.auto import tqdm
-
         self.runner.train()
         loss_sum = torch.zeros((), dtype=torch.float32, device=self.device)
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
@@ -413,8 +410,6 @@ def pretrain_network(
     each checkpoint (progress reporting; tests use it to simulate a kill). A non-finite training loss
     raises InfonasError naming the cell hash and epoch, and writes no output. Returns the metrics.
     """
-    from tqdm.auto import trange
-
     started = time.perf_counter()
     config = config or PretrainConfig()
     dev = torch.device(device)
@@ -465,8 +460,6 @@ def pretrain_network(
 
 def _metrics(trainer: Trainer, n_train: int, flops: float, test_accuracy: float, resumed_from: int,
              wall: float) -> dict:
-    import infonas
-
     history = trainer.history
     train_time = sum(r["seconds"] for r in history)
     images_per_s = n_train * len(history) / train_time

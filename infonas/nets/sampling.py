@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from infonas.errors import InfonasError
-from infonas.runtime import atomic_path
+from infonas.files import atomic_path
 from infonas.searchspace.store import SPLIT_TEST, SPLIT_TRAIN, row_index
 
 ROLES = ("train", "valid")

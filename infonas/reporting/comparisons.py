@@ -28,7 +28,7 @@ import pandas as pd
 
 from infonas.errors import InfonasError
 from infonas.reporting import figures, tables
-from infonas.reporting.figures import _draw_curve, _epoch_axis, _figure, _paper_style, _sample_ci, seed_curve
+from infonas.reporting.figures import draw_curve, epoch_axis, new_figure, paper_style, sample_ci, seed_curve
 from infonas.reporting.tables import model_label, model_order, split_label, with_seed
 
 #: Default metric columns per thesis table group (patterns; absent columns are skipped).
@@ -154,10 +154,11 @@ def comparison_table(
             row = {"variant": name, **{k: setting_text(settings[k]) if k in settings else "" for k in keys},
                    "model": model_label(model), "n_seeds": int(part["seed"].nunique())}
             for col in picked:
-                row[f"{col}_mean"], row[f"{col}_std"] = tables._stats(part[col]) if col in part else (math.nan,) * 2
+                stats = tables.finite_mean_std(part[col]) if col in part else (math.nan, math.nan)
+                row[f"{col}_mean"], row[f"{col}_std"] = stats
                 if all(col + s in part for s in _CI):
                     for s in _CI:
-                        row[col + s] = tables._mean(part[col + s])
+                        row[col + s] = tables.finite_mean(part[col + s])
             rows.append(row)
     if not rows:
         raise InfonasError(f"comparison: no rows of model(s) {', '.join(models or [])} in any variant")
@@ -200,7 +201,7 @@ def _log_wanted(values: np.ndarray) -> bool:
     return bool(v.size) and bool((v > 0).all()) and v.max() / v.min() > 100
 
 
-@_paper_style
+@paper_style
 def plot_variant_curves(
     entries: Sequence,
     column: str,
@@ -220,11 +221,11 @@ def plot_variant_curves(
     thin dotted line in each variant's colour (scaling variants change the targets and so the
     baseline). `logy` None: log scale when the curves span more than two decades.
     """
-    figures._check_band(band, figures.SEED_BANDS)
+    figures.check_band(band, figures.SEED_BANDS)
     checked = check_entries(entries)
     rng = np.random.default_rng(ci_seed)
     base_col = "baseline_" + column[len("labeled_loss_"):] if column.startswith("labeled_loss_") else None
-    fig, axes = _figure(1, 1, panel=(5.2, 2.4))
+    fig, axes = new_figure(1, 1, panel=(5.2, 2.4))
     ax = axes[0, 0]
     drawn, baselines, n_seeds = [], [], set()
     for i, (name, _, frame) in enumerate(checked):
@@ -232,10 +233,10 @@ def plot_variant_curves(
         if rows.empty or column not in rows or not np.isfinite(rows[column].to_numpy(np.float64)).any():
             continue
         color = VARIANT_COLORS[i % len(VARIANT_COLORS)]
-        curve = _sample_ci(rows, column, seed_curve(rows, column, band, rng))
+        curve = sample_ci(rows, column, seed_curve(rows, column, band, rng))
         n = int(rows["seed"].nunique())
         n_seeds.add(n)
-        _draw_curve(ax, curve, color, f"{name} ({n} seed{'s' if n > 1 else ''})")
+        draw_curve(ax, curve, color, f"{name} ({n} seed{'s' if n > 1 else ''})")
         drawn += [curve["mean"], curve["low"], curve["high"]]
         if baseline and base_col in rows:
             baselines.append((color, seed_curve(rows, base_col, band, rng)))
@@ -246,16 +247,16 @@ def plot_variant_curves(
     if logy if logy is not None else _log_wanted(np.concatenate([np.asarray(d, np.float64) for d in drawn])):
         ax.set_yscale("log")
     quantity, where_ = _column_label(column)
-    _epoch_axis(ax, ylabel or quantity)
+    epoch_axis(ax, ylabel or quantity)
     ax.set_title(f"{model_label(model)}, {where_}" if where_ else model_label(model))
-    figures._figure_legend(fig, title=band_text(sorted(n_seeds), band), right=True)
+    figures.figure_legend(fig, title=band_text(sorted(n_seeds), band), right=True)
     return figures.save_figure(fig, out)
 
 
 def band_text(n_seeds: Sequence[int], band: str) -> str:
     """Legend title for variants with possibly different seed counts (ascending)."""
     if n_seeds[0] == n_seeds[-1]:
-        return figures._band_text(n_seeds[0], band)
+        return figures.band_legend_title(n_seeds[0], band)
     kind = "95% bootstrap CI" if band == "ci" else "min-max"
     many = [n for n in n_seeds if n > 1]
     text = f"band: {kind} over {many[0]}-{many[-1]} seeds" if many[0] != many[-1] else \
@@ -270,7 +271,7 @@ def _draw_baselines(ax, baselines: list) -> None:
     means = [b.set_index("epoch")["mean"] for _, b in baselines]
     shared = all(m.index.equals(means[0].index) and np.allclose(m, means[0], rtol=1e-6, atol=0) for m in means)
     if shared:
-        _draw_curve(ax, baselines[0][1], "0.45", "baseline (mean output)", "--")
+        draw_curve(ax, baselines[0][1], "0.45", "baseline (mean output)", "--")
         return
     for color, curve in baselines:
         ax.plot(curve["epoch"], curve["mean"], color=color, linestyle=":", linewidth=0.9)
@@ -286,7 +287,7 @@ def _column_label(column: str) -> tuple[str, str]:
     return column.replace("_", " "), ""
 
 
-@_paper_style
+@paper_style
 def plot_prediction_comparison(
     frame: pd.DataFrame,
     out: str | os.PathLike,
@@ -309,7 +310,7 @@ def plot_prediction_comparison(
     sizes = sorted(frame["n_train"].unique())
     ncols = min(len(regressors), 2)
     nrows = math.ceil(len(regressors) / ncols)
-    fig, axes = _figure(nrows, ncols, panel=(3.4, 2.3))
+    fig, axes = new_figure(nrows, ncols, panel=(3.4, 2.3))
     label = figures.PREDICTION_LABELS.get(metric, metric)
     for k, ax in enumerate(axes.flat):
         if k >= len(regressors):
@@ -321,7 +322,7 @@ def plot_prediction_comparison(
             if part.empty:
                 continue
             x = np.array(sorted(part["n_train"].unique()), np.float64)
-            mean, std = np.array([tables._stats(part.loc[part["n_train"] == n, metric]) for n in x]).T
+            mean, std = np.array([tables.finite_mean_std(part.loc[part["n_train"] == n, metric]) for n in x]).T
             std = np.nan_to_num(std)
             st = styles[key]
             ax.plot(x, mean, color=st["color"], linestyle=st["linestyle"], marker=st["marker"] or None,
@@ -335,5 +336,5 @@ def plot_prediction_comparison(
         if k >= len(regressors) - ncols:
             ax.set_xlabel("number of training architectures")
     n_seeds = int(frame.groupby(["variant", "encoder", "regressor", "n_train"])["seed"].nunique().max())
-    figures._figure_legend(fig, title=f"mean ± std over {n_seeds} seed{'s' if n_seeds > 1 else ''}")
+    figures.figure_legend(fig, title=f"mean ± std over {n_seeds} seed{'s' if n_seeds > 1 else ''}")
     return figures.save_figure(fig, out)

@@ -20,11 +20,17 @@ import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from infonas.errors import InfonasError
 from infonas.evaluation.regret import SearchResult, ecdf, final_regret, log_time_grid, regret_curves
+from infonas.files import atomic_path
 from infonas.reporting.tables import (
     REGRESSOR_LABELS,
     labeled_splits,
@@ -36,7 +42,6 @@ from infonas.reporting.tables import (
     where,
     with_seed,
 )
-from infonas.runtime import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -54,21 +59,17 @@ LINESTYLES = ("-", "--", "-.", ":")
 PREDICTION_LABELS = {"rmse": "RMSE", "pearson_r": "Pearson's r", "kendall_tau": "Kendall's tau"}
 
 
-def _paper_style(func):
+def paper_style(func):
     """Draw inside a temporary rc context, so the caller's matplotlib settings stay untouched."""
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        import matplotlib
-
         with matplotlib.rc_context(PAPER_RC):
             return func(*args, **kwargs)
     return wrapper
 
 
-def _figure(nrows: int, ncols: int, panel: tuple[float, float] = PANEL):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
+def new_figure(nrows: int, ncols: int, panel: tuple[float, float] = PANEL):
+    """A figure (no pyplot state) with an nrows x ncols grid of panels of `panel` inches each: (fig, axes)."""
     fig = Figure(figsize=(panel[0] * ncols, panel[1] * nrows), layout="constrained")
     FigureCanvasAgg(fig)
     return fig, fig.subplots(nrows, ncols, squeeze=False)
@@ -85,7 +86,8 @@ def save_figure(fig, out: str | os.PathLike) -> tuple[Path, Path]:
     return png, pdf
 
 
-def _check_band(band: str, allowed: Sequence[str]) -> None:
+def check_band(band: str, allowed: Sequence[str]) -> None:
+    """A figure's `band` setting must be one it can draw."""
     if band not in allowed:
         raise InfonasError(f"figure band: '{band}' is not one of {', '.join(allowed)}")
 
@@ -114,7 +116,7 @@ def seed_curve(rows: pd.DataFrame, column: str, band: str, rng: np.random.Genera
     return pd.DataFrame(out, columns=["epoch", "mean", "median", "low", "high", "n"])
 
 
-def _sample_ci(rows: pd.DataFrame, column: str, curve: pd.DataFrame) -> pd.DataFrame:
+def sample_ci(rows: pd.DataFrame, column: str, curve: pd.DataFrame) -> pd.DataFrame:
     """Single seed: take the band from the run's own `_ci_low`/`_ci_high` columns (CI over samples)."""
     if curve.empty or curve["n"].max() > 1 or f"{column}_ci_low" not in rows or f"{column}_ci_high" not in rows:
         return curve
@@ -123,15 +125,15 @@ def _sample_ci(rows: pd.DataFrame, column: str, curve: pd.DataFrame) -> pd.DataF
     return curve.assign(low=ci[:, 0], high=ci[:, 1])
 
 
-def _draw_curve(ax, curve: pd.DataFrame, color: str, label: str, linestyle: str = "-") -> None:
+def draw_curve(ax, curve: pd.DataFrame, color: str, label: str, linestyle: str = "-") -> None:
+    """A mean curve over epochs (`seed_curve`'s frame) with its band where the band is known."""
     ax.plot(curve["epoch"], curve["mean"], color=color, linestyle=linestyle, label=label)
     if np.isfinite(curve["low"]).any():
         ax.fill_between(curve["epoch"], curve["low"], curve["high"], color=color, alpha=0.2, linewidth=0)
 
 
-def _epoch_axis(ax, ylabel: str | None) -> None:
-    from matplotlib.ticker import MaxNLocator
-
+def epoch_axis(ax, ylabel: str | None) -> None:
+    """Integer epochs on the x axis, and the y label where given."""
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     if ylabel:
@@ -146,7 +148,7 @@ def legend_columns(labels: Sequence[str], width_in: float, max_cols: int = 4) ->
     return max(1, min(len(labels), max_cols, fits))
 
 
-def _figure_legend(fig, handles=None, title: str | None = None, right: bool = False) -> None:
+def figure_legend(fig, handles=None, title: str | None = None, right: bool = False) -> None:
     """One legend for the whole figure, below the panels (or right of them, one column, for a
     single panel with many curves), so it never covers a curve."""
     if handles is None:
@@ -158,13 +160,14 @@ def _figure_legend(fig, handles=None, title: str | None = None, right: bool = Fa
                title=title, title_fontsize=7, frameon=False, alignment="left" if right else "center")
 
 
-def _band_text(n_seeds: int, band: str) -> str:
+def band_legend_title(n_seeds: int, band: str) -> str:
+    """Legend title that says what the shaded band of `n_seeds` seeds is."""
     if n_seeds < 2:
         return "band: 95% CI over samples"
     return f"band: {'95% bootstrap CI' if band == 'ci' else 'min-max'} over {n_seeds} seeds"
 
 
-@_paper_style
+@paper_style
 def plot_labeled_losses(
     metrics: pd.DataFrame,
     out: str | os.PathLike,
@@ -181,7 +184,7 @@ def plot_labeled_losses(
     evaluation batches, `labeled_loss_S_median`, averaged over seeds; drawn where the metrics have
     it) and the baseline (grey, dashed) with its band.
     """
-    _check_band(band, SEED_BANDS)
+    check_band(band, SEED_BANDS)
     frame = with_seed(metrics)
     what = where(frame, "metrics")
     rows = frame[frame["model"] == model]
@@ -194,12 +197,12 @@ def plot_labeled_losses(
     rng = np.random.default_rng(ci_seed)
     n_seeds = int(rows["seed"].nunique())
     name = model_label(model) + (f" (mean of {n_seeds} seeds)" if n_seeds > 1 else "")
-    fig, axes = _figure(1, len(splits))
+    fig, axes = new_figure(1, len(splits))
     for ax, split in zip(axes[0], splits):
         for column, color, label, ls in ((f"labeled_loss_{split}", "#1f77b4", name, "-"),
                                          (f"baseline_{split}", "0.45", "baseline (mean output)", "--")):
-            curve = _sample_ci(rows, column, seed_curve(rows, column, band, rng))
-            _draw_curve(ax, curve, color, label, ls)
+            curve = sample_ci(rows, column, seed_curve(rows, column, band, rng))
+            draw_curve(ax, curve, color, label, ls)
             median = seed_curve(rows, f"{column}_median", band, rng) if f"{column}_median" in rows else None
             if column.startswith("labeled") and median is not None and not median.empty:
                 ax.plot(median["epoch"], median["mean"], color=color, linestyle=":", label="median over batches")
@@ -208,32 +211,32 @@ def plot_labeled_losses(
             ax.set_yscale("log")
         else:
             ax.set_ylim(bottom=0)
-        _epoch_axis(ax, loss_name if ax is axes[0, 0] else None)
-    _figure_legend(fig, title=_band_text(n_seeds, band))
+        epoch_axis(ax, loss_name if ax is axes[0, 0] else None)
+    figure_legend(fig, title=band_legend_title(n_seeds, band))
     return save_figure(fig, out)
 
 
-@_paper_style
+@paper_style
 def _plot_model_panels(metrics, out, panels, band: str, ci_seed: int) -> tuple[Path, Path]:
     """One panel per (column, title, ylabel); one line per model with its band over seeds."""
-    _check_band(band, SEED_BANDS)
+    check_band(band, SEED_BANDS)
     frame = with_seed(metrics)
     require_columns(frame, [c for c, _, _ in panels], where(frame, "metrics"))
     rng = np.random.default_rng(ci_seed)
     models = model_order(frame)
-    fig, axes = _figure(1, len(panels))
+    fig, axes = new_figure(1, len(panels))
     for ax, (column, title, ylabel) in zip(axes[0], panels):
         for i, model in enumerate(models):
             rows = frame[frame["model"] == model]
             curve = seed_curve(rows, column, band, rng)
             if not curve.empty:
                 n = int(rows["seed"].nunique())
-                _draw_curve(ax, curve, COLORS[i % len(COLORS)],
-                            f"{model_label(model)} ({n} seed{'s' if n > 1 else ''})", LINESTYLES[i % len(LINESTYLES)])
+                draw_curve(ax, curve, COLORS[i % len(COLORS)],
+                           f"{model_label(model)} ({n} seed{'s' if n > 1 else ''})", LINESTYLES[i % len(LINESTYLES)])
         ax.set_title(title)
-        _epoch_axis(ax, ylabel)
+        epoch_axis(ax, ylabel)
     n_max = int(frame.groupby("model")["seed"].nunique().max())
-    _figure_legend(fig, title=_band_text(n_max, band) if n_max > 1 else None)
+    figure_legend(fig, title=band_legend_title(n_max, band) if n_max > 1 else None)
     return save_figure(fig, out)
 
 
@@ -315,7 +318,7 @@ def _regret_scale(ax, axis: str, values: np.ndarray) -> None:
         setter("symlog", linthresh=float(10.0 ** np.floor(np.log10(floor))), linscale=1.0)
 
 
-@_paper_style
+@paper_style
 def plot_search_regret(
     results: Mapping[str, SearchResult],
     best_val: float,
@@ -334,7 +337,7 @@ def plot_search_regret(
     each method's budget. `results` maps the legend name to its SearchResult; `styles` optionally
     maps a name to its `color` and `linestyle` (default: the module's cycles, in order).
     """
-    _check_band(band, RUN_BANDS)
+    check_band(band, RUN_BANDS)
     if not results:
         raise InfonasError("search figure: no search results given")
     for name, res in results.items():
@@ -347,7 +350,7 @@ def plot_search_regret(
     for name, res in results.items():
         curves[name] = regret_curves(res, best_val, best_test, grid, test_of=test_of)
         finals[name] = final_regret(res, best_val, best_test, test_of=test_of)
-    fig, axes = _figure(len(kinds), 2, panel=(3.5, 2.5))
+    fig, axes = new_figure(len(kinds), 2, panel=(3.5, 2.5))
     for k, kind in enumerate(kinds):
         ax_t, ax_e = axes[k]
         drawn, final_values = [], []
@@ -375,13 +378,13 @@ def plot_search_regret(
         ax_e.set_xlabel(f"final {kind} regret")
         ax_e.set_ylabel("fraction of runs")
         ax_e.set_title(f"ECDF of final {kind} regret")
-    _figure_legend(fig)
+    figure_legend(fig)
     return save_figure(fig, out)
 
 
 # ---------------------------------------------------------------- prediction
 
-@_paper_style
+@paper_style
 def plot_predictor_boxes(
     frame: pd.DataFrame,
     out: str | os.PathLike,
@@ -393,8 +396,6 @@ def plot_predictor_boxes(
     One row of panels per regressor, one column per metric; `frame` holds the rows of
     `run_prediction` plus the caller's `encoder` column (e.g. info-NAS, arch2vec).
     """
-    from matplotlib.patches import Patch
-
     require_columns(frame, ("encoder", "regressor", "n_train", *metrics), what)
     if frame.empty:
         raise InfonasError(f"{what}: no prediction rows to plot")
@@ -402,7 +403,7 @@ def plot_predictor_boxes(
     encoders = list(dict.fromkeys(frame["encoder"]))
     sizes = sorted(frame["n_train"].unique())
     width = 0.8 / len(encoders)
-    fig, axes = _figure(len(regressors), len(metrics), panel=(3.5, 2.1))
+    fig, axes = new_figure(len(regressors), len(metrics), panel=(3.5, 2.1))
     for r, reg in enumerate(regressors):
         for c, metric in enumerate(metrics):
             ax = axes[r, c]
@@ -428,5 +429,5 @@ def plot_predictor_boxes(
             if r == len(regressors) - 1:
                 ax.set_xlabel("number of training architectures")
     handles = [Patch(facecolor=COLORS[j % len(COLORS)], alpha=0.75, label=str(enc)) for j, enc in enumerate(encoders)]
-    _figure_legend(fig, handles=handles, title="encoder")
+    figure_legend(fig, handles=handles, title="encoder")
     return save_figure(fig, out)

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Mapping
 
 import numpy as np
+from matplotlib.colors import Normalize
 
 from infonas.errors import InfonasError
+from infonas.evaluation.projection import project_2d, subsample_rows
 from infonas.reporting import figures
-from infonas.reporting.figures import _figure, _paper_style
+from infonas.reporting.figures import new_figure, paper_style
 from infonas.reporting.tables import model_label, split_label
 
 LAYOUTS = ("network", "image")
@@ -50,7 +52,7 @@ def _blocks(sample, layout: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
             for j, (img, lab) in enumerate(zip(sample.image_index, sample.labels))]
 
 
-@_paper_style
+@paper_style
 def plot_output_heatmaps(
     sample,
     out: str | os.PathLike,
@@ -64,8 +66,6 @@ def plot_output_heatmaps(
     scale centred at 0, limited at the 99th percentile of |true| (values beyond are clipped and the
     colour bar shows arrows). `n_features` keeps only the first (most class-relevant) features.
     """
-    from matplotlib.colors import Normalize
-
     if layout not in LAYOUTS:
         raise InfonasError(f"output heatmaps: unknown layout '{layout}' (valid: {', '.join(LAYOUTS)})")
     if sample.true.size == 0:
@@ -75,7 +75,7 @@ def plot_output_heatmaps(
     blocks = _blocks(sample, layout)
     n_rows = blocks[0][1].shape[0]
     panel_h = max(MIN_PANEL_IN, ROW_HEIGHT_IN * n_rows)
-    fig, axes = _figure(2 * len(blocks), 1, panel=(6.6, panel_h + 0.12))
+    fig, axes = new_figure(2 * len(blocks), 1, panel=(6.6, panel_h + 0.12))
     limit = heatmap_limit(sample.true)
     norm = Normalize(-limit, limit)
     n_feat = sample.true.shape[-1] if n_features is None else min(n_features, sample.true.shape[-1])
@@ -105,8 +105,6 @@ def plot_output_heatmaps(
 
 def _plot_rows(accuracy: np.ndarray, n: int, nan: str, max_points: int | None, seed: int) -> np.ndarray:
     """Rows to draw: all (NaN accuracy drawn grey) or only known ones, capped by a seeded sample."""
-    from infonas.evaluation.projection import subsample_rows
-
     candidates = np.arange(n) if nan == "grey" else np.flatnonzero(np.isfinite(accuracy))
     if candidates.size < 3:
         raise InfonasError(f"latent space: only {candidates.size} architectures to draw")
@@ -122,7 +120,7 @@ def accuracy_limits(accuracy: np.ndarray) -> tuple[float, float]:
     return (low, high) if high > low else (low - 0.5e-3, high + 0.5e-3)
 
 
-@_paper_style
+@paper_style
 def plot_latent_spaces(
     features: Mapping[str, np.ndarray],
     accuracy: np.ndarray,
@@ -140,8 +138,6 @@ def plot_latent_spaces(
     accuracy is unknown are drawn small and grey beneath the others (`nan="grey"`) or left out
     ("drop"). Points are drawn in ascending accuracy, so the best architectures are on top.
     """
-    from infonas.evaluation.projection import project_2d
-
     if nan not in NAN_MODES:
         raise InfonasError(f"latent space: nan must be one of {', '.join(NAN_MODES)}, got '{nan}'")
     if not features:
@@ -155,7 +151,7 @@ def plot_latent_spaces(
     known = np.isfinite(acc)
     order = np.flatnonzero(known)[np.argsort(acc[known], kind="stable")]
     vmin, vmax = accuracy_limits(acc)
-    fig, axes = _figure(1, len(features), panel=(3.1, 2.9))
+    fig, axes = new_figure(1, len(features), panel=(3.1, 2.9))
     for ax, (name, values) in zip(axes[0], features.items()):
         xy, labels = project_2d(values[rows], method, seed, what=f"latent features of {name}")
         if (~known).any():

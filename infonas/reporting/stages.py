@@ -11,10 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import h5py
 import numpy as np
 import pandas as pd
 
 from infonas.errors import InfonasError
+from infonas.evaluation.benchmark import load_benchmark
+from infonas.evaluation.regret import concat_results, load_search
 from infonas.reporting import comparisons, figures, maps, tables
 
 
@@ -53,9 +56,6 @@ def best_accuracies(benchmark) -> tuple[float, float]:
 
 def search_report(result_paths: Mapping[str, str], benchmark_path, out_prefix) -> None:
     """Regret over time with the ECDF of final regret, and the regret table, for named searches."""
-    from infonas.evaluation.benchmark import load_benchmark
-    from infonas.evaluation.regret import load_search
-
     results = {SEARCH_LABELS.get(name, name): load_search(path) for name, path in result_paths.items()}
     best_val, best_test = best_accuracies(load_benchmark(benchmark_path))
     figures.plot_search_regret(results, best_val, best_test, out_prefix)
@@ -130,40 +130,18 @@ def comparison_report(
     return written
 
 
-def output_heatmaps_report(
-    checkpoint,
-    dataset,
-    images,
-    out_prefix,
-    seed: int = 0,
-    split: str = "train",
-    scaler=None,
-    n_networks: int = 4,
-    n_images: int = 16,
-    n_networks_one_image: int = 50,
-    device: str = "cpu",
-) -> dict[str, Path]:
+def output_heatmaps_report(samples: Mapping[str, object], out_prefix) -> dict[str, Path]:
     """Predicted vs true outputs of one IO split as heatmaps (thesis Figs. 4.4-4.11).
 
-    checkpoint: epoch{E}.pt of an info-NAS job; dataset: io/dataset.h5; images: images.h5;
-    scaler: io/scaler.h5 to draw the features on the per-network scale as the thesis does (None:
-    the normalised targets). Writes `<out_prefix>_networks.png/.pdf` (n_networks networks, each
-    with n_images images as rows) and `<out_prefix>_one_image.png/.pdf` (n_networks_one_image
-    networks as rows on one image), all chosen with `seed`. Returns {"networks": png, "one_image": png}.
+    samples: `infonas.evaluation.outputs.heatmap_samples` of a checkpoint (its "networks" and
+    "one_image" samples). Writes `<out_prefix>_networks.png/.pdf` (each network with its images as
+    rows) and `<out_prefix>_one_image.png/.pdf` (networks as rows on one image).
+    Returns {"networks": png, "one_image": png}.
     """
-    from infonas.data.images import load_images
-    from infonas.data.io_dataset import load_io_dataset
-    from infonas.evaluation.outputs import output_sample
-    from infonas.training.checkpoint import load_trained_models
-
-    models = load_trained_models(checkpoint, device=device)
-    data = load_io_dataset(dataset, [split])
-    pictures = load_images(images, [data[split].image_group])
-    common = dict(split=split, seed=seed, scaler=scaler, device=device)
-    many = output_sample(models, data, pictures, n_networks=n_networks, n_images=n_images, **common)
-    one = output_sample(models, data, pictures, n_networks=n_networks_one_image, n_images=1, **common)
-    return {"networks": maps.plot_output_heatmaps(many, f"{out_prefix}_networks", layout="network")[0],
-            "one_image": maps.plot_output_heatmaps(one, f"{out_prefix}_one_image", layout="image")[0]}
+    return {"networks": maps.plot_output_heatmaps(samples["networks"], f"{out_prefix}_networks",
+                                                  layout="network")[0],
+            "one_image": maps.plot_output_heatmaps(samples["one_image"], f"{out_prefix}_one_image",
+                                                   layout="image")[0]}
 
 
 def latent_space_report(
@@ -181,10 +159,7 @@ def latent_space_report(
     whose test accuracy (validation accuracy when it has none) colours the points; encoders missing
     from the file are left out (a plain arch2vec job has one). Writes `<out_prefix>.png/.pdf`.
     """
-    import h5py
-
-    from infonas.evaluation.benchmark import load_benchmark
-    from infonas.evaluation.embed import load_embedding
+    from infonas.evaluation.embed import load_embedding  # lazy: embed imports torch, no other report needs it
 
     if not Path(embeddings_path).is_file():
         raise InfonasError(f"{embeddings_path}: embeddings file not found")
@@ -208,14 +183,11 @@ def search_comparison_report(curves: Sequence[tuple], benchmark_path, out_prefix
 
     curves: (variant, encoder, path or list of paths) per curve, in legend order, e.g.
     ("lr 1e-3", "infonas", [seed1.h5, seed2.h5]), ("lr 1e-3", "arch2vec", ...),
-    ("arch2vec 8 epochs", "arch2vec", ...), ("", "random", "search/random.h5"). Several paths of one
+    ("arch2vec 8 epochs", "arch2vec", ...), ("", "random", "random.h5"). Several paths of one
     curve (e.g. one per training seed) pool their runs. Colour follows the variant, line style
     the encoder (`comparisons.comparison_styles`). Writes `<out_prefix>.png/.pdf` and
     `<out_prefix>_table.csv/.md/.tex`; returns the PNG path.
     """
-    from infonas.evaluation.benchmark import load_benchmark
-    from infonas.evaluation.regret import concat_results, load_search
-
     if not curves:
         raise InfonasError("search comparison: no curves given")
     keys = [(str(v or ""), str(e)) for v, e, _ in curves]

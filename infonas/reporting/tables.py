@@ -26,9 +26,10 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from infonas.data.scaling import SCALING_VARIANTS, get_variant
 from infonas.errors import InfonasError
 from infonas.evaluation.regret import SearchResult, final_regret
-from infonas.runtime import atomic_path
+from infonas.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,7 @@ def at_epoch(frame: pd.DataFrame, epoch: int | None, what: str = "metrics") -> p
     return rows
 
 
-def _stats(values) -> tuple[float, float]:
+def finite_mean_std(values) -> tuple[float, float]:
     """Mean and sample std (ddof=1) of the finite values; NaN where undefined."""
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
@@ -165,8 +166,9 @@ def _stats(values) -> tuple[float, float]:
     return mean, std
 
 
-def _mean(values) -> float:
-    return _stats(values)[0]
+def finite_mean(values) -> float:
+    """Mean of the finite values; NaN where there are none."""
+    return finite_mean_std(values)[0]
 
 
 # ---------------------------------------------------------------- builders
@@ -193,11 +195,11 @@ def final_training_table(metrics: pd.DataFrame, epoch: int | None = None) -> pd.
     for model in model_order(final):
         rows = final[final["model"] == model]
         name = model_label(model)
-        stats = [_stats(rows[col]) for _, col in quantities]
+        stats = [finite_mean_std(rows[col]) for _, col in quantities]
         table[f"{name}_mean"] = [m for m, _ in stats]
         table[f"{name}_std"] = [s for _, s in stats]
         for suffix in (*_CI, _MEDIAN):
-            table[f"{name}{suffix}"] = [_mean(rows[col + suffix]) if col + suffix in rows else math.nan
+            table[f"{name}{suffix}"] = [finite_mean(rows[col + suffix]) if col + suffix in rows else math.nan
                                         for _, col in quantities]
     return table
 
@@ -236,7 +238,7 @@ def search_table(
             row = {"method": name, "time_s": float(t), "n_runs": int(np.isfinite(val).sum())}
             for kind, reg in (("val", val), ("test", test)):
                 finite = reg[np.isfinite(reg)]
-                mean, std = _stats(finite)
+                mean, std = finite_mean_std(finite)
                 row.update({f"{kind}_regret_mean": mean, f"{kind}_regret_std": std,
                             f"{kind}_regret_median": float(np.median(finite)) if finite.size else math.nan})
             rows.append(row)
@@ -260,15 +262,13 @@ def predictor_table(frame: pd.DataFrame, what: str = "predictions") -> pd.DataFr
                 row = {"regressor": REGRESSOR_LABELS.get(reg, reg), "encoder": enc,
                        "n_train": int(n), "n_seeds": int(cell["seed"].nunique())}
                 for metric in PREDICTION_METRICS:
-                    row[f"{metric}_mean"], row[f"{metric}_std"] = _stats(cell[metric])
+                    row[f"{metric}_mean"], row[f"{metric}_std"] = finite_mean_std(cell[metric])
                 rows.append(row)
     return pd.DataFrame(rows)
 
 
 def scaling_variants_table() -> pd.DataFrame:
     """The six output-scaling variants of thesis Table 4.2 (from `infonas.data.scaling`)."""
-    from infonas.data.scaling import SCALING_VARIANTS
-
     return pd.DataFrame([
         {"variant": v.name, "axis": "null" if v.axis is None else str(v.axis),
          "weighted": v.weighted, "multiply": v.multiply}
@@ -286,8 +286,6 @@ def scaling_results_table(
     and, per split S, `labeled_loss_S` and `baseline_S` as mean/std over runs plus the mean CI bounds.
     `splits` picks the splits (default: all found); the thesis shows one split per table.
     """
-    from infonas.data.scaling import SCALING_VARIANTS, get_variant
-
     pooled: dict[str, list[pd.DataFrame]] = {}
     for item in runs:
         if len(item) != 2:
@@ -312,10 +310,10 @@ def scaling_results_table(
             require_columns(final, (f"labeled_loss_{s}", f"baseline_{s}"), where(final, f"metrics of {name}"))
             columns += [f"labeled_loss_{s}", f"baseline_{s}"]
         for col in columns:
-            row[f"{col}_mean"], row[f"{col}_std"] = _stats(final[col]) if col in final else (math.nan,) * 2
+            row[f"{col}_mean"], row[f"{col}_std"] = finite_mean_std(final[col]) if col in final else (math.nan,) * 2
             if col.startswith(("labeled_loss_", "baseline_")):
                 for suffix in _CI:
-                    row[col + suffix] = _mean(final[col + suffix]) if col + suffix in final else math.nan
+                    row[col + suffix] = finite_mean(final[col + suffix]) if col + suffix in final else math.nan
         rows.append(row)
     return pd.DataFrame(rows)
 

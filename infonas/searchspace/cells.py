@@ -46,7 +46,7 @@ def prune(adjacency, ops) -> tuple[np.ndarray, list[int]] | None:
 
 def module_hash(adjacency, ops) -> str:
     """The official NB-101 module hash of a pruned cell (isomorphism invariant)."""
-    from nasbench_pytorch.model import graph_util
+    from nasbench_pytorch.model import graph_util  # lazy: it imports torch, the searchspace job does not
 
     adj, codes = _as_arrays(adjacency, ops)
     labels = [O.HASH_LABEL_OF_CODE[c] for c in codes]

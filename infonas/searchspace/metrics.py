@@ -1,10 +1,10 @@
 """NB-101 training metrics joined onto search-space rows by module hash.
 
 Metric arrays are named ``{stem}_{epochs}`` (e.g. ``val_acc_108``) with shape (N, repeats) float32,
-plus ``params`` (N,) float64; rows without a value hold NaN (DESIGN.md section 2). Sources are the
+plus ``params`` (N,) float64; rows without a value hold NaN (docs/layout.md). Sources are the
 official tfrecord (`nb101_records.read_nb101_tfrecord`), a user CSV keyed by ``hash``, and the
 compact copy of real NB-101 metrics that ships with the package (``metrics_csv: builtin``, see
-``data/README.md``). Values outside their range (an accuracy in percent, a negative time) are
+``infonas/searchspace/data/README.md``). Values outside their range (an accuracy in percent, a negative time) are
 rejected with the file, line and column, since they would silently skew search and prediction.
 """
 
@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from infonas.errors import InfonasError
+from infonas.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +117,6 @@ def write_compact_metrics_csv(csv_path: str | os.PathLike, out_path: str | os.Pa
     infonas and about a third of the text. gzip's header carries no time or name, so the same
     input always gives the same bytes. This is how ``data/nb101_metrics.csv.gz`` was made.
     """
-    from infonas.runtime import atomic_path
-
     path = Path(csv_path)
     table = _read_csv(path)
     columns = _metric_columns(path, table)
@@ -152,16 +151,6 @@ def _metric_columns(path: Path, table: pd.DataFrame) -> dict[str, np.ndarray]:
     if not columns:
         raise InfonasError(f"{path}: no metric columns besides 'hash' (expected params or val_acc_108 etc.)")
     return columns
-
-
-def merge_metrics(space: dict, records: dict) -> dict:
-    """Join the metric arrays of a tfrecord read (`read_nb101_tfrecord`) onto a space by hash.
-
-    Same rule as `join_metrics_csv`: NaN for space rows the records lack, a warning for record
-    hashes outside the space, an InfonasError when none match. Repeat columns are kept.
-    """
-    columns = {name: np.asarray(array) for name, array in records.items() if is_metric_key(name)}
-    return _join(space, np.asarray(records["hash"], dtype="S32"), columns, "NB-101 records")
 
 
 def _join(space: dict, hashes: np.ndarray, columns: dict[str, np.ndarray], source: str) -> dict:

@@ -5,7 +5,7 @@ A TFRecord file is a sequence of framed records:
 Each NB-101 record is JSON ``[module_hash, epochs, adjacency_bits, "op,op,...", base64(ModelMetrics)]``
 where ModelMetrics is a small protobuf, decoded here by a hand-written wire-format parser so the
 project needs neither TensorFlow nor protobuf. ``read_nb101_tfrecord`` streams the 0.5-2 GB files
-and aggregates them into the searchspace.h5 array layout (DESIGN.md section 2).
+and aggregates them into the searchspace.h5 array layout (`searchspace.store`, docs/layout.md).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from infonas.errors import InfonasError
-from infonas.runtime import atomic_path
+from infonas.files import atomic_path
 from infonas.searchspace import ops as O
 from infonas.searchspace.cells import module_hash, pad_cell
 from infonas.searchspace.metrics import PARAMS, metric_key, out_of_range, value_range

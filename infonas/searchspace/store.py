@@ -1,6 +1,6 @@
 """searchspace.h5: build it from enumerated cells or the official tfrecord, join metrics, split, save.
 
-The file holds one row per unique cell, sorted by hash (DESIGN.md section 2). Metric arrays are
+The file holds one row per unique cell, sorted by hash (docs/layout.md). Metric arrays are
 named `<metric>_<epochs>` (e.g. `val_acc_108`, shape (N, repeats)) plus `params` (N,).
 """
 
@@ -14,6 +14,10 @@ import numpy as np
 from infonas.download import DEFAULT_TIMEOUT_S, cached_download, is_url
 from infonas.errors import InfonasError
 from infonas.hdf5 import add_dataset, read_dataset, read_h5, write_h5
+from infonas.searchspace import metrics
+from infonas.searchspace.enumerate import load_or_enumerate
+from infonas.searchspace.nb101_records import read_nb101_tfrecord
+from infonas.splits import random_split_mask
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +47,6 @@ def subsample(space: dict, max_archs: int | None, seed: int) -> dict:
 
 def assign_split(space: dict, test_fraction: float, seed: int) -> dict:
     """The arch2vec 90/10 train/test split over the rows, seeded."""
-    from infonas.data.splits import random_split_mask
-
     rng = np.random.default_rng([seed, 90])
     is_test = random_split_mask(len(space["hash"]), test_fraction, rng)
     space["split"] = np.where(is_test, SPLIT_TEST, SPLIT_TRAIN).astype(np.int8)
@@ -67,9 +69,7 @@ def fetch_if_url(location: str, cache_dir: str | Path, timeout_s: float = DEFAUL
 
 def keep_rows_with_metrics(space: dict) -> dict:
     """Only the rows the evaluations can score (`metrics.rows_with_metrics`), before subsampling."""
-    from infonas.searchspace.metrics import rows_with_metrics
-
-    known = rows_with_metrics(space)
+    known = metrics.rows_with_metrics(space)
     if not known.any():
         raise InfonasError(
             "config key 'searchspace.only_with_metrics': the search space has no rows with a validation "
@@ -98,17 +98,11 @@ def build_searchspace(
     `metrics_csv` may be `builtin` (the packaged NB-101 metrics); `only_with_metrics` drops rows
     without a validation accuracy and training time first, so `max_archs` draws among scored rows.
     """
-    from infonas.searchspace import metrics
-
     if source == "enumerate":
-        from infonas.searchspace.enumerate import load_or_enumerate
-
         if cells_cache is None:
             raise InfonasError("searchspace: enumerate needs the cells cache path")
         space = load_or_enumerate(cells_cache)
     elif source == "tfrecord":
-        from infonas.searchspace.nb101_records import read_nb101_tfrecord
-
         if not tfrecord:
             raise InfonasError("config key 'searchspace.tfrecord': required for source 'tfrecord'")
         local = fetch_if_url(tfrecord, cache_dir, timeout_s=download_timeout_s, progress=progress)

@@ -17,9 +17,9 @@ import torch
 from torch import nn
 
 from infonas.errors import InfonasError
+from infonas.files import save_torch
 from infonas.models.info_nas import InfoNAS, InfoNASConfig
 from infonas.models.vae import ArchVAE
-from infonas.runtime import save_torch
 
 FORMAT = "infonas-joint-checkpoint-v1"
 _NAME = re.compile(r"^epoch_(\d+)\.pt$")
@@ -39,7 +39,7 @@ def latest_checkpoint(directory) -> Path | None:
 
 
 def save_checkpoint(path, state: dict) -> None:
-    """torch.save through a temporary file renamed on success (`infonas.runtime.save_torch`)."""
+    """torch.save through a temporary file renamed on success (`infonas.files.save_torch`)."""
     save_torch({"format": FORMAT, **state}, path)
 
 

@@ -39,12 +39,32 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from infonas.errors import InfonasError
+from infonas.models.inference import device_autocast, latent_means
 from infonas.models.info_nas import InfoNAS, InfoNASConfig, images_to_input
 from infonas.models.vae import ArchVAE, check_cells
 from infonas.runtime import resolve_device
-from infonas.searchspace import ops as O
-from infonas.training import checkpoint as ckpt
-from infonas.training import metrics as M
+from infonas.searchspace.ops import N_OPS, PAD_CODE
+from infonas.training.checkpoint import (
+    checkpoint_path,
+    latest_checkpoint,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from infonas.training.metrics import (
+    CELL_COLUMNS,
+    LABELED_LOSSES,
+    baseline_losses,
+    batch_median,
+    bootstrap_ci,
+    labeled_split_losses,
+    make_generator,
+    per_sample_loss_fn,
+    reconstruction_accuracy,
+    validity_uniqueness,
+    write_metrics_csv,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -91,9 +111,9 @@ class JointConfig:
         for key in positive:
             if getattr(self, key) < 1:
                 raise InfonasError(f"JointConfig.{key}: must be >= 1, got {getattr(self, key)}")
-        if self.labeled_loss not in M.LABELED_LOSSES:
+        if self.labeled_loss not in LABELED_LOSSES:
             raise InfonasError(
-                f"JointConfig.labeled_loss: unknown loss '{self.labeled_loss}' (choose from {', '.join(M.LABELED_LOSSES)})"
+                f"JointConfig.labeled_loss: unknown loss '{self.labeled_loss}' (choose from {', '.join(LABELED_LOSSES)})"
             )
         if not 0.0 < self.ci_level < 1.0:
             raise InfonasError(f"JointConfig.ci_level: must be in (0, 1), got {self.ci_level}")
@@ -192,9 +212,9 @@ def batch_schedule(n_labeled: int, n_unlabeled: int, k_labeled: int, k_unlabeled
 
 def _loss_summary(stem: str, losses: torch.Tensor, config: JointConfig, generator: torch.Generator) -> dict:
     """`stem` (mean over samples), its bootstrap CI bounds and `stem_median` (over batches of batch_size)."""
-    mean, low, high = M.bootstrap_ci(losses, config.n_bootstrap, config.ci_level, generator)
+    mean, low, high = bootstrap_ci(losses, config.n_bootstrap, config.ci_level, generator)
     return {stem: mean, f"{stem}_ci_low": low, f"{stem}_ci_high": high,
-            f"{stem}_median": M.batch_median(losses, config.batch_size)}
+            f"{stem}_median": batch_median(losses, config.batch_size)}
 
 
 def _eval_seed(seed: int, epoch: int, tag: int) -> int:
@@ -226,7 +246,7 @@ class JointTrainer:
         self.labeled = labeled.to(self.device) if labeled is not None else None
         self.heldout = heldout.to(self.device) if heldout is not None else None
         _validate_data(self.unlabeled, self.labeled, self.heldout, model_config)
-        self.loss_fn = M.per_sample_loss_fn(config.labeled_loss, config.huber_delta)
+        self.loss_fn = per_sample_loss_fn(config.labeled_loss, config.huber_delta)
 
         torch.manual_seed(config.seed)
         self.main: nn.Module = InfoNAS(model_config) if self.labeled else ArchVAE(model_config.vae)
@@ -241,7 +261,7 @@ class JointTrainer:
             if self.device.type == "cuda":
                 m.to(memory_format=torch.channels_last)
         self.optimizers = self._make_optimizers()
-        self.batch_gen = M.make_generator(self.device, config.seed)
+        self.batch_gen = make_generator(self.device, config.seed)
         self.epoch = 0
         self.rows: list[dict] = []
         self._eval_subsets = self._make_eval_subsets()
@@ -305,7 +325,7 @@ class JointTrainer:
         cap = self.config.eval_max_samples
         if cap is None or n <= cap:
             return None
-        g = M.make_generator(self.device, _eval_seed(self.config.seed, 0, tag))
+        g = make_generator(self.device, _eval_seed(self.config.seed, 0, tag))
         return torch.randperm(n, generator=g, device=self.device)[:cap].sort().values
 
     def _make_eval_subsets(self) -> dict[str, torch.Tensor | None]:
@@ -329,7 +349,7 @@ class JointTrainer:
     def _vae_step(self, optimizer: str, vae: ArchVAE, adj: torch.Tensor, ops: torch.Tensor,
                   weight: float = 1.0) -> torch.Tensor:
         """One step on `weight` * VAE loss; returns the unweighted loss."""
-        with M.device_autocast(self.device):
+        with device_autocast(self.device):
             out = vae(adj, ops)
         loss = vae.loss(out, adj, ops)
         self._step(optimizer, weight * loss)
@@ -341,7 +361,7 @@ class JointTrainer:
         net = split.net_index[idx]
         adj, ops = data.networks.adjacency[net], data.networks.ops[net]
         images = images_to_input(split.images[split.image_index[idx]], data.image_mean, data.image_std)
-        with M.device_autocast(self.device):
+        with device_autocast(self.device):
             out, pred = self.main(adj, ops, images)
         vae_l = self.main_vae.loss(out, adj, ops)
         lab_l = self.loss_fn(pred, split.targets[idx]).mean()
@@ -397,13 +417,13 @@ class JointTrainer:
         for k, (name, split) in enumerate(data.splits.items()):
             net_index, image_index, targets = self._pick(name, split.net_index, split.image_index, split.targets)
             to_input = lambda ii, s=split: images_to_input(s.images[ii], data.image_mean, data.image_std)  # noqa: E731
-            losses = M.labeled_split_losses(self.main, data.networks.adjacency, data.networks.ops, net_index,
-                                            image_index, targets, to_input, self.loss_fn, c.eval_batch_size)
-            g = M.make_generator(self.device, _eval_seed(c.seed, self.epoch, 10 + k))
+            losses = labeled_split_losses(self.main, data.networks.adjacency, data.networks.ops, net_index,
+                                          image_index, targets, to_input, self.loss_fn, c.eval_batch_size)
+            g = make_generator(self.device, _eval_seed(c.seed, self.epoch, 10 + k))
             row.update(_loss_summary(f"labeled_loss_{name}", losses, c, g))
             if name not in self._baselines:
-                base = M.baseline_losses(targets, self.loss_fn, c.eval_batch_size)
-                g = M.make_generator(self.device, _eval_seed(c.seed, 0, 100 + k))
+                base = baseline_losses(targets, self.loss_fn, c.eval_batch_size)
+                g = make_generator(self.device, _eval_seed(c.seed, 0, 100 + k))
                 self._baselines[name] = _loss_summary(f"baseline_{name}", base, c, g)
             row.update(self._baselines[name])
         return row
@@ -413,15 +433,15 @@ class JointTrainer:
         heldout = valid_nets = (math.nan, math.nan)
         if self.heldout is not None:
             adj, ops = self._pick("__heldout__", self.heldout.adjacency, self.heldout.ops)
-            heldout = M.reconstruction_accuracy(vae, adj, ops, c.eval_batch_size)
+            heldout = reconstruction_accuracy(vae, adj, ops, c.eval_batch_size)
         if self.labeled is not None and self.labeled.valid_networks is not None:
             rows, nets = self.labeled.valid_networks, self.labeled.networks
-            valid_nets = M.reconstruction_accuracy(vae, nets.adjacency[rows], nets.ops[rows], c.eval_batch_size)
+            valid_nets = reconstruction_accuracy(vae, nets.adjacency[rows], nets.ops[rows], c.eval_batch_size)
         adj, ops = self._pick("__fit__", self.unlabeled.adjacency, self.unlabeled.ops)
-        mu = M.latent_means(vae, adj, ops, c.eval_batch_size)
-        g = M.make_generator(self.device, _eval_seed(c.seed, self.epoch, tag))
-        generative = M.validity_uniqueness(vae, mu, c.n_latent_points, g, c.eval_batch_size)
-        return dict(zip(M.CELL_COLUMNS, (*heldout, *valid_nets, *generative)))
+        mu = latent_means(vae, adj, ops, c.eval_batch_size)
+        g = make_generator(self.device, _eval_seed(c.seed, self.epoch, tag))
+        generative = validity_uniqueness(vae, mu, c.n_latent_points, g, c.eval_batch_size)
+        return dict(zip(CELL_COLUMNS, (*heldout, *valid_nets, *generative)))
 
     def evaluate(self, stats: dict) -> list[dict]:
         """Metric rows (one per model) for the epoch just trained; appended to `self.rows`."""
@@ -453,7 +473,7 @@ class JointTrainer:
             "data_sizes": self._data_sizes(),
             "models": {name: m.state_dict() for name, m in self.models().items()},
             "optimizers": {name: o.state_dict() for name, o in self.optimizers.items()},
-            "rng": {**ckpt.rng_state(self.device), "batch_order": self.batch_gen.get_state()},
+            "rng": {**rng_state(self.device), "batch_order": self.batch_gen.get_state()},
             "metrics": list(self.rows),
         }
 
@@ -476,7 +496,7 @@ class JointTrainer:
             m.load_state_dict(state["models"][name])
         for name, opt in self.optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
-        ckpt.set_rng_state(state["rng"], self.device)
+        set_rng_state(state["rng"], self.device)
         self.batch_gen.set_state(state["rng"]["batch_order"].cpu())
         self.epoch = int(state["epoch"])
         self.rows = list(state["metrics"])
@@ -492,8 +512,8 @@ def _validate_data(unlabeled: CellSet, labeled: LabeledData | None, heldout: Cel
         if len(cs) == 0:
             raise InfonasError(f"{where}: no cells")
         checks.append((f"{where}: adjacency entries must be 0 or 1", (cs.adjacency <= 1).all()))
-        checks.append((f"{where}: op codes must be in [-1, {O.N_OPS - 1}]",
-                       ((cs.ops >= O.PAD_CODE) & (cs.ops < O.N_OPS)).all()))
+        checks.append((f"{where}: op codes must be in [-1, {N_OPS - 1}]",
+                       ((cs.ops >= PAD_CODE) & (cs.ops < N_OPS)).all()))
 
     cells("unlabeled cells", unlabeled)
     if heldout is not None:
@@ -562,19 +582,19 @@ def train_joint(
     fork_devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
         trainer = JointTrainer(unlabeled, labeled, heldout, model_config, config, device)
-        latest = ckpt.latest_checkpoint(ckpt_dir)
+        latest = latest_checkpoint(ckpt_dir)
         if latest is not None:
-            trainer.load_state_dict(ckpt.load_checkpoint(latest, map_location=device), source=f"checkpoint {latest}")
+            trainer.load_state_dict(load_checkpoint(latest, map_location=device), source=f"checkpoint {latest}")
             logger.info("resuming from %s (epoch %d)", latest, trainer.epoch)
         while trainer.epoch < config.epochs:
             stats = trainer.run_epoch(progress=progress)
             rows = trainer.evaluate(stats)
-            M.write_metrics_csv(trainer.rows, out_dir / "metrics.csv", trainer.split_names)
+            write_metrics_csv(trainer.rows, out_dir / "metrics.csv", trainer.split_names)
             logger.info("epoch %d (%.1f s): %s", trainer.epoch, stats["seconds"], _summary(rows))
             if trainer.epoch % config.checkpoint_every == 0 or trainer.epoch == config.epochs:
-                ckpt.save_checkpoint(ckpt.checkpoint_path(ckpt_dir, trainer.epoch), trainer.state_dict())
+                save_checkpoint(checkpoint_path(ckpt_dir, trainer.epoch), trainer.state_dict())
         if latest is not None and not (out_dir / "metrics.csv").exists():
-            M.write_metrics_csv(trainer.rows, out_dir / "metrics.csv", trainer.split_names)
+            write_metrics_csv(trainer.rows, out_dir / "metrics.csv", trainer.split_names)
     return trainer.rows
 
 

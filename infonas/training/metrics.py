@@ -39,18 +39,19 @@ for the side-by-side reference (or for a plain arch2vec run). Columns, in order:
 
 from __future__ import annotations
 
-import contextlib
 import math
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from infonas.errors import InfonasError
+from infonas.files import atomic_path
+from infonas.models.inference import device_autocast, eval_mode
 from infonas.models.vae import ArchVAE, decode_cells
-from infonas.runtime import atomic_path
 from infonas.searchspace.cells import cell_hash, is_valid_cell, module_hash
 
 LABELED_LOSSES = ("l1", "mse", "huber")
@@ -72,32 +73,9 @@ def metric_columns(split_names: Sequence[str]) -> list[str]:
 
 def write_metrics_csv(rows: list[dict], path, split_names: Sequence[str]) -> None:
     """Write all rows so far (atomic); missing values become empty cells."""
-    import pandas as pd
-
     frame = pd.DataFrame(rows, columns=metric_columns(split_names))
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.6g")
-
-
-def device_autocast(device: torch.device | str) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA only: CPU runs stay float32 (and bit-reproducible)."""
-    if torch.device(device).type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-@contextlib.contextmanager
-def eval_mode(*models: nn.Module) -> Iterator[None]:
-    """Eval mode and no_grad for the block; restores each model's previous mode."""
-    modes = [m.training for m in models]
-    try:
-        for m in models:
-            m.eval()
-        with torch.no_grad():
-            yield
-    finally:
-        for m, mode in zip(models, modes):
-            m.train(mode)
 
 
 def make_generator(device: torch.device | str, seed: int) -> torch.Generator:
@@ -269,17 +247,6 @@ def adjacency_ceiling(adjacency: np.ndarray, ops: np.ndarray, rounds: int) -> fl
     iu = np.triu_indices(n, 1)
     forced = (colour[:, iu[0]] == colour[:, iu[1]]) & ~adj[:, iu[0], iu[1]]
     return float(1.0 - forced.mean())
-
-
-def latent_means(vae: ArchVAE, adjacency: torch.Tensor, ops: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """mu (N, 7, latent) float32 of the given cells, eval mode: the architecture embeddings."""
-    parts = []
-    with eval_mode(vae):
-        for start in range(0, adjacency.shape[0], batch_size):
-            with device_autocast(adjacency.device):
-                mu, _ = vae.encode(adjacency[start:start + batch_size], ops[start:start + batch_size])
-            parts.append(mu.float())
-    return torch.cat(parts)
 
 
 def validity_uniqueness(

@@ -1,4 +1,4 @@
-"""The `train` stage: stage files (searchspace.h5, io/dataset.h5, images.h5) in, a joint run out.
+"""The `train` stage: stage files (searchspace.h5, dataset.h5, images.h5) in, a joint run out.
 
 Kept apart from the training loop so that the loop only ever sees tensors and dataclasses, and
 the files' layouts stay the business of their own modules.
@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from infonas.data.io_dataset import IO_SPLITS, IODataset
-from infonas.searchspace.store import SPLIT_TEST, SPLIT_TRAIN
 from infonas.config import dataclass_from_section, saved_epochs
-from infonas.models.variants import uses_labels, uses_op_embeddings
+from infonas.data.io_dataset import IO_SPLITS, IODataset
+from infonas.files import atomic_path
 from infonas.models.info_nas import InfoNASConfig
 from infonas.models.vae import VAEConfig
-from infonas.runtime import atomic_path
+from infonas.models.variants import uses_labels, uses_op_embeddings
+from infonas.searchspace.store import SPLIT_TEST, SPLIT_TRAIN
 from infonas.training.checkpoint import checkpoint_path
 from infonas.training.joint import CellSet, JointConfig, LabeledData, LabeledSplit, train_joint
 

@@ -1,6 +1,6 @@
 """Seeded random splits: class-stratified image subsets and the arch2vec train/test row split.
 
-The one place for stratified splitting (DESIGN.md "one concept, one place"): the images stage draws
+The one place for stratified splitting, below the stages that use it: the images stage draws
 `valid` from train and `test_2k` from test with it, and the searchspace stage uses
 `random_split_mask` for arch2vec's 90/10 split of rows. Every function takes a
 `np.random.Generator`, so the caller's seed fixes the result.

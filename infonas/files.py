@@ -1,0 +1,133 @@
+"""Files a job writes, resumes and holds: atomic outputs, full-disk errors, resume state, the directory lock.
+
+One place for each, so that every stage, the workflow and the benchmarks write files the same way.
+Light on purpose (no torch at import): the workflow uses it while it builds the DAG.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Iterator
+
+from infonas.errors import InfonasError
+
+_DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+# how a full disk reads once h5py (HDF5's error stack), torch or pandas have wrapped the OSError
+_DISK_FULL_TEXTS = ("no space left on device", "disk quota exceeded", "errno = 28")
+
+
+def is_disk_full(error: BaseException | None) -> bool:
+    """Whether `error`, or an exception it was raised from or during, says the disk (or quota) is full."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in _DISK_FULL_ERRNOS:
+            return True
+        if any(text in str(error).lower() for text in _DISK_FULL_TEXTS):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling of `path`; rename it onto `path` only if the block succeeds.
+
+    A killed or failing job therefore never leaves a file that looks complete.
+    A full disk, however the writer inside reports it, becomes one InfonasError naming `path`.
+    """
+    final = Path(path)
+    tmp = final.with_name(f".{final.name}.tmp{os.getpid()}")
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        yield tmp
+        os.replace(tmp, final)
+    except Exception as error:
+        if is_disk_full(error):
+            raise InfonasError(f"{final}: no space left on device (the partial file was removed)") from error
+        raise
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def save_torch(obj, path: str | os.PathLike) -> None:
+    """torch.save atomically through a Python file object.
+
+    Why the file object: given a path, torch writes with its own C++ stream and a full disk comes
+    out as "unexpected pos"; through a Python file the OSError (errno 28) stays in the chain.
+    """
+    import torch  # lazy: the workflow imports this module while it builds the DAG
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        torch.save(obj, handle)
+
+
+_WORKDIR_LOCK = None  # the open file whose flock marks this directory as in use by this process
+
+
+def hold_directory_lock(path: str | os.PathLike = ".snakemake/infonas.lock") -> None:
+    """Mark the working directory as used by this Snakemake run for the life of the process.
+
+    Snakemake lets two runs share a directory when their outputs do not overlap, but the first to
+    finish deletes `.snakemake/locks` as a whole, so a third run could then start a job the second
+    is still running. Digest-keyed outputs are shared by every run, so two runs in one directory
+    are refused outright: run several targets or variants (a sweep) in one invocation instead.
+    """
+    global _WORKDIR_LOCK
+    if _WORKDIR_LOCK is not None:
+        return
+    lock = Path(path)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(lock, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise InfonasError(
+            f"{lock}: another Snakemake run is active in this directory ({holder}); run one invocation "
+            "with several targets or a sweep instead of two at once (Snakemake would delete its locks)"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    handle.flush()
+    _WORKDIR_LOCK = handle
+
+
+def input_stamp(paths, settings=None) -> dict:
+    """Identity of a job's inputs (size and mtime of each file) and settings, for resume checks."""
+    stamp = {str(p): [os.stat(p).st_size, os.stat(p).st_mtime_ns] for p in sorted(map(str, paths))}
+    return {"inputs": stamp, "settings": settings}
+
+
+@contextlib.contextmanager
+def resume_state(state_path, stamp: dict) -> Iterator[Path]:
+    """Keep resume state (a checkpoint file or folder) only if it was written for these inputs.
+
+    Resume state is never a declared output, so it survives a failed job; but when a setting or an
+    upstream file changed, Snakemake reruns the job and the old state must not be resumed. The
+    stamp sits beside the state and goes when the job has consumed its state.
+    """
+    state = Path(state_path)
+    sidecar = state.with_name(state.name + ".inputs.json")
+    fresh = json.loads(json.dumps(stamp))
+    if state.exists() and (not sidecar.is_file() or json.loads(sidecar.read_text()) != fresh):
+        logging.getLogger(__name__).info("discarding resume state %s: inputs changed", state)
+        shutil.rmtree(state) if state.is_dir() else state.unlink()
+    state.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(sidecar) as tmp:
+        tmp.write_text(json.dumps(fresh))
+    yield state
+    if not state.exists():
+        sidecar.unlink(missing_ok=True)
