@@ -53,7 +53,7 @@ def planned_jobs(log: Path) -> int:
 
 
 def steps_done(log: Path) -> int:
-    found = re.findall(r"(\d+) of \d+ steps \(100%\) done", log.read_text())
+    found = re.findall(r"(\d+) of \d+ steps \(\d+%\) done", log.read_text())  # --until stops short of 100%
     return int(found[-1]) if found else 0
 
 
