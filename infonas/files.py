@@ -107,8 +107,8 @@ def hold_directory_lock(path: str | os.PathLike = ".snakemake/infonas.lock") -> 
 
 def input_stamp(paths, settings=None) -> dict:
     """Identity of a job's inputs (size and mtime of each file) and settings, for resume checks."""
-    stamp = {str(p): [os.stat(p).st_size, os.stat(p).st_mtime_ns] for p in sorted(map(str, paths))}
-    return {"inputs": stamp, "settings": settings}
+    stats = {path: os.stat(path) for path in sorted(map(str, paths))}
+    return {"inputs": {path: [st.st_size, st.st_mtime_ns] for path, st in stats.items()}, "settings": settings}
 
 
 @contextlib.contextmanager
