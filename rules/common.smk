@@ -110,6 +110,8 @@ FIGURES = f"{RUN}/variants/{{variant}}/figures"
 COMPARE = f"{RUN}/compare/{{comparison}}"
 #: labeled splits that get their own comparison table and curve (thesis Tables 4.2-4.4 and others)
 COMPARED_SPLITS = ("train", "valid_unseen_networks", "valid_unseen_images")
+#: IO splits whose true and predicted outputs are drawn (thesis Figs 4.4-4.7, 4.8-4.9 and 4.10-4.11)
+HEATMAP_SPLITS = ("train", "valid_unseen_networks", "valid_unseen_images")
 
 
 def log_of(stage, name):
@@ -214,7 +216,8 @@ def variant_outputs(variant):
 
 
 def variant_figures(variant):
-    """Figures and tables of one variant: training per model, search per (model, seed, epoch), prediction."""
+    """Figures and tables of one variant: training and output heatmaps per model, search per (model, seed,
+    epoch), prediction and latent-space pictures per (model, epoch), latent against edit distance."""
     cfg = PLAN.variants[variant]
     figures = f"{RUN}/variants/{variant}/figures"
     out = [f"{RUN}/variants/{variant}/config.yaml"]
@@ -224,12 +227,14 @@ def variant_figures(variant):
     for model in cfg["train"]["models"]:
         out.append(f"{figures}/{model}/{'labeled_losses' if uses_labels(model) else 'vae_losses'}.png")
         if uses_labels(model):
-            out.append(f"{figures}/{model}/heatmaps_networks.png")
+            out += [f"{figures}/{model}/heatmaps_{split}_{view}.png"
+                    for split in HEATMAP_SPLITS for view in ("networks", "one_image")]
         for epoch in embed_epochs(variant, model) if evaluated else []:
             out += [f"{figures}/search/{model}_seed{seed}_epoch{epoch}.png" for seed in cfg["train"]["seeds"]]
             out.append(f"{figures}/predict/{model}_epoch{epoch}.png")
-        if evaluated:
-            out.append(f"{figures}/{model}/latent_space_epoch{embed_epochs(variant, model)[-1]}.png")
+            out += [f"{figures}/{model}/latent_space_{p}_epoch{epoch}.png" for p in cfg["report"]["projections"]]
+    if evaluated:
+        out.append(f"{figures}/latent_distances.png")
     return out
 
 

@@ -1,6 +1,5 @@
-# Comparisons across the variants of a sweep (thesis chapter 4, paper Figs 7-10), and the per-variant
-# pictures of what info-NAS learned (output heatmaps, latent spaces). Aggregation only: every input
-# is a variant's own result file.
+# Comparisons across the variants of a sweep (thesis chapter 4, paper Figs 7-10), and the search
+# curves of one variant's encoders together. Aggregation only: every input is a variant's own result file.
 
 
 rule compare_training:
@@ -92,50 +91,3 @@ rule variant_search:
         mem_mb=4000,
     script:
         "../workflow_scripts/compare_search.py"
-
-
-rule output_heatmaps:
-    wildcard_constraints:
-        model="infonas|infonas-opemb",
-    input:
-        unpack(heatmap_inputs),
-    output:
-        networks=report_item("{model}/heatmaps_networks.png", "heatmaps", "Outputs", "networks x images"),
-        one_image=report_item("{model}/heatmaps_one_image.png", "heatmaps", "Outputs", "one image"),
-    params:
-        epoch=lambda w: model_epochs(w.model, PLAN.record("train", PLAN.digest(w.variant, "train", w.model)).section("train"))[-1],
-        seed=lambda w: PLAN.variants[w.variant]["seed"],
-    conda:
-        "../envs/infonas.yaml"
-    log:
-        f"{RUN}/logs/report/heatmaps_{{variant}}_{{model}}.log",
-    group:
-        group_if_small("output_heatmaps", "train")
-    threads: 2
-    resources:
-        **cluster_resources("output_heatmaps"),
-    script:
-        "../workflow_scripts/output_heatmaps.py"
-
-
-rule latent_space:
-    input:
-        embeddings=lambda w: embedding_h5(PLAN.digest(w.variant, "train", w.model), w.model,
-                                          PLAN.variants[w.variant]["train"]["seeds"][0], w.epoch),
-        benchmark=lambda w: benchmark_h5(PLAN.digest(w.variant, "benchmark")),
-    output:
-        report_item("{model}/latent_space_epoch{epoch}.png", "latent_space", "Latent space", "projection",
-                    labels=("model", "epoch")),
-    params:
-        seed=lambda w: PLAN.variants[w.variant]["seed"],
-    conda:
-        "../envs/infonas.yaml"
-    log:
-        f"{RUN}/logs/report/latent_{{variant}}_{{model}}_epoch{{epoch}}.log",
-    localrule: True
-    threads: 1
-    resources:
-        mem_mb=4000,
-    script:
-        "../workflow_scripts/latent_space.py"
-

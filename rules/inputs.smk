@@ -112,6 +112,19 @@ def prediction_results(wildcards):
     return [predict_csv(d, model, seed, wildcards.epoch, enc) for seed in seeds for enc in encoders_of(model)]
 
 
+def latent_distance_entries(variant):
+    """(model, epoch, embeddings of the first seed) of every model of a variant at each evaluated epoch."""
+    cfg = PLAN.variants[variant]
+    return [(model, epoch, embedding_h5(PLAN.digest(variant, "train", model), model, cfg["train"]["seeds"][0], epoch))
+            for model in cfg["train"]["models"] for epoch in embed_epochs(variant, model)]
+
+
+def latent_distance_inputs(wildcards):
+    """The variant's search space (its cells) and the embeddings the latent distances are measured on."""
+    return {"space": searchspace_h5(PLAN.digest(wildcards.variant, "searchspace")),
+            "embeddings": [path for _, _, path in latent_distance_entries(wildcards.variant)]}
+
+
 # ------------------------------------------------------------------------------ compare.smk
 def labeled_model(variant):
     """The info-NAS model of a variant whose metrics a comparison reads (the first labeled one)."""

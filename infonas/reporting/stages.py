@@ -17,7 +17,10 @@ import pandas as pd
 
 from infonas.errors import InfonasError
 from infonas.evaluation.benchmark import load_benchmark
+from infonas.evaluation.latent_distance import distance_summary, sample_pairs
 from infonas.evaluation.regret import concat_results, load_search
+from infonas.searchspace.distance import CellCodes
+from infonas.searchspace.store import load_searchspace
 from infonas.reporting import comparisons, figures, maps, tables
 
 
@@ -144,6 +147,17 @@ def output_heatmaps_report(samples: Mapping[str, object], out_prefix) -> dict[st
                                                    layout="image")[0]}
 
 
+def _encoders_in(embeddings_path, encoders: Sequence[str]) -> list[str]:
+    """The `encoders` an embed output holds (a plain arch2vec job has one); none is an error."""
+    if not Path(embeddings_path).is_file():
+        raise InfonasError(f"{embeddings_path}: embeddings file not found")
+    with h5py.File(embeddings_path, "r") as handle:
+        present = [e for e in encoders if e in handle]
+    if not present:
+        raise InfonasError(f"{embeddings_path}: none of the encoders {', '.join(encoders)}")
+    return present
+
+
 def latent_space_report(
     embeddings_path,
     benchmark_path,
@@ -161,17 +175,64 @@ def latent_space_report(
     """
     from infonas.evaluation.embed import load_embedding  # lazy: embed imports torch, no other report needs it
 
-    if not Path(embeddings_path).is_file():
-        raise InfonasError(f"{embeddings_path}: embeddings file not found")
-    with h5py.File(embeddings_path, "r") as handle:
-        present = [e for e in encoders if e in handle]
-    if not present:
-        raise InfonasError(f"{embeddings_path}: none of the encoders {', '.join(encoders)}")
+    present = _encoders_in(embeddings_path, encoders)
     accuracy, name = load_benchmark(benchmark_path).prediction_target()
     features = {e: load_embedding(embeddings_path, e) for e in present}
     label = "test accuracy" if name == "test_acc" else "validation accuracy"
     return maps.plot_latent_spaces(features, accuracy, out_prefix, method=method, max_points=max_points,
                                    seed=seed, accuracy_label=label)[0]
+
+
+def distance_line_label(model: str, encoder: str, epoch: int) -> str:
+    """Legend label of one encoder of one trained model, e.g. 'arch2vec (beside infonas), epoch 30'."""
+    name = tables.model_label(encoder)
+    if encoder != model:
+        name += f" (beside {model})" if encoder == "arch2vec" else f" ({model})"
+    return f"{name}, epoch {epoch}"
+
+
+def latent_distance_report(
+    entries: Sequence[tuple[str, int, str]],
+    searchspace_path,
+    out_prefix,
+    seed: int = 0,
+    anchors: int = 200,
+    max_distance: int = 8,
+    per_distance: int = 20,
+    encoders: Sequence[str] = ("infonas", "arch2vec"),
+) -> Path:
+    """L2 latent distance against edit distance for every encoder of every (model, epoch) (arch2vec Fig. 3).
+
+    entries: (model, epoch, embeddings path) per trained model and reported epoch; each encoder
+    in the file (of `encoders`) becomes one line, all measured on the same cell pairs of
+    the search space at `searchspace_path` (the rows the features belong to). Writes
+    `<out_prefix>.png/.pdf` and `<out_prefix>_table.csv/.md/.tex`; returns the PNG path.
+    """
+    from infonas.evaluation.embed import load_embedding, load_embedding_hashes  # lazy: embed imports torch
+
+    if not entries:
+        raise InfonasError("latent distances: no embeddings given")
+    space = load_searchspace(searchspace_path)
+    pairs = sample_pairs(CellCodes(space["adjacency"], space["ops"], what=str(searchspace_path)),
+                         anchors, max_distance, per_distance, seed)
+    frames = []
+    for model, epoch, path in entries:
+        if not np.array_equal(load_embedding_hashes(path), space["hash"]):
+            raise InfonasError(f"{path}: its rows are not the cells of {searchspace_path}")
+        for encoder in _encoders_in(path, encoders):
+            summary = distance_summary(load_embedding(path, encoder), pairs, what=f"{path} ({encoder})")
+            frames.append(summary.assign(line=distance_line_label(model, encoder, int(epoch)), model=model,
+                                         encoder=encoder, epoch=int(epoch)))
+    summary = pd.concat(frames, ignore_index=True)
+    title = (f"Latent L2 distance against edit distance: {len(np.unique(pairs.random_first))} anchor cells, "
+             f"up to {per_distance} partners per distance (seed {seed})")
+    png = maps.plot_latent_distances(summary, out_prefix, title=title)[0]
+    columns = ["line", "model", "encoder", "epoch", "edit_distance", "n_pairs", "mean", "std", "median",
+               "relative_mean", "relative_std", "random_pair_mean"]
+    tables.write_table(summary[columns], f"{out_prefix}_table",
+                       caption="L2 distance in latent space by edit distance between cells (relative: over the "
+                               "mean distance of random cell pairs)")
+    return png
 
 
 def _as_list(paths) -> list:
