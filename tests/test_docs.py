@@ -44,6 +44,7 @@ SLOTS = {
     "split": "train|valid_unseen_networks|valid_unseen_images|test_unseen_images|test_unseen_networks_images",
     "name": "[^/]+",
     "figure": "png|pdf",
+    "projection": "pca|tsne",
     "table": "csv|md|tex",
 }
 #: Files of each stage's folder `results/store/<stage>/<digest>/` (rules/common.smk writes them; the
@@ -69,8 +70,9 @@ STORE_FILES = {
 VARIANT_FIGURES = [
     "<model>/labeled_losses.<figure>", "<model>/vae_losses.<figure>", "<model>/reconstruction.<figure>",
     "<model>/validity_uniqueness.<figure>", "<model>/final_epoch.<table>", "<model>/scaling_results.<table>",
-    "<model>/heatmaps_networks.<figure>", "<model>/heatmaps_one_image.<figure>",
-    "<model>/latent_space_epoch<epoch>.<figure>",
+    "<model>/heatmaps_<split>_networks.<figure>", "<model>/heatmaps_<split>_one_image.<figure>",
+    "<model>/latent_space_<projection>_epoch<epoch>.<figure>",
+    "latent_distances.<figure>", "latent_distances_table.<table>",
     "search/<model>_seed<seed>_epoch<epoch>.<figure>", "search/<model>_seed<seed>_epoch<epoch>_table.<table>",
     "predict/<model>_epoch<epoch>.<figure>", "predict/<model>_epoch<epoch>_table.<table>",
     "search_overview.<figure>", "search_overview_table.<table>",

@@ -17,6 +17,8 @@ from test_docs import fits_layout
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+#: IO splits with output heatmaps (rules/common.smk)
+HEATMAP_SPLITS = ("train", "valid_unseen_networks", "valid_unseen_images")
 #: rule -> the stage whose folder its outputs go to (reports and targets are left out)
 RULE_STAGE = {"searchspace": "searchspace", "images": "images", "sample_networks": "networks", "pretrain": "pretrain",
               "extract_io": "extract_io", "fit_scaler": "fit_scaler", "io_dataset": "io_dataset",
@@ -152,8 +154,10 @@ def test_tiny_default_sweep_runs_end_to_end(finished):
     assert variants == ["scaling=axis0", "scaling=axisnull-multiply"]
     for variant in variants:
         figures = out / "variants" / variant / "figures"
-        for figure in ("infonas/labeled_losses", "infonas/heatmaps_networks", "search_overview",
-                       "search/infonas_seed1_epoch6", "predict/infonas_epoch6", "infonas/latent_space_epoch6"):
+        for figure in ("infonas/labeled_losses", *(f"infonas/heatmaps_{split}_{view}" for split in HEATMAP_SPLITS
+                                                   for view in ("networks", "one_image")),
+                       "search_overview", "search/infonas_seed1_epoch6", "predict/infonas_epoch6",
+                       "infonas/latent_space_pca_epoch6", "infonas/latent_space_tsne_epoch6", "latent_distances"):
             assert (figures / f"{figure}.png").stat().st_size > 10_000, (variant, figure)
             assert (figures / f"{figure}.pdf").is_file(), (variant, figure)
     compare = out / "compare" / "scaling"
@@ -210,7 +214,7 @@ def changed_value(key: str, value, node: dict, tmp: Path):
         "images.root": str(tmp), "train.models": ["infonas", "arch2vec"], "train.seeds": [1, 2, 3],
         "evaluate.embed_epochs": [3, 6], "evaluate.predict.regressors": ["rf"],
         "evaluate.predict.n_train": [50, 100], "evaluate.predict.n_unlabeled": 100,
-        "evaluate.predict.remove_labeled": ["train", "valid"],
+        "evaluate.predict.remove_labeled": ["train", "valid"], "report.projections": ["pca"],
     }
     if key in special:
         return special[key]
@@ -279,7 +283,7 @@ def test_every_setting_reruns_what_the_rerun_table_says(finished, tmp_path):
 
 
 REPORT_RULES = {"scaling_variants_table", "training_report", "arch2vec_report", "search_report",
-                "prediction_report", "variant_search", "output_heatmaps", "latent_space", "all"}
+                "prediction_report", "variant_search", "output_heatmaps", "latent_space", "latent_distances", "all"}
 
 
 def merge(config: dict, overlay: dict) -> None:

@@ -76,12 +76,15 @@ def new_figure(nrows: int, ncols: int, panel: tuple[float, float] = PANEL):
 
 
 def save_figure(fig, out: str | os.PathLike) -> tuple[Path, Path]:
-    """Write `<out>.png` (200 dpi) and `<out>.pdf`, each atomically; return their paths."""
+    """Write `<out>.png` (200 dpi) and `<out>.pdf`, each atomically; return their paths. The figure's
+    suptitle, where it has one, is also each file's Title metadata, so a reader (or a test) can tell
+    what a file shows without rendering it."""
     png, pdf = output_paths(out, (".png", ".pdf"))
+    title = {"Title": fig.get_suptitle()} if fig.get_suptitle() else {}
     with atomic_path(png) as tmp:
-        fig.savefig(tmp, format="png", dpi=200, metadata={"Software": None})
+        fig.savefig(tmp, format="png", dpi=200, metadata={"Software": None, **title})
     with atomic_path(pdf) as tmp:
-        fig.savefig(tmp, format="pdf", metadata={"CreationDate": None, "Creator": None, "Producer": None})
+        fig.savefig(tmp, format="pdf", metadata={"CreationDate": None, "Creator": None, "Producer": None, **title})
     log.info("wrote figure %s", png)
     return png, pdf
 

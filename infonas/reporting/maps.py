@@ -191,7 +191,7 @@ def plot_latent_distances(summary, out: str | os.PathLike, title: str = "") -> t
         raise InfonasError("latent distances: no pairs to draw")
     fig, axes = new_figure(1, 2, panel=(3.1, 2.5))
     panels = (("mean", "std", "L2 distance in latent space"),
-              ("relative_mean", "relative_std", "L2 distance / mean over random pairs"))
+              ("relative_mean", "relative_std", "L2 / mean L2 of random pairs"))
     for ax, (mean, spread, ylabel) in zip(axes[0], panels):
         for k, line in enumerate(dict.fromkeys(summary["line"])):
             rows = summary[summary["line"] == line].sort_values("edit_distance")
