@@ -6,11 +6,17 @@ rule compare_training:
     input:
         unpack(comparison_metrics),
     output:
-        table=report(f"{COMPARE}/comparison.csv", caption="../report/comparison.rst", category="Comparisons",
-                     labels={"comparison": "{comparison}", "figure": "all metrics"}),
-        splits=[report(f"{COMPARE}/comparison_{split}.csv", caption="../report/comparison.rst",
-                       category="Comparisons", labels={"comparison": "{comparison}", "figure": f"table {split}"})
-                for split in COMPARED_SPLITS],
+        # for machines: every compared metric pooled over seeds (wide), and each table's numbers
+        table=f"{COMPARE}/comparison.csv",
+        splits=[f"{COMPARE}/comparison_{split}.csv" for split in COMPARED_SPLITS],
+        reconstruction=f"{COMPARE}/comparison_reconstruction.csv",
+        # for people: one readable table per split (thesis Tables 4.2-4.4, 4.6-4.8, 4.10-4.12) and 4.5/4.9
+        split_pages=[report(f"{COMPARE}/comparison_{split}.html", caption="../report/comparison.rst",
+                            category="Comparisons", labels={"comparison": "{comparison}", "figure": f"table {split}"})
+                     for split in COMPARED_SPLITS],
+        reconstruction_page=report(f"{COMPARE}/comparison_reconstruction.html",
+                                   caption="../report/comparison_reconstruction.rst", category="Comparisons",
+                                   labels={"comparison": "{comparison}", "figure": "table reconstruction"}),
         curves=[report(f"{COMPARE}/curves_{split}.png", caption="../report/comparison_curves.rst",
                        category="Comparisons", labels={"comparison": "{comparison}", "figure": f"curves {split}"})
                 for split in COMPARED_SPLITS],

@@ -2,6 +2,7 @@
 predicted-vs-true outputs of a tiny checkpoint, and the file-level report stages."""
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -118,10 +119,31 @@ def test_comparison_table_renders_mean_std_and_settings(tmp_path):
     md = tables.write_table(table, tmp_path / "t")["md"].read_text().splitlines()
     header = [c.strip() for c in md[0].strip("|").split("|")]
     assert header[:6] == ["variant", "train.labeled loss", "train.lr", "train.vae weight", "model", "n seeds"]
-    assert "labeled loss valid unseen networks 95% CI" in header
+    assert header[6] == "labeled loss valid unseen networks [95% CI]"
     cells = [c.strip() for c in md[2].strip("|").split("|")]
-    assert cells[2] == "0.001" and " ± " in cells[6]
-    assert " ± " not in [c.strip() for c in md[3].strip("|").split("|")][6]  # one seed: mean only
+    assert cells[2] == "0.001" and re.fullmatch(r"\d\.\d{4} ± \d\.\d{4} \[\d\.\d{4}, \d\.\d{4}\]", cells[6])
+    assert re.fullmatch(r"\d\.\d{4} \[\d\.\d{4}, \d\.\d{4}\]",  # one seed: no std
+                        [c.strip() for c in md[3].strip("|").split("|")][6])
+
+
+def test_per_seed_rows_follow_each_pooled_row():
+    """Per-seed rows beside the pooled mean ± std (the thesis printed seed 1 alone)."""
+    given = entries()
+    table = comparisons.comparison_table(given, [LOSS], epoch=4, models=["infonas"], per_seed=True)
+    assert table[["variant", "seed", "n_seeds"]].values.tolist() == [
+        ["L1, lr 1e-3", "all", 3], ["L1, lr 1e-3", "1", 1], ["L1, lr 1e-3", "2", 1], ["L1, lr 1e-3", "3", 1],
+        ["L1, lr 1e-4", "all", 1], ["L1, lr 1e-4", "1", 1],
+        ["MSE, lr 1e-3", "all", 2], ["MSE, lr 1e-3", "1", 1], ["MSE, lr 1e-3", "2", 1]]
+    assert list(table.columns[:6]) == ["variant", "train.labeled_loss", "train.lr", "train.vae_weight", "model", "seed"]
+    a = given[0][2]
+    final = a[(a["epoch"] == 4) & (a["model"] == "infonas")].set_index("seed")
+    for k, seed in enumerate((1, 2, 3), start=1):
+        row = table.iloc[k]
+        assert row[f"{LOSS}_mean"] == pytest.approx(final.loc[seed, LOSS]) and np.isnan(row[f"{LOSS}_std"])
+        assert row[f"{LOSS}_ci_low"] == pytest.approx(final.loc[seed, f"{LOSS}_ci_low"])
+    assert table.iloc[0][f"{LOSS}_mean"] == pytest.approx(final[LOSS].mean())
+    assert table.iloc[0][f"{LOSS}_std"] == pytest.approx(final[LOSS].std(ddof=1))
+    assert "seed" not in comparisons.comparison_table(given, [LOSS])
 
 
 # ---------------------------------------------------------------- styles and curves
@@ -401,13 +423,24 @@ def test_comparison_report_writes_tables_and_curves(tmp_path):
                             *(f"curves_{s}" for s in splits)}
     for s in splits:
         assert (out / f"curves_{s}.pdf").is_file() and (out / f"comparison_{s}.tex").is_file()
-    train = pd.read_csv(out / "comparison_train.csv")
+    train = pd.read_csv(out / "comparison_train.csv", dtype={"seed": str})
     assert train["model"].unique().tolist() == ["info-NAS"] and "vae_loss_labeled_mean" in train
+    assert train["seed"].tolist() == ["all", "1", "2", "3", "all", "1", "all", "1", "2"]
+    assert {"labeled_l1_train_mean", "baseline_l1_train_mean"} <= set(train.columns)
     assert "vae_loss_labeled_mean" not in pd.read_csv(out / "comparison_valid_unseen_images.csv")
-    recon = pd.read_csv(out / "comparison_reconstruction.csv")
-    assert recon["ops_acc_mean"].tolist() == pytest.approx([0.92] * 6)  # epoch 3: 0.8 + 0.04 * 3
+    page = (out / "comparison_valid_unseen_networks.html").read_text()
+    assert "<th class=r>L1 loss</th>" in page and "<th class=r>labeled loss [95% CI]</th>" in page
+    assert "info-NAS on unseen networks at epoch 3" in page
+    recon = pd.read_csv(out / "comparison_reconstruction.csv", dtype={"seed": str})
+    pooled = recon[recon["seed"] == "all"]
+    assert pooled["ops_acc_mean"].tolist() == pytest.approx([0.92] * 6)  # epoch 3: 0.8 + 0.04 * 3
+    assert pooled["ops_acc_padded_mean"].tolist() == pytest.approx([0.97 * 0.92] * 6)
+    assert list(pooled.columns).index("ops_acc_padded_valid_networks_mean") < list(pooled.columns).index("ops_acc_mean")
+    assert "ops, unlabeled (padding counted)" in (out / "comparison_reconstruction.html").read_text()
+    wide = pd.read_csv(out / "comparison.csv")
+    assert "seed" not in wide and {"labeled_l1_valid_unseen_images_mean", "labeled_mse_train_mean"} <= set(wide)
     scaling = stages.comparison_report(paths, settings, tmp_path / "scaling", kind="scaling", splits=["train"])
-    assert set(scaling) == {"comparison", "comparison_train", "curves_train"}
+    assert set(scaling) == {"comparison", "comparison_reconstruction", "comparison_train", "curves_train"}
 
 
 def test_heatmap_latent_search_and_prediction_stages(io_world, tmp_path):
@@ -461,3 +494,34 @@ def test_band_text_for_mixed_seed_counts():
                                                       "(single-seed variants: 95% CI over samples)")
     assert comparisons.band_text([1, 5], "minmax").startswith("band: min-max over 5 seeds\n")
     assert comparisons.band_text([1], "ci") == "band: 95% CI over samples"
+
+
+@pytest.mark.parametrize("kind, tables_named", [("scaling", "4.2 (train), 4.3 (unseen networks) and 4.4 (unseen images)"),
+                                                ("lr_loss", "4.6 (train), 4.7 (unseen networks) and 4.8 (unseen images)"),
+                                                ("all", None)])
+def test_comparison_captions_render_whole_sentences(kind, tables_named):
+    """The report captions of the comparison tables, rendered as `snakemake --report` does: the thesis
+    tables of the comparison's kind in one sentence, none for other kinds, valid reStructuredText."""
+    from pathlib import Path
+
+    from docutils.core import publish_parts
+    from jinja2 import Environment
+
+    class Snakemake:
+        wildcards = type("W", (), {"comparison": "lr_loss"})
+        params = type("P", (), {"kind": kind, "epoch": 8})
+
+    report = Path(__file__).resolve().parents[1] / "report"
+    texts = {}
+    for name in ("comparison.rst", "comparison_reconstruction.rst"):
+        template = Environment(trim_blocks=True, lstrip_blocks=True).from_string((report / name).read_text())
+        texts[name] = text = " ".join(template.render(snakemake=Snakemake).split())
+        assert "at epoch 8," in text
+        html = publish_parts(text, writer="html", settings_overrides={"report_level": 2})["html_body"]
+        assert "system-message" not in html
+    if tables_named:
+        assert f"The thesis printed seed 1 at epoch 8 in Tables {tables_named}. \"labeled loss\" is" in texts["comparison.rst"]
+    else:
+        assert "The thesis printed" not in texts["comparison.rst"]
+        assert "own values. \"labeled loss\" is" in texts["comparison.rst"]
+    assert "the one thesis Tables 4.5 and 4.9 printed" in texts["comparison_reconstruction.rst"]

@@ -102,35 +102,47 @@ def comparison_report(
     the epoch to report (default each run's last; the thesis' sweeps report epoch 8); splits: the
     labeled splits to write per-split files for (default: all in the metrics).
     Writes into out_dir, each table as .csv/.md/.tex and each figure as .png/.pdf:
-    `comparison` (every column of the kind, all models); per split S, `comparison_S` (info-NAS's
-    labeled loss and baseline on S, plus its VAE losses for S = train: one thesis table) and
-    `curves_S` (labeled loss on S over epochs, one line per variant); `comparison_reconstruction`
-    when the kind has reconstruction columns (Tables 4.5, 4.9). Returns {name: path of .csv/.png}.
+    `comparison` (every column of the kind, all models, pooled over seeds: the wide table for
+    machines); per split S, `comparison_S` (info-NAS's labeled loss and baseline on S, their L1
+    whatever the training loss, plus its VAE losses for S = train: one thesis table) and `curves_S`
+    (labeled loss on S over epochs, one line per variant); `comparison_reconstruction` (Tables 4.5,
+    4.9). The per-split and reconstruction tables have per-seed rows under each pooled row and an
+    .html page, the report's readable table. Returns {name: path of .csv/.png}.
     """
     out = Path(out_dir)
     entries = [(name, dict(settings.get(name, {})), tables.load_metrics(paths))
                for name, paths in entries_paths.items()]
-    patterns = comparisons.comparison_columns(kind)
     at = f"epoch {epoch}" if epoch is not None else "the final epoch"
+    cells = "mean ± std over seeds [mean of the seeds' 95% CI over samples], then each seed's own values"
     written = {"comparison": tables.write_table(
-        comparisons.comparison_table(entries, patterns, epoch), out / "comparison",
+        comparisons.comparison_table(entries, comparisons.comparison_columns(kind), epoch), out / "comparison",
         caption=f"Variants compared ({kind}) at {at}, mean ± std over seeds")["csv"]}
     for split in (splits if splits is not None else _labeled_splits_of(entries)):
         columns = (["vae_loss_labeled", "vae_loss_unlabeled"] if split == "train" else []) + [
-            f"labeled_loss_{split}", f"labeled_loss_{split}_*", f"baseline_{split}", f"baseline_{split}_*"]
-        table = comparisons.comparison_table(entries, columns, epoch, models=["infonas"])
+            f"labeled_loss_{split}", f"labeled_loss_{split}_*", f"baseline_{split}", f"baseline_{split}_*",
+            f"labeled_l1_{split}", f"baseline_l1_{split}"]
+        table = comparisons.comparison_table(entries, columns, epoch, models=["infonas"], per_seed=True)
         written[f"comparison_{split}"] = tables.write_table(
-            table, out / f"comparison_{split}",
-            caption=f"Labeled loss on {tables.split_label(split)} and its mean-output baseline at {at}")["csv"]
+            table, out / f"comparison_{split}", headers=split_headers(split), html_page=True,
+            caption=f"info-NAS on {tables.split_label(split)} at {at}: {cells}")["csv"]
         written[f"curves_{split}"] = comparisons.plot_variant_curves(
             entries, f"labeled_loss_{split}", out / f"curves_{split}")[0]
-    recon = [p for p in patterns if p.startswith(("ops_acc", "adj_acc"))]
-    stems = [c for _, _, frame in entries for c in comparisons.metric_stems(frame)]
-    if recon and comparisons.select_columns(stems, recon):
-        written["comparison_reconstruction"] = tables.write_table(
-            comparisons.comparison_table(entries, recon, epoch), out / "comparison_reconstruction",
-            caption=f"Reconstruction accuracy of operations and adjacency at {at}")["csv"]
+    recon = list(comparisons.RECONSTRUCTION_COLUMNS)
+    written["comparison_reconstruction"] = tables.write_table(
+        comparisons.comparison_table(entries, recon, epoch, per_seed=True), out / "comparison_reconstruction",
+        headers=comparisons.RECONSTRUCTION_COLUMNS, html_page=True,
+        caption=f"Reconstruction accuracy at {at}, labeled validation networks and unlabeled held-out cells "
+                f"(padding counted: arch2vec's and the thesis' ops accuracy): mean ± std over seeds, "
+                f"then each seed")["csv"]
     return written
+
+
+def split_headers(split: str) -> dict[str, str]:
+    """Display headers of a per-split comparison table (the split is in its caption)."""
+    return {"vae_loss_labeled": "VAE loss, labeled", "vae_loss_unlabeled": "VAE loss, unlabeled",
+            f"labeled_loss_{split}": "labeled loss", f"labeled_loss_{split}_median": "labeled loss, median",
+            f"baseline_{split}": "baseline", f"baseline_{split}_median": "baseline, median",
+            f"labeled_l1_{split}": "L1 loss", f"baseline_l1_{split}": "L1 baseline"}
 
 
 def output_heatmaps_report(samples: Mapping[str, object], out_prefix) -> dict[str, Path]:
