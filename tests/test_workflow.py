@@ -152,7 +152,8 @@ def test_tiny_default_sweep_runs_end_to_end(finished):
     assert variants == ["scaling=axis0", "scaling=axisnull-multiply"]
     for variant in variants:
         figures = out / "variants" / variant / "figures"
-        for figure in ("infonas/labeled_losses", "infonas/heatmaps_networks", "search_overview",
+        for figure in ("infonas/labeled_losses", "infonas/heatmaps_networks", "search_validation",
+                       "search_test", "prediction_rmse", "prediction_pearson_r",
                        "search/infonas_seed1_epoch6", "predict/infonas_epoch6", "infonas/latent_space_epoch6"):
             assert (figures / f"{figure}.png").stat().st_size > 10_000, (variant, figure)
             assert (figures / f"{figure}.pdf").is_file(), (variant, figure)
