@@ -35,14 +35,17 @@ log = logging.getLogger(__name__)
 
 COLUMNS = ["regressor", "n_train", "seed", "n_unlabeled", "n_eval", "rmse", "pearson_r", "kendall_tau",
            "constant_prediction"]
+#: predictions whose spread is at most this fraction of their size are one value (rounding noise
+#: would otherwise give a "correlation" of arbitrary sign)
+CONSTANT_RTOL = 1e-12
 
 
 def is_constant(y_pred) -> bool:
-    """Whether a predictor predicted one value for every scored row: Pearson's r and Kendall's tau
-    are undefined then (scikit-learn's default SVR does so on raw accuracies, which lie inside its
-    0.1 epsilon tube), and reports say "constant" instead of a number."""
+    """Whether a predictor predicted one value for every scored row (up to rounding, `CONSTANT_RTOL`):
+    Pearson's r and Kendall's tau are undefined then (scikit-learn's default SVR does so on raw
+    accuracies, which lie inside its 0.1 epsilon tube), and reports say "constant" instead of a number."""
     p = np.asarray(y_pred, dtype=np.float64)
-    return bool(p.size >= 2 and np.ptp(p) == 0)
+    return bool(p.size >= 2 and np.ptp(p) <= CONSTANT_RTOL * max(1.0, float(np.abs(p).max())))
 
 
 def prediction_metrics(y_true, y_pred) -> dict[str, float]:
@@ -51,7 +54,7 @@ def prediction_metrics(y_true, y_pred) -> dict[str, float]:
     t = np.asarray(y_true, dtype=np.float64)
     p = np.asarray(y_pred, dtype=np.float64)
     rmse = float(np.sqrt(np.mean((p - t) ** 2))) if t.size else float("nan")
-    if t.size < 2 or np.ptp(t) == 0 or np.ptp(p) == 0:
+    if t.size < 2 or np.ptp(t) == 0 or is_constant(p):
         return {"rmse": rmse, "pearson_r": float("nan"), "kendall_tau": float("nan")}
     return {
         "rmse": rmse,
