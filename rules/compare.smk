@@ -65,7 +65,6 @@ rule compare_prediction:
                      category="Comparisons", labels={"comparison": "{comparison}", "figure": "prediction table"}),
     params:
         entries=lambda w: feature_sets(evaluated_variants(w.comparison), "predict"),
-        cfg=lambda w: PLAN.variants[evaluated_variants(w.comparison)[0]],
     conda:
         "../envs/infonas.yaml"
     log:

@@ -113,3 +113,17 @@ def test_test_regret_caption_says_why_the_builtin_metrics_have_no_test_figure():
     config["searchspace"].update({"source": "tfrecord", "tfrecord": "nb.tfrecord", "metrics_csv": None})
     text = render_caption("search_test", config)
     assert "carry validation accuracies only" not in text and "(paper Fig 8)" in text
+
+
+@pytest.mark.parametrize("name", ["search_validation", "search_test", "search_features_table", "prediction_boxes",
+                                  "prediction_table", "predict_table"])
+def test_paper_figure_captions_quote_the_paper_preset(name):
+    config = yaml.safe_load((REPO / "presets" / "paper.yaml").read_text())
+    text = render_caption(name, config, model="infonas", epoch=30)
+    assert "{{" not in text and "{%" not in text
+    if name in ("search_validation", "prediction_boxes"):
+        assert "[10, 30]" in text and "(8 epochs)" in text
+    if name == "search_validation":
+        assert "500 runs per training seed, pooled over the 3 training seeds" in text
+    if name.startswith("predict"):
+        assert '"constant"' in text or '"const."' in text
