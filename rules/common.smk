@@ -10,7 +10,7 @@ from snakemake.exceptions import WorkflowError
 from infonas.config import saved_epochs
 from infonas.errors import InfonasError
 from infonas.files import hold_directory_lock
-from infonas.models.variants import encoders_of, uses_labels
+from infonas.models.variants import encoders_of, label_feature_sets, uses_labels
 from infonas.plan import build_plan, metrics_file
 from infonas.resources import RULE_NEEDS, request, small_job
 from infonas.slurm import check_fits, largest_node, partition_of
@@ -222,8 +222,9 @@ def variant_figures(variant):
     figures = f"{RUN}/variants/{variant}/figures"
     out = [f"{RUN}/variants/{variant}/config.yaml"]
     evaluated = PLAN.evaluated(variant)
-    if evaluated:
-        out.append(f"{figures}/search_overview.png")
+    if evaluated:  # paper Figs 7-10: every model and evaluated epoch of the variant side by side
+        out += [f"{figures}/{name}" for name in ("search_validation.png", "search_test.png",
+                                                 "prediction_rmse.png", "prediction_pearson_r.png")]
     for model in cfg["train"]["models"]:
         out.append(f"{figures}/{model}/{'labeled_losses' if uses_labels(model) else 'vae_losses'}.png")
         if uses_labels(model):

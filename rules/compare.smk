@@ -39,11 +39,12 @@ rule compare_training:
 
 rule compare_search:
     input:
-        searches=lambda w: sorted({f for _, _, files in search_curves(evaluated_variants(w.comparison)) for f in files}),
+        searches=lambda w: curve_files(search_curves(evaluated_variants(w.comparison))),
         benchmark=lambda w: benchmark_h5(PLAN.digest(evaluated_variants(w.comparison)[0], "benchmark")),
     output:
         figure=report(f"{COMPARE}/search.png", caption="../report/comparison_search.rst", category="Comparisons",
                       labels={"comparison": "{comparison}", "figure": "search"}),
+        table=f"{COMPARE}/search_table.csv",
     params:
         curves=lambda w: search_curves(evaluated_variants(w.comparison)),
     conda:
@@ -60,12 +61,15 @@ rule compare_search:
 
 rule compare_prediction:
     input:
-        lambda w: sorted({f for _, files in prediction_entries(evaluated_variants(w.comparison)) for f in files}),
+        lambda w: curve_files(feature_sets(evaluated_variants(w.comparison), "predict")),
     output:
         figure=report(f"{COMPARE}/prediction_pearson_r.png", caption="../report/comparison_prediction.rst",
                       category="Comparisons", labels={"comparison": "{comparison}", "figure": "prediction"}),
+        rmse=f"{COMPARE}/prediction_rmse.png",
+        table=report(f"{COMPARE}/prediction_table.csv", caption="../report/prediction_table.rst",
+                     category="Comparisons", labels={"comparison": "{comparison}", "figure": "prediction table"}),
     params:
-        entries=lambda w: prediction_entries(evaluated_variants(w.comparison)),
+        entries=lambda w: feature_sets(evaluated_variants(w.comparison), "predict"),
     conda:
         "../envs/infonas.yaml"
     log:
@@ -81,19 +85,49 @@ rule compare_prediction:
 # ------------------------------------------------------------------------------ per variant
 rule variant_search:
     input:
-        searches=lambda w: sorted({f for _, _, files in search_curves([w.variant]) for f in files}),
+        searches=lambda w: curve_files(search_curves([w.variant], every_epoch=True)),
         benchmark=lambda w: benchmark_h5(PLAN.digest(w.variant, "benchmark")),
     output:
-        figure=report_item("search_overview.png", "comparison_search", "Search", "all encoders", labels=()),
+        validation=report_item("search_validation.png", "search_validation", "Search",
+                               "validation regret, all features", labels=()),
+        test=report_item("search_test.png", "search_test", "Search", "test regret, all features", labels=()),
+        table=report_item("search_table.csv", "search_features_table", "Search", "regret table, all features",
+                          labels=()),
     params:
-        curves=lambda w: search_curves([w.variant]),
+        curves=lambda w: search_curves([w.variant], every_epoch=True),
+        cfg=variant_cfg,
     conda:
         "../envs/infonas.yaml"
     log:
-        f"{RUN}/logs/report/search_overview_{{variant}}.log",
+        f"{RUN}/logs/report/search_features_{{variant}}.log",
     localrule: True
     threads: 1
     resources:
         mem_mb=4000,
     script:
-        "../workflow_scripts/compare_search.py"
+        "../workflow_scripts/variant_search.py"
+
+
+rule variant_prediction:
+    input:
+        lambda w: curve_files(feature_sets([w.variant], "predict", every_epoch=True)),
+    output:
+        rmse=report_item("prediction_rmse.png", "prediction_boxes", "Prediction", "RMSE, all features", labels=()),
+        pearson_r=report_item("prediction_pearson_r.png", "prediction_boxes", "Prediction",
+                              "Pearson r, all features", labels=()),
+        table=report_item("prediction_table.csv", "prediction_table", "Prediction", "table, all features",
+                          labels=()),
+    params:
+        entries=lambda w: feature_sets([w.variant], "predict", every_epoch=True),
+        cfg=variant_cfg,
+    conda:
+        "../envs/infonas.yaml"
+    log:
+        f"{RUN}/logs/report/prediction_features_{{variant}}.log",
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=2000,
+    script:
+        "../workflow_scripts/variant_prediction.py"
+

@@ -159,8 +159,6 @@ def test_comparison_styles_colour_by_variant_dash_by_encoder():
     assert st[("A", "ours")]["linestyle"] == "-." and st[("A", "ours")]["color"] == st[("A", "infonas")]["color"]
     many = comparisons.comparison_styles([(f"v{i}", "infonas") for i in range(14)])
     assert len({s["color"] for s in many.values()}) == len(comparisons.VARIANT_COLORS)
-    assert comparisons.curve_label("lr 1e-3", "infonas") == "info-NAS, lr 1e-3"
-    assert comparisons.curve_label("", "random") == "random search"
 
 
 def test_variant_curves_render_and_baselines(tmp_path):
@@ -229,7 +227,8 @@ def figures_search(results, best_val, best_test, out, styles):
 
 def prediction_rows():
     rng = np.random.default_rng(0)
-    return pd.DataFrame([{"variant": var, "encoder": enc, "regressor": reg, "n_train": n, "seed": s,
+    return pd.DataFrame([{"label": f"{var}: {enc}", "group": var, "encoder": enc, "regressor": reg, "n_train": n,
+                          "seed": s,
                           "rmse": 0.05 - 0.01 * math.log10(n) + 0.002 * rng.random(),
                           "pearson_r": 0.3 + 0.1 * math.log10(n), "kendall_tau": 0.2}
                          for var, encs in (("lr 1e-3", ("infonas", "arch2vec")), ("8 epochs", ("arch2vec",)))
@@ -239,8 +238,8 @@ def prediction_rows():
 def test_prediction_comparison_renders_and_checks_columns(tmp_path):
     out = tmp_path / "pred"
     assert_written(comparisons.plot_prediction_comparison(prediction_rows(), out, metric="rmse"), out)
-    with pytest.raises(InfonasError, match="predictions: missing column.*variant"):
-        comparisons.plot_prediction_comparison(prediction_rows().drop(columns=["variant"]), tmp_path / "p")
+    with pytest.raises(InfonasError, match="predictions: missing column.*label"):
+        comparisons.plot_prediction_comparison(prediction_rows().drop(columns=["label"]), tmp_path / "p")
 
 
 # ---------------------------------------------------------------- latent spaces
@@ -465,26 +464,27 @@ def test_heatmap_latent_search_and_prediction_stages(io_world, tmp_path):
     results, _, _ = search_results()
     for name, res in results.items():
         save_search(tmp_path / f"{name}.h5", res)
-    curves = [("lr 1e-3", "infonas", [tmp_path / "info-NAS.h5", tmp_path / "arch2vec.h5"]),
-              ("lr 1e-3", "arch2vec", tmp_path / "arch2vec.h5"), ("", "random", tmp_path / "random search.h5")]
+    curves = [("lr 1e-3: info-NAS", "lr 1e-3", "infonas", [tmp_path / "info-NAS.h5", tmp_path / "arch2vec.h5"]),
+              ("lr 1e-3: arch2vec", "lr 1e-3", "arch2vec", tmp_path / "arch2vec.h5"),
+              ("random search", "", "random", tmp_path / "random search.h5")]
     png = stages.search_comparison_report(curves, tmp_path / "bench.h5", tmp_path / "search")
     assert png.is_file()
     table = pd.read_csv(tmp_path / "search_table.csv")
     runs = table.groupby("method")["n_runs"].max()
-    assert runs["info-NAS, lr 1e-3"] == 12 and runs["random search"] == 6
-    with pytest.raises(InfonasError, match="'arch2vec, lr 1e-3' is given twice"):
+    assert runs["lr 1e-3: info-NAS"] == 12 and runs["random search"] == 6
+    with pytest.raises(InfonasError, match="'lr 1e-3: arch2vec' is given twice"):
         stages.search_comparison_report(curves + [curves[1]], tmp_path / "bench.h5", tmp_path / "s2")
 
     rows = prediction_rows()
-    for var, part in rows.groupby("variant"):
-        for enc, sub in part.groupby("encoder"):
-            sub.drop(columns=["variant"]).to_csv(tmp_path / f"pred_{var}_{enc}.csv", index=False)
-    entries_ = [("lr 1e-3", [tmp_path / "pred_lr 1e-3_infonas.csv", tmp_path / "pred_lr 1e-3_arch2vec.csv"]),
-                ("8 epochs", tmp_path / "pred_8 epochs_arch2vec.csv")]
+    for (label, group, enc), sub in rows.groupby(["label", "group", "encoder"]):
+        sub.drop(columns=["label", "group"]).to_csv(tmp_path / f"pred_{label}.csv", index=False)
+    entries_ = [("lr 1e-3: info-NAS", "lr 1e-3", "infonas", [tmp_path / "pred_lr 1e-3: infonas.csv"]),
+                ("lr 1e-3: arch2vec", "lr 1e-3", "arch2vec", [tmp_path / "pred_lr 1e-3: arch2vec.csv"]),
+                ("arch2vec (8 epochs)", "8 epochs", "arch2vec", tmp_path / "pred_8 epochs: arch2vec.csv")]
     written = stages.prediction_comparison_report(entries_, tmp_path / "pred")
-    assert set(written) == {"rmse", "pearson_r"} and all(p.is_file() for p in written.values())
+    assert set(written) == {"rmse", "pearson_r", "table"} and all(p.is_file() for p in written.values())
     summary = pd.read_csv(tmp_path / "pred_table.csv")
-    assert set(summary["encoder"]) == {"info-NAS, lr 1e-3", "arch2vec, lr 1e-3", "arch2vec, 8 epochs"}
+    assert set(summary["encoder"]) == {"lr 1e-3: info-NAS", "lr 1e-3: arch2vec", "arch2vec (8 epochs)"}
     assert set(summary["n_seeds"]) == {3}
 
 

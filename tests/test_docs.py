@@ -75,7 +75,8 @@ VARIANT_FIGURES = [
     "latent_distances.<figure>", "latent_distances_table.<table>",
     "search/<model>_seed<seed>_epoch<epoch>.<figure>", "search/<model>_seed<seed>_epoch<epoch>_table.<table>",
     "predict/<model>_epoch<epoch>.<figure>", "predict/<model>_epoch<epoch>_table.<table>",
-    "search_overview.<figure>", "search_overview_table.<table>",
+    "search_validation.<figure>", "search_test.<figure>", "search_table.<table>", "prediction_rmse.<figure>",
+    "prediction_pearson_r.<figure>", "prediction_table.<table>",
 ]
 #: Files of a comparison's folder `results/<run>/compare/<comparison>/`.
 COMPARISON_FILES = [

@@ -60,6 +60,16 @@ def test_dry_run_resolves_a_dag(preset, tmp_path):
     assert "searchspace" in planned_rules(result)
 
 
+def test_two_infonas_models_in_one_variant_plan_their_comparisons(tmp_path):
+    """Curves and rows are labelled by model variant while the DAG is built (a repeated label fails there)."""
+    overlay = tmp_path / "models.yaml"
+    overlay.write_text("train: {models: [infonas, infonas-opemb, arch2vec]}\n")
+    planned = planned_rules(snakemake("-n", "--configfile", "config.yaml", str(overlay),
+                                      "--config", "run=pytest-dry", f"store_dir={tmp_path / 'store'}"))
+    assert planned["compare_search"] == planned["compare_prediction"] == 1
+    assert planned["variant_search"] == planned["variant_prediction"] == 2
+
+
 def test_thesis_preset_shares_everything_upstream_of_training():
     plan = build_plan(yaml.safe_load((REPO / "presets" / "thesis.yaml").read_text()))
     assert len(plan.variants) > 25
@@ -156,7 +166,8 @@ def test_tiny_default_sweep_runs_end_to_end(finished):
         figures = out / "variants" / variant / "figures"
         for figure in ("infonas/labeled_losses", *(f"infonas/heatmaps_{split}_{view}" for split in HEATMAP_SPLITS
                                                    for view in ("networks", "one_image")),
-                       "search_overview", "search/infonas_seed1_epoch6", "predict/infonas_epoch6",
+                       "search_validation", "search_test", "prediction_rmse", "prediction_pearson_r",
+                       "search/infonas_seed1_epoch6", "predict/infonas_epoch6",
                        "infonas/latent_space_pca_epoch6", "infonas/latent_space_tsne_epoch6", "latent_distances"):
             assert (figures / f"{figure}.png").stat().st_size > 10_000, (variant, figure)
             assert (figures / f"{figure}.pdf").is_file(), (variant, figure)

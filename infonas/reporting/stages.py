@@ -70,8 +70,9 @@ def prediction_report(csv_paths, out_prefix) -> None:
     """Box plots of RMSE and Pearson r by n_train and encoder, and the mean ± std table."""
     frame = pd.concat([_read_predictions(path) for path in csv_paths], ignore_index=True)
     figures.plot_predictor_boxes(frame, out_prefix)
-    tables.write_table(tables.predictor_table(frame), f"{out_prefix}_table",
-                       caption="Performance prediction on latent features, mean ± std over seeds")
+    table = tables.predictor_table(frame)
+    tables.write_table(table, f"{out_prefix}_table", caption="Performance prediction on latent features, "
+                       "mean ± std over seeds." + tables.constant_note(table))
 
 
 def scaling_variants(out_prefix) -> None:
@@ -251,33 +252,93 @@ def _as_list(paths) -> list:
     return [paths] if isinstance(paths, (str, Path)) else list(paths)
 
 
-def search_comparison_report(curves: Sequence[tuple], benchmark_path, out_prefix, band: str = "sem") -> Path:
-    """Regret of several variants' searches on one axis, with their table (paper Figs. 7-8).
-
-    curves: (variant, encoder, path or list of paths) per curve, in legend order, e.g.
-    ("lr 1e-3", "infonas", [seed1.h5, seed2.h5]), ("lr 1e-3", "arch2vec", ...),
-    ("arch2vec 8 epochs", "arch2vec", ...), ("", "random", "random.h5"). Several paths of one
-    curve (e.g. one per training seed) pool their runs. Colour follows the variant, line style
-    the encoder (`comparisons.comparison_styles`). Writes `<out_prefix>.png/.pdf` and
-    `<out_prefix>_table.csv/.md/.tex`; returns the PNG path.
-    """
+def _load_curves(curves: Sequence[tuple]) -> tuple[dict, dict]:
+    """(label -> SearchResult pooled over its files, label -> style) of (label, group, encoder, paths)
+    curves (`infonas.models.variants.label_feature_sets`); colour by group, line style by encoder."""
     if not curves:
         raise InfonasError("search comparison: no curves given")
-    keys = [(str(v or ""), str(e)) for v, e, _ in curves]
-    styles = comparisons.comparison_styles(keys)
+    checked = []
+    for k, curve in enumerate(curves):
+        if not isinstance(curve, (tuple, list)) or len(curve) != 4:
+            raise InfonasError(f"search comparison curve {k}: expected (label, group, encoder, paths)")
+        checked.append((str(curve[0]), str(curve[1] or ""), str(curve[2]), curve[3]))
+    styles = comparisons.comparison_styles([(group, encoder) for _, group, encoder, _ in checked])
     results, named_styles = {}, {}
-    for (variant, encoder), (_, _, paths) in zip(keys, curves):
-        label = comparisons.curve_label(variant, encoder)
+    for label, group, encoder, paths in checked:
         if label in results:
             raise InfonasError(f"search comparison: curve '{label}' is given twice")
         loaded = [load_search(p) for p in _as_list(paths)]
         results[label] = loaded[0] if len(loaded) == 1 else concat_results(label, loaded)
-        named_styles[label] = styles[(variant, encoder)]
+        named_styles[label] = styles[(group, encoder)]
+    return results, named_styles
+
+
+def search_comparison_report(curves: Sequence[tuple], benchmark_path, out_prefix, band: str = "sem") -> Path:
+    """Regret of several variants' searches on one axis, with their table (paper Figs. 7-8).
+
+    curves: (label, group, encoder, path or list of paths) per curve, in legend order, e.g.
+    ("lr=1e-3: info-NAS, epoch 6", "lr=1e-3/infonas/6", "infonas", [seed1.h5, seed2.h5]), ...,
+    ("random search", "", "random", "random.h5"). Several paths of one curve (e.g. one per training
+    seed) pool their runs. Colour follows the group, line style the encoder
+    (`comparisons.comparison_styles`). Writes `<out_prefix>.png/.pdf` (validation and test regret
+    with their ECDFs) and `<out_prefix>_table.csv/.md/.tex`; returns the PNG path.
+    """
+    results, styles = _load_curves(curves)
     best_val, best_test = best_accuracies(load_benchmark(benchmark_path))
-    png = figures.plot_search_regret(results, best_val, best_test, out_prefix, band=band, styles=named_styles)[0]
+    png = figures.plot_search_regret(results, best_val, best_test, out_prefix, band=band, styles=styles)[0]
     tables.write_table(tables.search_table(results, best_val, best_test), f"{out_prefix}_table",
                        caption="Regret (best possible minus best found) over runs", float_format="{:.2e}")
     return png
+
+
+def no_test_reason(benchmark) -> str | None:
+    """Why a benchmark table yields no test regret (None when it has test accuracies)."""
+    if benchmark.has_test:
+        return None
+    return (f"No test regret: the benchmark table ({benchmark.source}) has no test accuracy. "
+            "The builtin NB-101 metrics (metrics_csv: builtin) carry validation accuracies only; "
+            "the official tfrecord, or a metrics CSV with test_acc columns, has them.")
+
+
+def search_features_report(curves: Sequence[tuple], benchmark_path, out_prefix, band: str = "sem") -> dict[str, Path]:
+    """Paper Figs. 7-8: validation and test regret over time of every feature set, one axis each.
+
+    curves as in `search_comparison_report` (e.g. info-NAS and its reference arch2vec at epochs 10
+    and 30, the 8-epoch arch2vec and random search). Writes `<out_prefix>_validation.png/.pdf`,
+    `<out_prefix>_test.png/.pdf` (a panel that says why, when the benchmark has no test accuracy)
+    and `<out_prefix>_table.csv/.md/.tex`; returns {"validation": png, "test": png, "table": csv}.
+    """
+    results, styles = _load_curves(curves)
+    benchmark = load_benchmark(benchmark_path)
+    best_val, best_test = best_accuracies(benchmark)
+    written = {kind: figures.plot_regret_over_time(results, best_val, best_test, kind, f"{out_prefix}_{kind}",
+                                                   band=band, styles=styles, missing=no_test_reason(benchmark))[0]
+               for kind in ("validation", "test")}
+    written["table"] = tables.write_table(
+        tables.search_table(results, best_val, best_test), f"{out_prefix}_table",
+        caption="Regret (best possible minus best found) over runs", float_format="{:.2e}")["csv"]
+    return written
+
+
+def _feature_predictions(entries: Sequence[tuple]) -> pd.DataFrame:
+    """The predict CSVs of (label, group, encoder, paths) entries, tagged with `label` and `group`."""
+    frames = []
+    for k, entry in enumerate(entries):
+        if not isinstance(entry, (tuple, list)) or len(entry) != 4:
+            raise InfonasError(f"prediction comparison entry {k}: expected (label, group, encoder, paths)")
+        label, group, encoder, paths = entry
+        for path in _as_list(paths):
+            frames.append(_read_predictions(path).assign(label=str(label), group=str(group or ""),
+                                                         encoder=str(encoder)))
+    if not frames:
+        raise InfonasError("prediction comparison: no result files given")
+    return pd.concat(frames, ignore_index=True)
+
+
+def _prediction_table(frame: pd.DataFrame, out_prefix, caption: str) -> Path:
+    """predictor_table by feature set (the labels), with the caption's note on constant predictions."""
+    table = tables.predictor_table(frame.assign(encoder=frame["label"]))
+    return tables.write_table(table, f"{out_prefix}_table", caption=caption + tables.constant_note(table))["csv"]
 
 
 def prediction_comparison_report(
@@ -285,23 +346,35 @@ def prediction_comparison_report(
 ) -> dict[str, Path]:
     """Performance prediction of several variants against n_train (paper Figs. 9-10, as lines).
 
-    entries: (variant, path or list of paths) of predict CSVs (each carries its `encoder` column),
-    e.g. ("lr 1e-3", [.../infonas.csv, .../arch2vec.csv]), ("arch2vec 8 epochs", [.../arch2vec.csv]).
-    Writes `<out_prefix>_<metric>.png/.pdf` per metric (a panel per regressor, a line per
-    (variant, encoder)) and `<out_prefix>_table.csv/.md/.tex`; returns {metric: png path}.
+    entries: (label, group, encoder, path or list of paths) of predict CSVs per feature set, as
+    `infonas.models.variants.label_feature_sets` gives them. Writes `<out_prefix>_<metric>.png/.pdf`
+    per metric (a panel per regressor, a line per feature set) and `<out_prefix>_table.csv/.md/.tex`;
+    returns {metric: png path, "table": csv path}.
     """
-    frames = []
-    for variant, paths in entries:
-        for path in _as_list(paths):
-            frames.append(_read_predictions(path).assign(variant=str(variant or "")))
-    if not frames:
-        raise InfonasError("prediction comparison: no result files given")
-    frame = pd.concat(frames, ignore_index=True)
-    tables.require_columns(frame, ("encoder",), "prediction comparison")
+    frame = _feature_predictions(entries)
     written = {m: comparisons.plot_prediction_comparison(frame, f"{out_prefix}_{m}", metric=m)[0] for m in metrics}
-    labelled = frame.assign(encoder=[comparisons.curve_label(v, e) for v, e in zip(frame["variant"], frame["encoder"])])
-    tables.write_table(tables.predictor_table(labelled), f"{out_prefix}_table",
-                       caption="Performance prediction per variant, mean ± std over seeds")
+    written["table"] = _prediction_table(frame, out_prefix, "Performance prediction per feature set, mean ± std over seeds.")
+    return written
+
+
+def prediction_boxes_report(
+    entries: Sequence[tuple], out_prefix, metrics: Sequence[str] = ("rmse", "pearson_r")
+) -> dict[str, Path]:
+    """Paper Figs. 9-10: box plots over seeds of each metric for every n_train, the feature sets side by side.
+
+    entries as in `prediction_comparison_report` (e.g. info-NAS and its reference arch2vec at
+    epochs 10 and 30, the 8-epoch arch2vec). Writes `<out_prefix>_<metric>.png/.pdf` per metric
+    (a row of panels per regressor) and `<out_prefix>_table.csv/.md/.tex`; returns
+    {metric: png path, "table": csv path}.
+    """
+    frame = _feature_predictions(entries)
+    keys = list(dict.fromkeys(zip(frame["group"], frame["encoder"])))
+    styles = comparisons.comparison_styles(keys)
+    by_label = {label: styles[(g, e)] for label, g, e in zip(frame["label"], frame["group"], frame["encoder"])}
+    boxes = frame.assign(encoder=frame["label"])
+    written = {m: figures.plot_predictor_boxes(boxes, f"{out_prefix}_{m}", metrics=(m,), styles=by_label,
+                                               legend_title="features")[0] for m in metrics}
+    written["table"] = _prediction_table(frame, out_prefix, "Performance prediction per feature set, mean ± std over seeds.")
     return written
 
 

@@ -250,14 +250,44 @@ def search_table(
     return pd.DataFrame(rows)
 
 
+#: the text of a correlation cell whose every seed predicted one value for all rows
+CONSTANT = "constant"
+#: the text of a correlation cell undefined for another reason (fewer than two rows scored)
+UNDEFINED = "undefined"
+CORRELATIONS = ("pearson_r", "kendall_tau")
+WORD_CELLS = (CONSTANT, UNDEFINED)
+
+
+def constant_predictions(frame: pd.DataFrame) -> pd.Series:
+    """Per prediction row, whether the predictor predicted one value for every scored row (the
+    `constant_prediction` column of `run_prediction`; False for files written before it existed)."""
+    if "constant_prediction" not in frame:
+        return pd.Series(False, index=frame.index)
+    return frame["constant_prediction"].map(lambda v: str(v).strip().lower() in ("true", "1", "1.0"))
+
+
+def _correlation_cells(cell: pd.DataFrame, metric: str) -> tuple:
+    """(mean, std) of a correlation over the seeds where it is defined; the words `CONSTANT` or
+    `UNDEFINED` in both where it is defined for none, so the table never shows an empty cell."""
+    mean, std = finite_mean_std(cell[metric])
+    if np.isfinite(mean):
+        return mean, std
+    word = CONSTANT if constant_predictions(cell).all() else UNDEFINED
+    return word, word
+
+
 def predictor_table(frame: pd.DataFrame, what: str = "predictions") -> pd.DataFrame:
     """Mean ± std over seeds of RMSE, Pearson's r and Kendall's tau (thesis Table 4.14).
 
     `frame`: rows of `infonas.evaluation.prediction_protocol.run_prediction` with an added
     `encoder` column. One row per (regressor, encoder, n_train), regressors and encoders in order
-    of appearance, n_train ascending; regressors get their readable names.
+    of appearance, n_train ascending; regressors get their readable names. `n_constant` counts the
+    seeds whose predictor predicted a constant (scikit-learn's default SVR does on raw accuracies):
+    their Pearson r and Kendall tau are undefined, so the correlations average the other seeds,
+    and read "constant" when every seed did ("undefined" when none is defined for another reason).
     """
     require_columns(frame, ("encoder", "regressor", "n_train", "seed", *PREDICTION_METRICS), what)
+    constant = constant_predictions(frame)
     rows = []
     for reg in dict.fromkeys(frame["regressor"]):
         for enc in dict.fromkeys(frame["encoder"]):
@@ -265,11 +295,23 @@ def predictor_table(frame: pd.DataFrame, what: str = "predictions") -> pd.DataFr
             for n in sorted(part["n_train"].unique()):
                 cell = part[part["n_train"] == n]
                 row = {"regressor": REGRESSOR_LABELS.get(reg, reg), "encoder": enc,
-                       "n_train": int(n), "n_seeds": int(cell["seed"].nunique())}
+                       "n_train": int(n), "n_seeds": int(cell["seed"].nunique()),
+                       "n_constant": int(constant[cell.index].sum())}
                 for metric in PREDICTION_METRICS:
-                    row[f"{metric}_mean"], row[f"{metric}_std"] = finite_mean_std(cell[metric])
+                    row[f"{metric}_mean"], row[f"{metric}_std"] = (
+                        _correlation_cells(cell, metric) if metric in CORRELATIONS else finite_mean_std(cell[metric]))
                 rows.append(row)
     return pd.DataFrame(rows)
+
+
+def constant_note(table: pd.DataFrame) -> str:
+    """The caption's sentence on constant predictions of a `predictor_table` (empty when none)."""
+    if not (table.get("n_constant", pd.Series(dtype=int)) > 0).any():
+        return ""
+    return (' Column "n constant" counts the seeds whose predictor predicted one value for every architecture '
+            "(Pearson r and Kendall tau are undefined for them; scikit-learn's default SVR does so on raw "
+            "accuracies, which lie inside its 0.1 epsilon tube): the correlations average the other seeds, "
+            "and read \"constant\" where every seed did.")
 
 
 def scaling_variants_table() -> pd.DataFrame:
@@ -350,6 +392,8 @@ def summary_cell(mean: str, std: str = "", low: str = "", high: str = "") -> str
     (no std for one seed, no CI for a metric without one); nothing without a mean."""
     if not mean:
         return ""
+    if mean in WORD_CELLS:  # "constant" / "undefined" over every seed: a word, not a number ± spread
+        return mean
     cell = f"{mean} ± {std}" if std else mean
     return f"{cell} [{low}, {high}]" if low and high else cell
 
