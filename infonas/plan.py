@@ -274,12 +274,26 @@ def build_plan(config: dict) -> Plan:
     leaves = schema_leaves()
     overrides, comparisons = sweep_variants(config, leaves)
     variants = {name: variant_config(config, name, o) for name, o in overrides.items()}
+    _check_comparison_epochs(comparisons, variants)
     by_variant = {name: variant_records(cfg, leaves) for name, cfg in variants.items()}
     records: dict[str, dict[str, StageRecord]] = {}
     for recs in by_variant.values():
         for rec in recs.values():
             records.setdefault(rec.stage, {})[rec.digest] = rec
     return Plan(variants, comparisons, by_variant, records)
+
+
+def _check_comparison_epochs(comparisons: Mapping[str, Comparison], variants: Mapping[str, dict]) -> None:
+    """A comparison's `epoch` must be one its info-NAS variants train (metrics.csv has a row per epoch);
+    checked here so that a typo fails before any job instead of in the comparison's last job."""
+    for name, comparison in comparisons.items():
+        if comparison.epoch is None:
+            continue
+        for variant in comparison.varied:
+            train = variants[variant]["train"]
+            if any(uses_labels(m) for m in train["models"]) and comparison.epoch > train["epochs"]:
+                raise InfonasError(f"config key 'sweep.{name}.epoch': variant '{variant}' trains epochs 1-"
+                                   f"{train['epochs']} (train.epochs), not epoch {comparison.epoch}")
 
 
 def write_variant_config(path, config: Mapping, stages: Mapping[str, Mapping], store_dir: str) -> None:

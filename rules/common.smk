@@ -6,8 +6,9 @@
 import sys
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 
-from infonas.config import saved_epochs
+from infonas.config import load_config_files, saved_epochs
 from infonas.errors import InfonasError
 from infonas.files import hold_directory_lock
 from infonas.models.variants import encoders_of, uses_labels
@@ -16,6 +17,7 @@ from infonas.resources import RULE_NEEDS, request, small_job
 from infonas.slurm import check_fits, largest_node, partition_of
 
 try:
+    load_config_files(workflow.configfiles)  # Snakemake's own reading keeps the last of two equal keys
     PLAN = build_plan(config)
 except InfonasError as error:
     raise WorkflowError(f"infonas: {error}")
@@ -27,12 +29,15 @@ UNTIL_TARGETS = {"pretrain": "pretrain_all", "extract_io": "extract_io_all", "fi
 
 
 def refuse_until_behind_checkpoint():
-    """Called while the DAG is built (Snakemake's DAG settings are unknown when the Snakefile is read)."""
+    """Called while the DAG is built (Snakemake's DAG settings are unknown when the Snakefile is read).
+
+    Snakemake wraps any exception an input function raises in a 3-frame InputFunctionException, so
+    the refusal is logged as its one line and the process exits; nothing has started or locked yet."""
     until = sorted(set(workflow.dag_settings.until or ()) & set(UNTIL_TARGETS)) if workflow.dag_settings else []
     if until:
-        raise WorkflowError(
-            f"infonas: --until {until[0]} cannot reach jobs that depend on the sample_networks checkpoint; "
-            f"run `snakemake {UNTIL_TARGETS[until[0]]}` (every variant, nothing after) instead")
+        logger.error(f"infonas: --until {until[0]} cannot reach jobs that depend on the sample_networks "
+                     f"checkpoint; run `snakemake {UNTIL_TARGETS[until[0]]}` (every variant, nothing after) instead")
+        sys.exit(1)
 
 RUN = f"results/{config['run']}"
 STORE = config["store_dir"]

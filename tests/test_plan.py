@@ -131,6 +131,7 @@ def test_explicit_variants_and_shared_names(default):
     ({"s": {"product": {"train.lr": [-1]}}}, "sweep variant 'lr=-1': config key 'train.lr'"),
     ({"s": {"variants": {"../x": {}}}}, "not a plain name"),
     ({"s": {"variants": {"a": {"train.lr": 0.1}}}, "t": {"variants": {"a": {"train.lr": 0.2}}}}, "defined twice"),
+    ({"s": {"product": {"train.lr": [0.1]}, "epoch": 99}}, "'sweep.s.epoch': variant 'lr=0.1' trains epochs 1-"),
 ])
 def test_bad_sweeps_fail_before_any_job_naming_where(default, sweep, message):
     default["sweep"] = sweep
