@@ -14,6 +14,7 @@ Light on purpose (no torch, no snakemake): the Snakefile calls it while it build
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -23,7 +24,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from infonas.config import get_path, has_path, schema_leaves, set_path, validate_config
+from infonas.config import get_path, has_path, load_config_files, schema_leaves, set_path, validate_config
 from infonas.errors import InfonasError
 from infonas.files import atomic_path
 from infonas.models.variants import uses_labels, uses_op_embeddings
@@ -356,13 +357,23 @@ def _grouped_name(keys: list[str]) -> str:
     return f"{keys[0].rsplit('.', 1)[0]}.{{{', '.join(k.rsplit('.', 1)[1] for k in keys)}}}"
 
 
-def main() -> None:
-    """Print the rerun table of a config file (default: config.yaml) as Markdown rows."""
-    path = sys.argv[1] if len(sys.argv) > 1 else "config.yaml"
-    with open(path) as handle:
-        config = yaml.safe_load(handle) or {}
-    config.pop("sweep", None)
-    for keys, stages in grouped_rows(rerun_table(validate_config(config))):
+def main(argv: list[str] | None = None) -> None:
+    """Print the rerun table of a config (files merged in order, default config.yaml) as Markdown rows;
+    a bad file or setting is one line on stderr and exit status 1."""
+    parser = argparse.ArgumentParser(
+        prog="python -m infonas.plan",
+        description="Print, as Markdown table rows, which stages a change of each setting reruns "
+                    "(the rerun table of docs/settings.md) for a config without its sweep.")
+    parser.add_argument("configs", nargs="*", default=["config.yaml"], metavar="CONFIG",
+                        help="config files, merged in order like --configfile (default: config.yaml)")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config_files(args.configs)
+        config.pop("sweep", None)
+        rows = grouped_rows(rerun_table(validate_config(config)))
+    except InfonasError as error:
+        sys.exit(f"infonas.plan: {error}")
+    for keys, stages in rows:
         print(f"| `{keys}` | {', '.join(stages) if stages else '-'} |")
 
 

@@ -82,3 +82,23 @@ def test_until_behind_the_checkpoint_is_one_line_in_a_real_run(repo, tmp_path):
     assert out.rstrip().splitlines()[-1].startswith("infonas: --until pretrain cannot reach")
     assert "Exception" not in out and "Traceback" not in out
     assert not (tmp_path / "store").exists()
+
+
+@pytest.mark.parametrize("module", ["infonas.plan", "infonas.resources"])
+def test_project_commands_have_help_and_one_line_errors(repo, module, tmp_path):
+    def command(*args):
+        result = subprocess.run([sys.executable, "-m", module, *args], cwd=repo, capture_output=True, text=True,
+                                timeout=120)
+        return result.returncode, result.stdout, result.stderr
+
+    code, out, _ = command("--help")
+    assert code == 0 and "usage: python -m " + module in out and "CONFIG" in out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: {epochs: -1}\n")
+    for args, message in [(["missing.yaml"], "missing.yaml: config file not found"),
+                          (["config.yaml", str(bad)], "config key 'train.epochs'")]:
+        code, out, err = command(*args)
+        assert code == 1 and out == "" and len(err.strip().splitlines()) == 1, err
+        assert err.startswith(f"{module}: ") and message in err
+    code, out, err = command("config.yaml")
+    assert code == 0 and out.startswith("| `run` |" if module == "infonas.plan" else "variant "), err
