@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -26,7 +25,7 @@ import yaml
 
 from infonas.config import get_path, has_path, load_config_files, schema_leaves, set_path, validate_config
 from infonas.errors import InfonasError
-from infonas.files import atomic_path
+from infonas.files import atomic_path, content_fingerprint
 from infonas.models.variants import uses_labels, uses_op_embeddings
 from infonas.sweep import INVOCATION_KEYS, Comparison, sweep_variants, variant_config
 
@@ -97,28 +96,6 @@ def stage_keys(stage: str, model: str | None = None, leaves: list[str] | None = 
     return keys
 
 
-def fingerprint(path: str | None) -> str | None:
-    """Size and modification time of a local input file, or of every file under a folder (hashed).
-
-    Part of a stage's digest, so that replacing an input file or an image folder gives new outputs
-    instead of silently keeping the old ones. URLs and absent paths have none (downloads are cached
-    by URL and verified; a missing file is the stage's own error).
-    """
-    if not path or "://" in str(path) or not os.path.exists(path):
-        return None
-    if os.path.isfile(path):
-        st = os.stat(path)
-        return f"{st.st_size}:{st.st_mtime_ns}"
-    h = hashlib.sha256()
-    for root, dirs, files in os.walk(path):
-        dirs.sort()
-        for name in sorted(files):
-            full = os.path.join(root, name)
-            st = os.stat(full)
-            h.update(f"{os.path.relpath(full, path)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()[:16]
-
-
 def metrics_file(space: Mapping) -> str | None:
     """The local file `searchspace.metrics_csv` names (`builtin`: the packaged copy), or None."""
     if not space.get("metrics_csv") or "://" in str(space["metrics_csv"]):
@@ -129,13 +106,15 @@ def metrics_file(space: Mapping) -> str | None:
 
 
 def input_files(stage: str, config: Mapping) -> dict[str, str | None]:
-    """Fingerprints of the files a stage reads by path (not from another stage)."""
+    """Content fingerprints of the files a stage reads by path (not from another stage)."""
+    cache = config.get("cache_dir")
     if stage == "searchspace":
         space = config["searchspace"]
         tfrecord = space.get("tfrecord") if space["source"] == "tfrecord" else None
-        return {"tfrecord": fingerprint(tfrecord), "metrics_csv": fingerprint(metrics_file(space))}
+        return {"tfrecord": content_fingerprint(tfrecord, cache),
+                "metrics_csv": content_fingerprint(metrics_file(space), cache)}
     if stage == "images" and config["images"]["source"] == "imagefolder":
-        return {"root": fingerprint(config["images"].get("root"))}
+        return {"root": content_fingerprint(config["images"].get("root"), cache)}
     return {}
 
 

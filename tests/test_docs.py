@@ -86,7 +86,7 @@ COMPARISON_FILES = [
 @lru_cache(maxsize=None)
 def layout() -> tuple[str, ...]:
     """Every file path of the output layout, with `<slot>` placeholders; `**` is any sub-path."""
-    paths = ["results/_cache/nb101_cells.h5", "results/_cache/downloads/<url>/<name>",
+    paths = ["results/_cache/nb101_cells.h5", "results/_cache/downloads/<url>/<name>", "results/_cache/fingerprints.json",
              "results/_cache/logs/enumerate_cells.log", "results/_cache/benchmarks/enumerate_cells.tsv",
              "results/<run>/report.html", "results/<run>/figures/scaling_variants.<table>", "results/<run>/logs/**",
              "results/<run>/variants/<variant>/config.yaml"]
