@@ -6,7 +6,7 @@ rule train:
         unpack(train_inputs),
     output:  # update(): a failing rerun (--forcerun) restores the previous outputs instead of losing them
         metrics=update(f"{train_dir('{digest}', '{model}', '{seed}')}/metrics.csv"),
-        weights=update(directory(f"{train_dir('{digest}', '{model}', '{seed}')}/weights")),
+        weights=update(f"{train_dir('{digest}', '{model}', '{seed}')}/weights.pt"),
     params:
         settings=section("train", "train"),
     conda:

@@ -308,7 +308,7 @@ def test_forced_rerun_that_fails_keeps_outputs_and_one_that_succeeds_retrains(fi
     failed = snakemake("--cores", "2", "--configfile", "config.yaml", *finished.args, "device=cuda",
                        "--forcerun", "train", "--until", "train")
     assert failed.returncode != 0
-    assert without_timings(metrics) == before and (metrics.parent / "weights" / "epoch6.pt").is_file()
+    assert without_timings(metrics) == before and (metrics.parent / "weights.pt").is_file()
     again = snakemake("--cores", "2", "--configfile", "config.yaml", *finished.args, "--forcerun", "train",
                       "--until", "train")
     assert again.returncode == 0, again.stderr[-3000:]
@@ -351,3 +351,45 @@ def test_until_a_stage_behind_the_checkpoint_says_what_works(tmp_path):
         assert f"snakemake {target}" in result.stdout + result.stderr
     targets = planned_rules(snakemake("-n", "pretrain_all", "--config", f"store_dir={tmp_path / 'store'}"))
     assert "sample_networks" in targets and "pretrain_all" in targets and "train" not in targets
+
+
+#: one store file of each kind (a glob under the store) -> the rule that writes it
+STORE_KINDS = {
+    "searchspace/*/searchspace.h5": "searchspace", "images/*/images.h5": "images",
+    "networks/*/networks.csv": "sample_networks", "pretrain/*/*.pt": "pretrain", "pretrain/*/*.json": "pretrain",
+    "extract_io/*/*.h5": "extract_io", "fit_scaler/*/scaler.h5": "fit_scaler", "io_dataset/*/dataset.h5": "io_dataset",
+    "benchmark/*/benchmark.h5": "benchmark_table", "random_search/*/random.h5": "random_search",
+    "train/*/*/seed*/metrics.csv": "train", "train/*/*/seed*/weights.pt": "train",
+    "train/*/*/seed*/embeddings/*.h5": "embed", "reinforce/*/*/*/*/*.h5": "reinforce",
+    "predict/*/*/*/*/*.csv": "predict",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pattern, writer", STORE_KINDS.items(), ids=list(STORE_KINDS.values()))
+def test_a_deleted_store_file_reruns_the_job_that_writes_it(finished, tmp_path, pattern, writer):
+    """Snakemake reruns the writer of a missing file only when a target needs it: every store file is one."""
+    path = sorted(finished.store.glob(pattern))[0]
+    kept = tmp_path / path.name
+    shutil.move(path, kept)  # a rename: the file comes back with its own mtime
+    try:
+        planned = finished.dry()
+    finally:
+        shutil.move(kept, path)
+    assert planned.get(writer, 0) >= 1, (path, planned)
+    assert finished.dry() == {}
+
+
+@pytest.mark.slow
+def test_the_advice_for_a_corrupt_weights_file_works(finished):
+    """A torn weights.pt fails the jobs that read it with advice; following it, the next run succeeds."""
+    weights = sorted(finished.store.glob("train/*/infonas/seed1/weights.pt"))[0]
+    weights.write_bytes(weights.read_bytes()[:200])  # newer than its embeddings: they are made again
+    failed = snakemake("--cores", "2", "--configfile", "config.yaml", *finished.args)
+    assert failed.returncode != 0
+    log = (weights.parents[2] / "logs" / "embed_infonas_seed1_epoch6.log").read_text().strip().splitlines()[-1]
+    assert f"checkpoint {weights}: corrupt or not a checkpoint" in log and "delete it and run again" in log
+    weights.unlink()
+    again = snakemake("--cores", "2", "--configfile", "config.yaml", *finished.args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert finished.dry() == {}
