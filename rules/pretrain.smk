@@ -31,6 +31,7 @@ rule pretrain:
     params:
         settings=section("pretrain", "pretrain"),
         seed=setting("pretrain", "seed"),
+        compute_threads=setting("pretrain", "compute_threads"),
     conda:
         "../envs/infonas.yaml"
     log:
@@ -56,6 +57,7 @@ rule extract_io:
     params:
         settings=lambda w: upstream_record("extract_io", w.digest, "pretrain").section("pretrain"),
         batch_size=setting("extract_io", "io.batch_size"),
+        compute_threads=setting("extract_io", "compute_threads"),
     conda:
         "../envs/infonas.yaml"
     log:

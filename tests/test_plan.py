@@ -57,6 +57,12 @@ def test_pretraining_setting_reruns_pretraining_and_what_reads_it(default):
     assert not stages & {"searchspace", "images", "networks"}
 
 
+def test_compute_threads_key_every_stage_that_computes_on_the_cpu(default):
+    """CPU sums depend on the thread count: a result must follow the setting, not --cores (issue 19)."""
+    assert changed(default, compute_threads=1) == {
+        "pretrain", "extract_io", "fit_scaler", "io_dataset", "train:infonas", "reinforce:infonas", "predict:infonas"}
+
+
 @pytest.mark.parametrize("key, value", [("device", "cpu"), ("run", "other"), ("train__seeds", [7]),
                                         ("pretrain__gpu_percent", 50), ("evaluate__embed_epochs", [3])])
 def test_workflow_keys_change_no_digest(default, key, value):

@@ -393,3 +393,47 @@ def test_the_advice_for_a_corrupt_weights_file_works(finished):
     again = snakemake("--cores", "2", "--configfile", "config.yaml", *finished.args)
     assert again.returncode == 0, again.stderr[-3000:]
     assert finished.dry() == {}
+
+
+def tiny_run_config(tmp: Path, name: str) -> Path:
+    """The default config without its sweep, as small as a full run gets (one model, seed and variant)."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config.pop("sweep")
+    merge(config, {"run": name, "store_dir": str(tmp / "store"), "networks": {"n_train": 2, "n_valid": 1},
+                   "pretrain": {"epochs": 1},
+                   "train": {"seeds": [1], "epochs": 2, "checkpoint_every": 2, "n_labeled_batches": 10,
+                             "n_unlabeled_batches": 5, "n_latent_points": 100, "n_bootstrap": 10},
+                   "evaluate": {"embed_epochs": [2], "predict": {"n_train": [50], "seeds": 1}}})
+    path = tmp / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.slow
+def test_train_and_predict_outputs_do_not_depend_on_cores(tmp_path):
+    """Snakemake lowers a job's threads to --cores; the compute threads are a setting instead (issue 19)."""
+    import torch
+
+    config = tiny_run_config(tmp_path, "pytest-cores")
+    first = snakemake("--cores", "2", "--configfile", str(config), "--until", "predict", timeout=1800)
+    assert first.returncode == 0, first.stderr[-3000:]
+    train = next((tmp_path / "store" / "train").glob("*/infonas/seed1"))
+    predictions = sorted((tmp_path / "store" / "predict").rglob("*.csv"))
+    assert len(predictions) == 2  # info-NAS and its reference arch2vec encoder
+
+    def outputs():
+        weights = torch.load(train / "weights.pt", weights_only=True)["epochs"][2]["models"]
+        return without_timings(train / "metrics.csv"), weights, [p.read_text() for p in predictions]
+
+    metrics, weights, predicted = outputs()
+    written = [p.stat().st_mtime_ns for p in predictions]
+    again = snakemake("--cores", "1", "--configfile", str(config), "--until", "predict", "--forcerun", "train",
+                      timeout=1800)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resuming" not in (train.parents[1] / "logs" / "infonas_seed1.log").read_text()
+    metrics_1, weights_1, predicted_1 = outputs()
+    assert all(p.stat().st_mtime_ns != t for p, t in zip(predictions, written)), "predict ran again"
+    assert metrics_1 == metrics and predicted_1 == predicted
+    for name, state in weights.items():
+        assert all(torch.equal(state[k], weights_1[name][k]) for k in state), name
+    shutil.rmtree(REPO / "results" / "pytest-cores", ignore_errors=True)
