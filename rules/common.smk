@@ -5,9 +5,10 @@
 # variants and runs that agree upstream share those files and a new variant adds only its own jobs.
 import sys
 
-from snakemake.exceptions import WorkflowError
+from snakemake.exceptions import IncompleteCheckpointException, WorkflowError
+from snakemake.logging import logger
 
-from infonas.config import saved_epochs
+from infonas.config import load_config_files, saved_epochs
 from infonas.errors import InfonasError
 from infonas.files import hold_directory_lock
 from infonas.models.variants import encoders_of, label_feature_sets, uses_labels
@@ -16,6 +17,7 @@ from infonas.resources import RULE_NEEDS, request, small_job
 from infonas.slurm import check_fits, largest_node, partition_of
 
 try:
+    load_config_files(workflow.configfiles)  # Snakemake's own reading keeps the last of two equal keys
     PLAN = build_plan(config)
 except InfonasError as error:
     raise WorkflowError(f"infonas: {error}")
@@ -27,12 +29,15 @@ UNTIL_TARGETS = {"pretrain": "pretrain_all", "extract_io": "extract_io_all", "fi
 
 
 def refuse_until_behind_checkpoint():
-    """Called while the DAG is built (Snakemake's DAG settings are unknown when the Snakefile is read)."""
+    """Called while the DAG is built (Snakemake's DAG settings are unknown when the Snakefile is read).
+
+    Snakemake wraps any exception an input function raises in a 3-frame InputFunctionException, so
+    the refusal is logged as its one line and the process exits; nothing has started or locked yet."""
     until = sorted(set(workflow.dag_settings.until or ()) & set(UNTIL_TARGETS)) if workflow.dag_settings else []
     if until:
-        raise WorkflowError(
-            f"infonas: --until {until[0]} cannot reach jobs that depend on the sample_networks checkpoint; "
-            f"run `snakemake {UNTIL_TARGETS[until[0]]}` (every variant, nothing after) instead")
+        logger.error(f"infonas: --until {until[0]} cannot reach jobs that depend on the sample_networks "
+                     f"checkpoint; run `snakemake {UNTIL_TARGETS[until[0]]}` (every variant, nothing after) instead")
+        sys.exit(1)
 
 RUN = f"results/{config['run']}"
 STORE = config["store_dir"]
@@ -240,13 +245,64 @@ def variant_figures(variant):
 
 
 def final_outputs():
-    """Default targets: every variant's evaluation outputs, figures and tables."""
+    """Default targets: every variant's evaluation outputs, figures and tables, and every store file
+    they are made from."""
     refuse_until_behind_checkpoint()
     targets = [f"{RUN}/figures/scaling_variants.csv"]
     for variant in VARIANTS:
         targets += [path for paths in variant_outputs(variant).values() for path in paths]
-        targets += variant_figures(variant)
+        targets += variant_figures(variant) + store_files(variant)
     return sorted(set(targets + comparison_figures()))
+
+
+def store_files(variant, roots=None):
+    """Every store file that the variant's `roots` stages (default: its trainings and evaluations) are
+    made from, theirs included; with roots, the networks' files wait for the sample_networks checkpoint.
+
+    Targets name them all because Snakemake reruns the job of a missing file only when a target or a
+    job that runs needs it: a deleted pretrained network, whose shard is still there, would otherwise
+    never come back, and a later rerun of the shard would find it missing. The default targets leave
+    out the networks' files until they are sampled: the jobs that read them ask for them then, and a
+    dry run still shows every job before the checkpoint.
+    """
+    wait = roots is not None
+    cfg, recs = PLAN.variants[variant], PLAN.by_variant[variant]
+    if roots is None:
+        roots = [f"{stage}:{model}" for model in cfg["train"]["models"]
+                 for stage in (("train", "reinforce", "predict") if PLAN.evaluated(variant) else ("train",))]
+        roots += ["random_search"] if PLAN.evaluated(variant) else []
+    todo, seen = [recs[root] for root in roots], set()
+    while todo:
+        rec = todo.pop()
+        if (rec.stage, rec.digest) not in seen:
+            seen.add((rec.stage, rec.digest))
+            todo += [PLAN.record(name, digest) for name, digest in rec.upstream.items()]
+    return sorted({path for stage, digest in seen for path in stage_files(variant, stage, digest, wait)})
+
+
+def stage_files(variant, stage, d, wait=True):
+    """The files one stage instance of the variant writes (networks' stages: one per sampled network)."""
+    single = {"searchspace": searchspace_h5, "images": images_h5, "networks": networks_csv, "fit_scaler": scaler_h5,
+              "io_dataset": dataset_h5, "benchmark": benchmark_h5, "random_search": random_h5}
+    if stage in single:
+        return [single[stage](d)]
+    if stage in ("pretrain", "extract_io"):
+        networks = PLAN.digest(variant, "networks")
+        try:
+            hashes = network_hashes(networks)
+        except IncompleteCheckpointException:
+            if wait:
+                raise
+            return []
+        if stage == "extract_io":
+            return [networks_csv(networks)] + [shard_h5(d, h) for h in hashes]
+        return [networks_csv(networks)] + [pretrained(d, h, ext) for h in hashes for ext in ("pt", "json")]
+    if stage == "train":
+        model = PLAN.record("train", d).settings["model"]
+        epochs = embed_epochs(variant, model) if PLAN.evaluated(variant) else []
+        return [f"{train_dir(d, model, seed)}/{name}" for seed in PLAN.variants[variant]["train"]["seeds"]
+                for name in ["metrics.csv", "weights.pt"] + [f"embeddings/epoch{e}.h5" for e in epochs]]
+    return []  # reinforce, predict: their files are the evaluation outputs (variant_outputs)
 
 
 def cluster_requests():

@@ -32,16 +32,9 @@ def dataset_inputs(wildcards):
     )
 
 
-def every_network(stage, output):
-    """One output per sampled network of every variant (after the checkpoint): stage targets."""
-    def inputs(wildcards):
-        files = set()
-        for variant in VARIANTS:
-            hashes = network_hashes(PLAN.digest(variant, "networks"))
-            files.update(output(PLAN.digest(variant, stage), h) for h in hashes)
-        return sorted(files)
-
-    return inputs
+def up_to(stage):
+    """Every store file up to `stage` of every variant (after the checkpoint): the stage targets."""
+    return lambda wildcards: sorted({path for variant in VARIANTS for path in store_files(variant, [stage])})
 
 
 # ------------------------------------------------------------------------------ train.smk
@@ -187,7 +180,7 @@ def heatmap_inputs(wildcards):
     v, model = wildcards.variant, wildcards.model
     d, cfg = PLAN.digest(v, "train", model), PLAN.variants[v]
     dataset = upstream_digest("train", d, "io_dataset")
-    return {"weights": f"{train_dir(d, model, cfg['train']['seeds'][0])}/weights",
+    return {"weights": f"{train_dir(d, model, cfg['train']['seeds'][0])}/weights.pt",
             "dataset": dataset_h5(dataset), "images": images_h5(upstream_digest("train", d, "images")),
             "scaler": scaler_h5(upstream_digest("train", d, "fit_scaler"))}
 

@@ -59,8 +59,7 @@ STORE_FILES = {
     "io_dataset": ["dataset.h5"],
     "benchmark": ["benchmark.h5"],
     "random_search": ["random.h5"],
-    "train": ["<model>/seed<seed>/metrics.csv", "<model>/seed<seed>/weights/epoch<epoch>.pt",
-              "<model>/seed<seed>/weights/.snakemake_timestamp",
+    "train": ["<model>/seed<seed>/metrics.csv", "<model>/seed<seed>/weights.pt",
               "<model>/seed<seed>/embeddings/epoch<epoch>.h5", "<model>/seed<seed>/checkpoints/epoch_<epoch>.pt",
               "<model>/seed<seed>/checkpoints.inputs.json"],
     "reinforce": ["<model>/seed<seed>/epoch<epoch>/<encoder>.h5"],
@@ -89,7 +88,7 @@ COMPARISON_FILES = [
 @lru_cache(maxsize=None)
 def layout() -> tuple[str, ...]:
     """Every file path of the output layout, with `<slot>` placeholders; `**` is any sub-path."""
-    paths = ["results/_cache/nb101_cells.h5", "results/_cache/downloads/<url>/<name>",
+    paths = ["results/_cache/nb101_cells.h5", "results/_cache/downloads/<url>/<name>", "results/_cache/fingerprints.json",
              "results/_cache/logs/enumerate_cells.log", "results/_cache/benchmarks/enumerate_cells.tsv",
              "results/<run>/report.html", "results/<run>/figures/scaling_variants.<table>", "results/<run>/logs/**",
              "results/<run>/variants/<variant>/config.yaml"]

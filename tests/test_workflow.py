@@ -323,7 +323,7 @@ def test_forced_rerun_that_fails_keeps_outputs_and_one_that_succeeds_retrains(fi
     failed = snakemake("--cores", "2", "--configfile", "config.yaml", *finished.args, "device=cuda",
                        "--forcerun", "train", "--until", "train")
     assert failed.returncode != 0
-    assert without_timings(metrics) == before and (metrics.parent / "weights" / "epoch6.pt").is_file()
+    assert without_timings(metrics) == before and (metrics.parent / "weights.pt").is_file()
     again = snakemake("--cores", "2", "--configfile", "config.yaml", *finished.args, "--forcerun", "train",
                       "--until", "train")
     assert again.returncode == 0, again.stderr[-3000:]
@@ -366,3 +366,89 @@ def test_until_a_stage_behind_the_checkpoint_says_what_works(tmp_path):
         assert f"snakemake {target}" in result.stdout + result.stderr
     targets = planned_rules(snakemake("-n", "pretrain_all", "--config", f"store_dir={tmp_path / 'store'}"))
     assert "sample_networks" in targets and "pretrain_all" in targets and "train" not in targets
+
+
+#: one store file of each kind (a glob under the store) -> the rule that writes it
+STORE_KINDS = {
+    "searchspace/*/searchspace.h5": "searchspace", "images/*/images.h5": "images",
+    "networks/*/networks.csv": "sample_networks", "pretrain/*/*.pt": "pretrain", "pretrain/*/*.json": "pretrain",
+    "extract_io/*/*.h5": "extract_io", "fit_scaler/*/scaler.h5": "fit_scaler", "io_dataset/*/dataset.h5": "io_dataset",
+    "benchmark/*/benchmark.h5": "benchmark_table", "random_search/*/random.h5": "random_search",
+    "train/*/*/seed*/metrics.csv": "train", "train/*/*/seed*/weights.pt": "train",
+    "train/*/*/seed*/embeddings/*.h5": "embed", "reinforce/*/*/*/*/*.h5": "reinforce",
+    "predict/*/*/*/*/*.csv": "predict",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pattern, writer", STORE_KINDS.items(), ids=list(STORE_KINDS.values()))
+def test_a_deleted_store_file_reruns_the_job_that_writes_it(finished, tmp_path, pattern, writer):
+    """Snakemake reruns the writer of a missing file only when a target needs it: every store file is one."""
+    path = sorted(finished.store.glob(pattern))[0]
+    kept = tmp_path / path.name
+    shutil.move(path, kept)  # a rename: the file comes back with its own mtime
+    try:
+        planned = finished.dry()
+    finally:
+        shutil.move(kept, path)
+    assert planned.get(writer, 0) >= 1, (path, planned)
+    assert finished.dry() == {}
+
+
+@pytest.mark.slow
+def test_the_advice_for_a_corrupt_weights_file_works(finished):
+    """A torn weights.pt fails the jobs that read it with advice; following it, the next run succeeds."""
+    weights = sorted(finished.store.glob("train/*/infonas/seed1/weights.pt"))[0]
+    weights.write_bytes(weights.read_bytes()[:200])  # newer than its embeddings: they are made again
+    failed = snakemake("--cores", "2", "--configfile", "config.yaml", *finished.args)
+    assert failed.returncode != 0
+    log = (weights.parents[2] / "logs" / "embed_infonas_seed1_epoch6.log").read_text().strip().splitlines()[-1]
+    assert f"checkpoint {weights}: corrupt or not a checkpoint" in log and "delete it and run again" in log
+    weights.unlink()
+    again = snakemake("--cores", "2", "--configfile", "config.yaml", *finished.args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert finished.dry() == {}
+
+
+def tiny_run_config(tmp: Path, name: str) -> Path:
+    """The default config without its sweep, as small as a full run gets (one model, seed and variant)."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config.pop("sweep")
+    merge(config, {"run": name, "store_dir": str(tmp / "store"), "networks": {"n_train": 2, "n_valid": 1},
+                   "pretrain": {"epochs": 1},
+                   "train": {"seeds": [1], "epochs": 2, "checkpoint_every": 2, "n_labeled_batches": 10,
+                             "n_unlabeled_batches": 5, "n_latent_points": 100, "n_bootstrap": 10},
+                   "evaluate": {"embed_epochs": [2], "predict": {"n_train": [50], "seeds": 1}}})
+    path = tmp / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.slow
+def test_train_and_predict_outputs_do_not_depend_on_cores(tmp_path):
+    """Snakemake lowers a job's threads to --cores; the compute threads are a setting instead (issue 19)."""
+    import torch
+
+    config = tiny_run_config(tmp_path, "pytest-cores")
+    first = snakemake("--cores", "2", "--configfile", str(config), "--until", "predict", timeout=1800)
+    assert first.returncode == 0, first.stderr[-3000:]
+    train = next((tmp_path / "store" / "train").glob("*/infonas/seed1"))
+    predictions = sorted((tmp_path / "store" / "predict").rglob("*.csv"))
+    assert len(predictions) == 2  # info-NAS and its reference arch2vec encoder
+
+    def outputs():
+        weights = torch.load(train / "weights.pt", weights_only=True)["epochs"][2]["models"]
+        return without_timings(train / "metrics.csv"), weights, [p.read_text() for p in predictions]
+
+    metrics, weights, predicted = outputs()
+    written = [p.stat().st_mtime_ns for p in predictions]
+    again = snakemake("--cores", "1", "--configfile", str(config), "--until", "predict", "--forcerun", "train",
+                      timeout=1800)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resuming" not in (train.parents[1] / "logs" / "infonas_seed1.log").read_text()
+    metrics_1, weights_1, predicted_1 = outputs()
+    assert all(p.stat().st_mtime_ns != t for p, t in zip(predictions, written)), "predict ran again"
+    assert metrics_1 == metrics and predicted_1 == predicted
+    for name, state in weights.items():
+        assert all(torch.equal(state[k], weights_1[name][k]) for k in state), name
+    shutil.rmtree(REPO / "results" / "pytest-cores", ignore_errors=True)

@@ -384,7 +384,8 @@ class Trainer:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torn files cannot exist (atomic writes), foreign ones can
-            raise InfonasError(f"{path}: unreadable pretraining checkpoint ({type(exc).__name__}); delete it") from None
+            raise InfonasError(f"{path}: unreadable pretraining checkpoint ({type(exc).__name__}); "
+                               "delete it and run again (the job then starts over)") from None
         if state.get("format") != CHECKPOINT_FORMAT or {k: state.get(k) for k in self.identity} != self.identity:
             log.warning("%s: checkpoint of other settings, seed or cell; starting from scratch", path)
             return False

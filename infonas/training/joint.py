@@ -491,7 +491,7 @@ class JointTrainer:
     def load_state_dict(self, state: dict, source: str = "checkpoint") -> None:
         """Resume from `state`; InfonasError if it was written for other settings or data."""
         if state["model_config"] != self.model_config.to_dict():
-            raise InfonasError(f"{source}: written with a different model config; delete it to start over")
+            raise InfonasError(f"{source}: written with a different model config")
         mine = asdict(self.config)
         for key, value in state["joint_config"].items():
             if key not in RESUMABLE_KEYS and mine.get(key) != value:
@@ -502,7 +502,7 @@ class JointTrainer:
             raise InfonasError(f"{source}: holds models {sorted(state['models'])}, this run trains {sorted(self.models())}")
         if set(state["optimizers"]) != set(self.optimizers):
             raise InfonasError(f"{source}: holds optimisers {sorted(state['optimizers'])}, "
-                               f"this run has {sorted(self.optimizers)}; delete it to start over")
+                               f"this run has {sorted(self.optimizers)}")
         for name, m in self.models().items():
             m.load_state_dict(state["models"][name])
         for name, opt in self.optimizers.items():
@@ -595,7 +595,10 @@ def train_joint(
         trainer = JointTrainer(unlabeled, labeled, heldout, model_config, config, device)
         latest = latest_checkpoint(ckpt_dir)
         if latest is not None:
-            trainer.load_state_dict(load_checkpoint(latest, map_location=device), source=f"checkpoint {latest}")
+            try:
+                trainer.load_state_dict(load_checkpoint(latest, map_location=device), source=f"checkpoint {latest}")
+            except InfonasError as error:  # every checkpoint there was written alike: deleting one is not enough
+                raise InfonasError(f"{error}; delete the folder {ckpt_dir} to start the job over") from None
             logger.info("resuming from %s (epoch %d)", latest, trainer.epoch)
         while trainer.epoch < config.epochs:
             stats = trainer.run_epoch(progress=progress)
