@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-#: ../shared/data beside the checkout; INFONAS_SHARED_DATA points elsewhere (a checkout in a deeper folder)
+#: shared/data beside the checkout; INFONAS_SHARED_DATA points elsewhere (for a checkout in a deeper folder)
 SHARED_DATA = Path(os.environ.get("INFONAS_SHARED_DATA") or REPO.parent / "shared" / "data")
 
 

@@ -80,7 +80,7 @@ VARIANT_FIGURES = [
 #: Files of a comparison's folder `results/<run>/compare/<comparison>/`.
 COMPARISON_FILES = [
     "comparison.<table>", "comparison_<split>.<table>", "comparison_reconstruction.<table>",
-    "curves_<split>.<figure>", "search.<figure>", "search_table.<table>", "prediction_pearson_r.<figure>",
+    "comparison_<split>.html", "comparison_reconstruction.html", "curves_<split>.<figure>", "search.<figure>", "search_table.<table>", "prediction_pearson_r.<figure>",
     "prediction_rmse.<figure>", "prediction_table.<table>",
 ]
 

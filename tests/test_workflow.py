@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -177,11 +178,17 @@ def test_tiny_default_sweep_runs_end_to_end(finished):
         assert (compare / name).is_file(), name
     table = (compare / "comparison.csv").read_text()
     assert "axis0" in table and "axisnull-multiply" in table
+    per_split = pd.read_csv(compare / "comparison_valid_unseen_networks.csv", dtype={"seed": str})
+    assert per_split["seed"].tolist() == ["all", "1", "2"] * 2  # two variants, pooled then per seed
+    assert per_split["labeled_l1_valid_unseen_networks_mean"].notna().all()
+    recon = pd.read_csv(compare / "comparison_reconstruction.csv")
+    assert recon["ops_acc_padded_mean"].between(0, 1).all() and "info-NAS" in set(recon["model"])
     assert finished.dry() == {}, "a second run has nothing to do"
     report = snakemake("--configfile", "config.yaml", *finished.args, "--report", str(out / "report.html"))
     assert report.returncode == 0, report.stderr[-2000:]
     html = (out / "report.html").read_text()
     assert "labeled_losses.png" in html and "NAS-Bench-101 validation accuracies" in html
+    assert "comparison_valid_unseen_networks.html" in html and "comparison_reconstruction.html" in html
     written = [f"results/store/{p.relative_to(store)}" for p in store.rglob("*") if p.is_file()]
     written += [f"results/{finished.run}/{p.relative_to(out)}" for p in out.rglob("*") if p.is_file()]
     assert [path for path in written if not fits_layout(path)] == [], "files off the layout of docs/layout.md"
