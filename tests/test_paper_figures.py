@@ -92,9 +92,9 @@ def test_validation_and_test_regret_draw_epoch_10_and_30_on_one_axis(tmp_path, d
     for kind in ("validation", "test"):
         fig = drawn[f"search_{kind}"]
         assert len(fig.axes) == 1 and fig.axes[0].get_ylabel() == f"{kind} regret"
-        assert legend_texts(fig) == ["info-NAS, epoch 10 (6 runs)", "reference arch2vec, epoch 10 (6 runs)",
-                                     "info-NAS, epoch 30 (6 runs)", "reference arch2vec, epoch 30 (6 runs)",
-                                     "arch2vec (8 epochs) (6 runs)", "random search (6 runs)"]
+        assert legend_texts(fig) == ["info-NAS, epoch 10, 6 runs", "reference arch2vec, epoch 10, 6 runs",
+                                     "info-NAS, epoch 30, 6 runs", "reference arch2vec, epoch 30, 6 runs",
+                                     "arch2vec (8 epochs), 6 runs", "random search, 6 runs"]
         lines = fig.axes[0].get_lines()
         assert lines[0].get_color() == lines[1].get_color() != lines[2].get_color()
         assert lines[0].get_linestyle() == "-" and lines[1].get_linestyle() == "--"
@@ -137,7 +137,7 @@ def test_box_plots_per_n_train_put_every_feature_set_side_by_side(tmp_path, draw
     table = pd.read_csv(tmp_path / "prediction_table.csv")
     assert len(table) == 2 * 4 * 3
     assert (table.loc[table["regressor"] == "SVR", "pearson_r_mean"] == tables.CONSTANT).all()
-    assert (table.loc[table["regressor"] == "SVR", "n_constant"] == 3).all()
+    assert (table.loc[table["regressor"] == "SVR", "n_constant"] == 3).all() and (table["n_seeds"] == 3).all()
     assert pd.to_numeric(table.loc[table["regressor"] == "random forest", "pearson_r_mean"]).notna().all()
     markdown = (tmp_path / "prediction_table.md").read_text()
     assert 'read "constant" where every seed did' in markdown.split("\n\n")[0]
@@ -155,6 +155,8 @@ def test_a_constant_prediction_is_a_word_in_the_table_never_an_empty_cell():
     table = tables.predictor_table(mixed)
     svr, rf = table.iloc[0], table.iloc[1]
     assert svr["n_constant"] == 1 and svr["pearson_r_mean"] == 0.5 and rf["n_constant"] == 0
+    pooled = tables.predictor_table(pd.concat([frame, frame]))  # two training seeds, the same prediction seeds
+    assert pooled.iloc[0][["n_seeds", "n_constant"]].tolist() == [4, 4]
     table = tables.predictor_table(frame)
     headers, rows, _ = tables.display_columns(table)
     cells = dict(zip(headers, rows[0]))

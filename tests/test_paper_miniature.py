@@ -78,11 +78,12 @@ def test_the_miniature_only_shrinks_the_paper_preset(tmp_path):
 def unpack_subset(archive: Path, root: Path, per_class: dict[str, int]) -> Path:
     """An imagefolder of the first `per_class[split]` images of each class (the archive lists
     `<split>/<class>/NNNN.jpg`); only those members are written."""
+    safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # Python >= 3.10.12
     with tarfile.open(archive, "r:gz") as tar:
         for member in tar:
             parts = Path(member.name).parts
             if member.isfile() and len(parts) == 3 and int(Path(parts[2]).stem) < per_class.get(parts[0], 0):
-                tar.extract(member, root, filter="data")
+                tar.extract(member, root, **safe)
     return root
 
 

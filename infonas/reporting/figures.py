@@ -428,7 +428,7 @@ def plot_regret_over_time(
         color = style.get("color", COLORS[i % len(COLORS)])
         mean, low, high = run_band(regret_curves(res, best_val, best_test, grid, test_of=test_of)[row], band)
         ax.plot(grid, mean, color=color, linestyle=style.get("linestyle", LINESTYLES[i % len(LINESTYLES)]),
-                label=f"{name} ({res.n_runs} runs)")
+                label=f"{name}, {res.n_runs} runs")
         ax.fill_between(grid, low, high, color=color, alpha=0.15, linewidth=0)
         drawn += [mean, low, high]
     ax.set_xscale("log")

@@ -281,12 +281,14 @@ def predictor_table(frame: pd.DataFrame, what: str = "predictions") -> pd.DataFr
 
     `frame`: rows of `infonas.evaluation.prediction_protocol.run_prediction` with an added
     `encoder` column. One row per (regressor, encoder, n_train), regressors and encoders in order
-    of appearance, n_train ascending; regressors get their readable names. `n_constant` counts the
+    of appearance, n_train ascending; regressors get their readable names. `n_seeds` counts the
+    runs averaged (the prediction seeds of every training seed pooled), `n_constant` counts the
     seeds whose predictor predicted a constant (scikit-learn's default SVR does on raw accuracies):
     their Pearson r and Kendall tau are undefined, so the correlations average the other seeds,
     and read "constant" when every seed did ("undefined" when none is defined for another reason).
     """
     require_columns(frame, ("encoder", "regressor", "n_train", "seed", *PREDICTION_METRICS), what)
+    frame = frame.reset_index(drop=True)  # pooled files may repeat index labels
     constant = constant_predictions(frame)
     rows = []
     for reg in dict.fromkeys(frame["regressor"]):
@@ -295,7 +297,7 @@ def predictor_table(frame: pd.DataFrame, what: str = "predictions") -> pd.DataFr
             for n in sorted(part["n_train"].unique()):
                 cell = part[part["n_train"] == n]
                 row = {"regressor": REGRESSOR_LABELS.get(reg, reg), "encoder": enc,
-                       "n_train": int(n), "n_seeds": int(cell["seed"].nunique()),
+                       "n_train": int(n), "n_seeds": len(cell),
                        "n_constant": int(constant[cell.index].sum())}
                 for metric in PREDICTION_METRICS:
                     row[f"{metric}_mean"], row[f"{metric}_std"] = (
