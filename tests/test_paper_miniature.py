@@ -34,19 +34,26 @@ SIZE_KEYS = {
 DATA_KEYS = {"searchspace.source", "searchspace.tfrecord", "searchspace.metrics_csv", "searchspace.only_with_metrics",
              "images.source"}
 
-#: figures (png + pdf) the paper preset draws, under results/<run>/variants/base/figures/. Extend it as the
-#: preset gains figures (paper Figs 7-10, the heatmaps of every split).
+#: figures (png + pdf) the paper preset draws, under results/<run>/variants/base/figures/: the thesis' and
+#: paper's figures (README's map) at the miniature's epochs 1 and 2.
 PAPER_FIGURES = (
     "infonas/labeled_losses", "infonas/vae_losses", "infonas/reconstruction", "infonas/validity_uniqueness",
     "arch2vec/vae_losses", "arch2vec/reconstruction", "arch2vec/validity_uniqueness",
-    "infonas/heatmaps_networks", "infonas/heatmaps_one_image",
-    "infonas/latent_space_epoch2", "arch2vec/latent_space_epoch2",
-    "search_overview", "search/infonas_seed1_epoch1", "search/infonas_seed1_epoch2", "search/arch2vec_seed1_epoch2",
+    *(f"infonas/heatmaps_{split}_{view}" for split in ("train", "valid_unseen_networks", "valid_unseen_images")
+      for view in ("networks", "one_image")),                                      # thesis Figs 4.4-4.11
+    *(f"{model}/latent_space_{projection}_epoch{epoch}" for model, epoch in (("infonas", 1), ("infonas", 2),
+                                                                              ("arch2vec", 2))
+      for projection in ("pca", "tsne")),
+    "latent_distances",
+    "search_validation", "search_test", "prediction_rmse", "prediction_pearson_r",  # paper Figs 7-10
+    "search/infonas_seed1_epoch1", "search/infonas_seed1_epoch2", "search/arch2vec_seed1_epoch2",
     "predict/infonas_epoch1", "predict/infonas_epoch2", "predict/arch2vec_epoch2",
 )
+
 #: tables (csv + md + tex) beside them
 PAPER_TABLES = (
-    "infonas/final_epoch", "infonas/scaling_results", "arch2vec/final_epoch", "search_overview_table",
+    "infonas/final_epoch", "infonas/scaling_results", "arch2vec/final_epoch", "search_table", "prediction_table",
+    "latent_distances_table",
     "search/infonas_seed1_epoch1_table", "search/infonas_seed1_epoch2_table", "search/arch2vec_seed1_epoch2_table",
     "predict/infonas_epoch1_table", "predict/infonas_epoch2_table", "predict/arch2vec_epoch2_table",
 )
