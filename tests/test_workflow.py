@@ -308,7 +308,7 @@ def test_every_setting_reruns_what_the_rerun_table_says(finished, tmp_path):
 
 
 REPORT_RULES = {"scaling_variants_table", "training_report", "arch2vec_report", "search_report",
-                "prediction_report", "variant_search", "output_heatmaps", "latent_space", "latent_distances", "all"}
+                "prediction_report", "variant_search", "variant_prediction", "output_heatmaps", "latent_space", "latent_distances", "all"}
 
 
 def merge(config: dict, overlay: dict) -> None:
@@ -415,7 +415,8 @@ def test_the_advice_for_a_corrupt_weights_file_works(finished):
     finished.complete()
     weights = sorted(finished.store.glob("train/*/infonas/seed1/weights.pt"))[0]
     weights.write_bytes(weights.read_bytes()[:200])  # newer than its embeddings: they are made again
-    failed = snakemake("--cores", "2", "--configfile", "config.yaml", *finished.args)
+    # --keep-going: the heatmap and latent-space jobs read the same file and may fail first
+    failed = snakemake("--cores", "2", "--keep-going", "--configfile", "config.yaml", *finished.args)
     assert failed.returncode != 0
     log = (weights.parents[2] / "logs" / "embed_infonas_seed1_epoch6.log").read_text().strip().splitlines()[-1]
     assert f"checkpoint {weights}: corrupt or not a checkpoint" in log and "delete it and run again" in log
