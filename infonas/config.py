@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -35,15 +36,73 @@ def _with_defaults(validator_class):
     return validators.extend(validator_class, {"properties": set_defaults})
 
 
+#: A float written without a dot ('1e-3', '-2E+5'): YAML 1.2 reads it as a number, PyYAML (YAML 1.1) as text.
+_FLOAT_WITHOUT_DOT = re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$")
+
+
+class StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, strict where a config file is silently misread otherwise.
+
+    A duplicate key (two variants named `a`) would keep only the last value: it is refused with the
+    file, line and key. `1e-3` would be the string '1e-3': it is the number a user means.
+    """
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) or key is None:
+                if key in seen:
+                    mark = key_node.start_mark
+                    raise InfonasError(f"{mark.name}:{mark.line + 1}: duplicate key '{key}' (first on line "
+                                       f"{seen[key] + 1}); a YAML mapping keeps only one value per key")
+                seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+StrictLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_WITHOUT_DOT, list("-+0123456789"))
+
+
+def load_yaml(path: str | Path) -> Any:
+    """A YAML (or JSON) config file read with `StrictLoader`; a syntax error is one line naming the file."""
+    try:
+        with open(path) as handle:
+            return yaml.load(handle, Loader=StrictLoader)
+    except FileNotFoundError:
+        raise InfonasError(f"{path}: config file not found") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise InfonasError(f"{where}: not valid YAML ({getattr(error, 'problem', None) or error})") from None
+
+
+def load_config_files(paths) -> dict[str, Any]:
+    """Config files merged in order, key by key (as Snakemake merges --configfile), read strictly."""
+    config: dict[str, Any] = {}
+    for path in paths:
+        content = load_yaml(path) or {}
+        if not isinstance(content, dict):
+            raise InfonasError(f"{path}: a config file is a mapping of settings, not {type(content).__name__}")
+        _merge(config, content)
+    return config
+
+
+def _merge(config: dict, overlay: Mapping) -> None:
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(config.get(key), dict):
+            _merge(config[key], value)
+        else:
+            config[key] = copy.deepcopy(value)
+
+
 def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
-    with open(path) as handle:
-        return yaml.safe_load(handle)
+    return load_yaml(path)
 
 
 def validate_config(config: dict[str, Any], schema: dict | None = None) -> dict[str, Any]:
     """Fill defaults into `config` in place and return it; raise InfonasError naming the first bad key."""
     schema = load_schema() if schema is None else schema
-    _integral_floats_to_int(config, schema)
+    _numbers_as_numbers(config, schema)
     validator = _with_defaults(Draft202012Validator)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
@@ -54,23 +113,27 @@ def validate_config(config: dict[str, Any], schema: dict | None = None) -> dict[
     return config
 
 
-def _integral_floats_to_int(value: Any, schema: dict) -> Any:
-    """Turn 6.0 into 6 wherever the schema asks for an integer (YAML and --config write 6.0 easily).
+def _numbers_as_numbers(value: Any, schema: dict) -> Any:
+    """Read numbers as the schema means them, wherever it asks for one.
 
-    JSON schema accepts 6.0 as an integer, but range(6.0) does not; a non-integral float is left for
-    the validator to reject with the key's name.
+    6.0 becomes 6 where an integer is asked (YAML and --config write 6.0 easily; JSON schema accepts
+    it, range(6.0) does not); '1e-3' becomes 0.001 where a number is asked and text is not (Snakemake
+    reads config files and --config with YAML 1.1, which takes a float without a dot for text). A
+    non-integral float or other text is left for the validator to reject with the key's name.
     """
     types = schema.get("type", [])
     types = [types] if isinstance(types, str) else types
+    if isinstance(value, str) and "number" in types and "string" not in types and _FLOAT_WITHOUT_DOT.match(value):
+        return float(value.replace("_", ""))
     if isinstance(value, float) and "integer" in types and value.is_integer():
         return int(value)
     if isinstance(value, dict):
         props = schema.get("properties", {})
         for key, sub in value.items():
             if key in props:
-                value[key] = _integral_floats_to_int(sub, props[key])
+                value[key] = _numbers_as_numbers(sub, props[key])
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
-        value[:] = [_integral_floats_to_int(v, schema["items"]) for v in value]
+        value[:] = [_numbers_as_numbers(v, schema["items"]) for v in value]
     return value
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -103,6 +104,71 @@ def hold_directory_lock(path: str | os.PathLike = ".snakemake/infonas.lock") -> 
     handle.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}")
     handle.flush()
     _WORKDIR_LOCK = handle
+
+
+#: name of the content-hash cache in cache_dir (`content_fingerprint`)
+FINGERPRINT_CACHE = "fingerprints.json"
+
+
+def content_fingerprint(path: str | os.PathLike | None, cache_dir: str | os.PathLike | None = None) -> str | None:
+    """SHA-256 (16 hex digits) of a local file's content, or of every file's name and content under a folder.
+
+    Part of a stage's digest, so that an input file changed in place gives new outputs, even when its
+    size and modification time were kept (`touch -r`, `rsync -t`, `cp -p`). Each file's hash is kept in
+    `<cache_dir>/fingerprints.json` under its path, size, mtime, inode and ctime, so a large tfrecord
+    is read once, not at every DAG build; ctime, which no tool can set back, catches a same-size edit
+    whose mtime was restored. URLs and absent paths have none (downloads are cached by URL and
+    verified; a missing file is the stage's own error).
+    """
+    if not path or "://" in str(path) or not os.path.exists(path):
+        return None
+    cache = _HashCache(Path(cache_dir) / FINGERPRINT_CACHE if cache_dir else None)
+    if os.path.isfile(path):
+        digest = cache.hash(Path(path))
+    else:
+        h = hashlib.sha256()
+        for root, dirs, files in os.walk(path):
+            dirs.sort()
+            for name in sorted(files):
+                full = Path(root, name)
+                h.update(f"{full.relative_to(path)}:{cache.hash(full)}\n".encode())
+        digest = h.hexdigest()[:16]
+    cache.save()
+    return digest
+
+
+class _HashCache:
+    """Content hashes by absolute path, valid while (size, mtime_ns, inode, ctime_ns) stay the same.
+
+    Many processes read it at once (every job builds the plan): it is replaced atomically and a
+    write lost to another writer only means hashing that file again.
+    """
+
+    def __init__(self, path: Path | None):
+        self.path, self.entries, self.changed = path, {}, False
+        if path is not None and path.is_file():
+            try:
+                self.entries = json.loads(path.read_text())
+            except ValueError:  # a damaged cache is rebuilt, never trusted
+                self.entries = {}
+
+    def hash(self, file: Path) -> str:
+        st = file.stat()
+        key, name = [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns], str(file.resolve())
+        entry = self.entries.get(name)
+        if isinstance(entry, list) and entry[:4] == key:
+            return entry[4]
+        h = hashlib.sha256()
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                h.update(block)
+        self.entries[name], self.changed = key + [h.hexdigest()[:16]], True
+        return self.entries[name][4]
+
+    def save(self) -> None:
+        if self.path is not None and self.changed:
+            with atomic_path(self.path) as tmp:
+                tmp.write_text(json.dumps(self.entries, sort_keys=True))
 
 
 def input_stamp(paths, settings=None) -> dict:

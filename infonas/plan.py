@@ -14,18 +14,18 @@ Light on purpose (no torch, no snakemake): the Snakefile calls it while it build
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
-import os
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import yaml
 
-from infonas.config import get_path, has_path, schema_leaves, set_path, validate_config
+from infonas.config import get_path, has_path, load_config_files, schema_leaves, set_path, validate_config
 from infonas.errors import InfonasError
-from infonas.files import atomic_path
+from infonas.files import atomic_path, content_fingerprint
 from infonas.models.variants import uses_labels, uses_op_embeddings
 from infonas.sweep import INVOCATION_KEYS, Comparison, sweep_variants, variant_config
 
@@ -63,16 +63,19 @@ DIGEST_STAGES: dict[str, Stage] = {
     "searchspace": Stage(("searchspace", "seed"), (), "rows, metrics and arch2vec split"),
     "images": Stage(("images", "seed"), (), "image splits"),
     "networks": Stage(("networks", "seed"), ("searchspace",), "sampled networks (checkpoint)"),
-    "pretrain": Stage(("pretrain", "seed"), ("searchspace", "images"), "one job per network"),
-    "extract_io": Stage(("io.batch_size",), ("pretrain",), "outputs of each pretrained network"),
+    "pretrain": Stage(("pretrain", "seed", "compute_threads"), ("searchspace", "images"), "one job per network"),
+    "extract_io": Stage(("io.batch_size", "compute_threads"), ("pretrain",), "outputs of each pretrained network"),
     "fit_scaler": Stage(("io.scaling", "io.scaling_order"), ("networks", "extract_io"), "scaling statistics"),
     "io_dataset": Stage(("io.unseen_image_fraction", "seed"), ("fit_scaler",), "labeled splits"),
     "benchmark": Stage((), ("searchspace",), "accuracies and costs the evaluations query"),
     "random_search": Stage(("evaluate.reinforce.runs", "evaluate.reinforce.budget_s", "seed"), ("benchmark",),
                            "random-search baseline"),
-    "train": Stage(("train",), ("io_dataset",), "one job per model and seed; embed reads its checkpoints"),
-    "reinforce": Stage(("evaluate.reinforce", "seed"), ("train", "benchmark"), "REINFORCE per encoder"),
-    "predict": Stage(("evaluate.predict", "seed"), ("train", "benchmark"), "performance predictors per encoder"),
+    "train": Stage(("train", "compute_threads"), ("io_dataset",),
+                   "one job per model and seed; embed reads its weights"),
+    "reinforce": Stage(("evaluate.reinforce", "seed", "compute_threads"), ("train", "benchmark"),
+                       "REINFORCE per encoder"),
+    "predict": Stage(("evaluate.predict", "seed", "compute_threads"), ("train", "benchmark"),
+                     "performance predictors per encoder"),
 }
 MODEL_STAGES = ("train", "reinforce", "predict")
 
@@ -96,28 +99,6 @@ def stage_keys(stage: str, model: str | None = None, leaves: list[str] | None = 
     return keys
 
 
-def fingerprint(path: str | None) -> str | None:
-    """Size and modification time of a local input file, or of every file under a folder (hashed).
-
-    Part of a stage's digest, so that replacing an input file or an image folder gives new outputs
-    instead of silently keeping the old ones. URLs and absent paths have none (downloads are cached
-    by URL and verified; a missing file is the stage's own error).
-    """
-    if not path or "://" in str(path) or not os.path.exists(path):
-        return None
-    if os.path.isfile(path):
-        st = os.stat(path)
-        return f"{st.st_size}:{st.st_mtime_ns}"
-    h = hashlib.sha256()
-    for root, dirs, files in os.walk(path):
-        dirs.sort()
-        for name in sorted(files):
-            full = os.path.join(root, name)
-            st = os.stat(full)
-            h.update(f"{os.path.relpath(full, path)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()[:16]
-
-
 def metrics_file(space: Mapping) -> str | None:
     """The local file `searchspace.metrics_csv` names (`builtin`: the packaged copy), or None."""
     if not space.get("metrics_csv") or "://" in str(space["metrics_csv"]):
@@ -128,13 +109,15 @@ def metrics_file(space: Mapping) -> str | None:
 
 
 def input_files(stage: str, config: Mapping) -> dict[str, str | None]:
-    """Fingerprints of the files a stage reads by path (not from another stage)."""
+    """Content fingerprints of the files a stage reads by path (not from another stage)."""
+    cache = config.get("cache_dir")
     if stage == "searchspace":
         space = config["searchspace"]
         tfrecord = space.get("tfrecord") if space["source"] == "tfrecord" else None
-        return {"tfrecord": fingerprint(tfrecord), "metrics_csv": fingerprint(metrics_file(space))}
+        return {"tfrecord": content_fingerprint(tfrecord, cache),
+                "metrics_csv": content_fingerprint(metrics_file(space), cache)}
     if stage == "images" and config["images"]["source"] == "imagefolder":
-        return {"root": fingerprint(config["images"].get("root"))}
+        return {"root": content_fingerprint(config["images"].get("root"), cache)}
     return {}
 
 
@@ -274,12 +257,26 @@ def build_plan(config: dict) -> Plan:
     leaves = schema_leaves()
     overrides, comparisons = sweep_variants(config, leaves)
     variants = {name: variant_config(config, name, o) for name, o in overrides.items()}
+    _check_comparison_epochs(comparisons, variants)
     by_variant = {name: variant_records(cfg, leaves) for name, cfg in variants.items()}
     records: dict[str, dict[str, StageRecord]] = {}
     for recs in by_variant.values():
         for rec in recs.values():
             records.setdefault(rec.stage, {})[rec.digest] = rec
     return Plan(variants, comparisons, by_variant, records)
+
+
+def _check_comparison_epochs(comparisons: Mapping[str, Comparison], variants: Mapping[str, dict]) -> None:
+    """A comparison's `epoch` must be one its info-NAS variants train (metrics.csv has a row per epoch);
+    checked here so that a typo fails before any job instead of in the comparison's last job."""
+    for name, comparison in comparisons.items():
+        if comparison.epoch is None:
+            continue
+        for variant in comparison.varied:
+            train = variants[variant]["train"]
+            if any(uses_labels(m) for m in train["models"]) and comparison.epoch > train["epochs"]:
+                raise InfonasError(f"config key 'sweep.{name}.epoch': variant '{variant}' trains epochs 1-"
+                                   f"{train['epochs']} (train.epochs), not epoch {comparison.epoch}")
 
 
 def write_variant_config(path, config: Mapping, stages: Mapping[str, Mapping], store_dir: str) -> None:
@@ -342,13 +339,23 @@ def _grouped_name(keys: list[str]) -> str:
     return f"{keys[0].rsplit('.', 1)[0]}.{{{', '.join(k.rsplit('.', 1)[1] for k in keys)}}}"
 
 
-def main() -> None:
-    """Print the rerun table of a config file (default: config.yaml) as Markdown rows."""
-    path = sys.argv[1] if len(sys.argv) > 1 else "config.yaml"
-    with open(path) as handle:
-        config = yaml.safe_load(handle) or {}
-    config.pop("sweep", None)
-    for keys, stages in grouped_rows(rerun_table(validate_config(config))):
+def main(argv: list[str] | None = None) -> None:
+    """Print the rerun table of a config (files merged in order, default config.yaml) as Markdown rows;
+    a bad file or setting is one line on stderr and exit status 1."""
+    parser = argparse.ArgumentParser(
+        prog="python -m infonas.plan",
+        description="Print, as Markdown table rows, which stages a change of each setting reruns "
+                    "(the rerun table of docs/settings.md) for a config without its sweep.")
+    parser.add_argument("configs", nargs="*", default=["config.yaml"], metavar="CONFIG",
+                        help="config files, merged in order like --configfile (default: config.yaml)")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config_files(args.configs)
+        config.pop("sweep", None)
+        rows = grouped_rows(rerun_table(validate_config(config)))
+    except InfonasError as error:
+        sys.exit(f"infonas.plan: {error}")
+    for keys, stages in rows:
         print(f"| `{keys}` | {', '.join(stages) if stages else '-'} |")
 
 

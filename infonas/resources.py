@@ -18,14 +18,13 @@ Light on purpose (no torch): the Snakefile calls it for every job while it build
 
 from __future__ import annotations
 
+import argparse
 import math
 import sys
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
-import yaml
-from snakemake.utils import update_config
-
+from infonas.config import load_config_files
 from infonas.errors import InfonasError
 from infonas.models.variants import uses_labels
 from infonas.plan import build_plan
@@ -334,15 +333,23 @@ def table(config: Mapping, models=None) -> dict[str, Request]:
     return out
 
 
-def main() -> None:
-    """Print every remote rule's request, per variant, for the config files named (merged in order)."""
-    config: dict = {}
-    for path in sys.argv[1:] or ["config.yaml"]:
-        with open(path) as handle:
-            update_config(config, yaml.safe_load(handle) or {})
-    for name, variant in build_plan(config).variants.items():
+def main(argv: list[str] | None = None) -> None:
+    """Print every remote rule's request, per variant, for the config files named (merged in order);
+    a bad file or setting is one line on stderr and exit status 1."""
+    parser = argparse.ArgumentParser(
+        prog="python -m infonas.resources",
+        description="Print each cluster rule's request (mem_mb, runtime, gpu) per variant of a run.")
+    parser.add_argument("configs", nargs="*", default=["config.yaml"], metavar="CONFIG",
+                        help="config files, merged in order like --configfile (default: config.yaml)")
+    args = parser.parse_args(argv)
+    try:
+        variants = build_plan(load_config_files(args.configs)).variants
+        tables = {name: table(variant) for name, variant in variants.items()}
+    except InfonasError as error:
+        sys.exit(f"infonas.resources: {error}")
+    for name, requests in tables.items():
         print(f"variant {name}\n\n| rule | mem_mb | runtime (min) | gpu |\n|---|---|---|---|")
-        for rule, req in table(variant).items():
+        for rule, req in requests.items():
             print(f"| {rule} | {req.mem_mb} | {req.runtime} | {req.gpu} |")
         print()
 

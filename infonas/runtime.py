@@ -54,8 +54,7 @@ def run_rule(body, smk) -> None:
     `smk` is the `snakemake` object Snakemake injects; `body(smk)` does the work through infonas.
     """
     setup_logging(smk.log[0] if smk.log else None)
-    if "torch" in sys.modules:  # the script imported a torch stage
-        limit_threads(smk.threads)
+    fix_compute_threads(compute_threads(smk))
     try:
         body(smk)
     except InfonasError as error:
@@ -63,8 +62,32 @@ def run_rule(body, smk) -> None:
         sys.exit(1)
 
 
-def limit_threads(n: int) -> None:
-    """Keep torch's CPU thread pool within the threads Snakemake granted the job."""
-    import torch  # lazy: see the module docstring
+#: the default of the `compute_threads` setting, for jobs whose rule does not pass the stage's own
+DEFAULT_COMPUTE_THREADS = 2
+_THREAD_LIMITS = []  # threadpoolctl's handle, kept so the limits hold for the whole job
 
-    torch.set_num_threads(max(1, int(n)))
+
+def compute_threads(smk) -> int:
+    """The CPU threads a job computes with: its stage's `compute_threads` setting (part of the digest), or
+    the config's; never the threads Snakemake grants, which it lowers to --cores. CPU sums (matrix
+    products, convolutions, reductions) are split by thread and added in an order that depends on the
+    thread count, so results would depend on --cores and a resumed job could mix two."""
+    if "compute_threads" in smk.params.keys():
+        return int(smk.params.compute_threads)
+    return int(smk.config.get("compute_threads", DEFAULT_COMPUTE_THREADS))
+
+
+def fix_compute_threads(n: int) -> None:
+    """Run BLAS/OpenMP (numpy, scikit-learn) and, where the script imported it, torch on `n` threads.
+
+    Snakemake sets OMP_NUM_THREADS and the BLAS variables to its own thread count before the script
+    starts; the libraries loaded by now are set again here.
+    """
+    from threadpoolctl import threadpool_limits
+
+    n = max(1, int(n))
+    _THREAD_LIMITS.append(threadpool_limits(limits=n))
+    if "torch" in sys.modules:  # the script imported a torch stage (torch is not imported for nothing)
+        import torch
+
+        torch.set_num_threads(n)

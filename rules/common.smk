@@ -5,17 +5,19 @@
 # variants and runs that agree upstream share those files and a new variant adds only its own jobs.
 import sys
 
-from snakemake.exceptions import WorkflowError
+from snakemake.exceptions import IncompleteCheckpointException, WorkflowError
+from snakemake.logging import logger
 
-from infonas.config import saved_epochs
+from infonas.config import load_config_files, saved_epochs
 from infonas.errors import InfonasError
 from infonas.files import hold_directory_lock
-from infonas.models.variants import encoders_of, uses_labels
+from infonas.models.variants import encoders_of, label_feature_sets, uses_labels
 from infonas.plan import build_plan, metrics_file
 from infonas.resources import RULE_NEEDS, request, small_job
 from infonas.slurm import check_fits, largest_node, partition_of
 
 try:
+    load_config_files(workflow.configfiles)  # Snakemake's own reading keeps the last of two equal keys
     PLAN = build_plan(config)
 except InfonasError as error:
     raise WorkflowError(f"infonas: {error}")
@@ -27,12 +29,15 @@ UNTIL_TARGETS = {"pretrain": "pretrain_all", "extract_io": "extract_io_all", "fi
 
 
 def refuse_until_behind_checkpoint():
-    """Called while the DAG is built (Snakemake's DAG settings are unknown when the Snakefile is read)."""
+    """Called while the DAG is built (Snakemake's DAG settings are unknown when the Snakefile is read).
+
+    Snakemake wraps any exception an input function raises in a 3-frame InputFunctionException, so
+    the refusal is logged as its one line and the process exits; nothing has started or locked yet."""
     until = sorted(set(workflow.dag_settings.until or ()) & set(UNTIL_TARGETS)) if workflow.dag_settings else []
     if until:
-        raise WorkflowError(
-            f"infonas: --until {until[0]} cannot reach jobs that depend on the sample_networks checkpoint; "
-            f"run `snakemake {UNTIL_TARGETS[until[0]]}` (every variant, nothing after) instead")
+        logger.error(f"infonas: --until {until[0]} cannot reach jobs that depend on the sample_networks "
+                     f"checkpoint; run `snakemake {UNTIL_TARGETS[until[0]]}` (every variant, nothing after) instead")
+        sys.exit(1)
 
 RUN = f"results/{config['run']}"
 STORE = config["store_dir"]
@@ -110,6 +115,8 @@ FIGURES = f"{RUN}/variants/{{variant}}/figures"
 COMPARE = f"{RUN}/compare/{{comparison}}"
 #: labeled splits that get their own comparison table and curve (thesis Tables 4.2-4.4 and others)
 COMPARED_SPLITS = ("train", "valid_unseen_networks", "valid_unseen_images")
+#: IO splits whose true and predicted outputs are drawn (thesis Figs 4.4-4.7, 4.8-4.9 and 4.10-4.11)
+HEATMAP_SPLITS = ("train", "valid_unseen_networks", "valid_unseen_images")
 
 
 def log_of(stage, name):
@@ -214,33 +221,88 @@ def variant_outputs(variant):
 
 
 def variant_figures(variant):
-    """Figures and tables of one variant: training per model, search per (model, seed, epoch), prediction."""
+    """Figures and tables of one variant: training and output heatmaps per model, search per (model, seed,
+    epoch), prediction and latent-space pictures per (model, epoch), latent against edit distance."""
     cfg = PLAN.variants[variant]
     figures = f"{RUN}/variants/{variant}/figures"
     out = [f"{RUN}/variants/{variant}/config.yaml"]
     evaluated = PLAN.evaluated(variant)
-    if evaluated:
-        out.append(f"{figures}/search_overview.png")
+    if evaluated:  # paper Figs 7-10: every model and evaluated epoch of the variant side by side
+        out += [f"{figures}/{name}" for name in ("search_validation.png", "search_test.png",
+                                                 "prediction_rmse.png", "prediction_pearson_r.png")]
     for model in cfg["train"]["models"]:
         out.append(f"{figures}/{model}/{'labeled_losses' if uses_labels(model) else 'vae_losses'}.png")
         if uses_labels(model):
-            out.append(f"{figures}/{model}/heatmaps_networks.png")
+            out += [f"{figures}/{model}/heatmaps_{split}_{view}.png"
+                    for split in HEATMAP_SPLITS for view in ("networks", "one_image")]
         for epoch in embed_epochs(variant, model) if evaluated else []:
             out += [f"{figures}/search/{model}_seed{seed}_epoch{epoch}.png" for seed in cfg["train"]["seeds"]]
             out.append(f"{figures}/predict/{model}_epoch{epoch}.png")
-        if evaluated:
-            out.append(f"{figures}/{model}/latent_space_epoch{embed_epochs(variant, model)[-1]}.png")
+            out += [f"{figures}/{model}/latent_space_{p}_epoch{epoch}.png" for p in cfg["report"]["projections"]]
+    if evaluated:
+        out.append(f"{figures}/latent_distances.png")
     return out
 
 
 def final_outputs():
-    """Default targets: every variant's evaluation outputs, figures and tables."""
+    """Default targets: every variant's evaluation outputs, figures and tables, and every store file
+    they are made from."""
     refuse_until_behind_checkpoint()
     targets = [f"{RUN}/figures/scaling_variants.csv"]
     for variant in VARIANTS:
         targets += [path for paths in variant_outputs(variant).values() for path in paths]
-        targets += variant_figures(variant)
+        targets += variant_figures(variant) + store_files(variant)
     return sorted(set(targets + comparison_figures()))
+
+
+def store_files(variant, roots=None):
+    """Every store file that the variant's `roots` stages (default: its trainings and evaluations) are
+    made from, theirs included; with roots, the networks' files wait for the sample_networks checkpoint.
+
+    Targets name them all because Snakemake reruns the job of a missing file only when a target or a
+    job that runs needs it: a deleted pretrained network, whose shard is still there, would otherwise
+    never come back, and a later rerun of the shard would find it missing. The default targets leave
+    out the networks' files until they are sampled: the jobs that read them ask for them then, and a
+    dry run still shows every job before the checkpoint.
+    """
+    wait = roots is not None
+    cfg, recs = PLAN.variants[variant], PLAN.by_variant[variant]
+    if roots is None:
+        roots = [f"{stage}:{model}" for model in cfg["train"]["models"]
+                 for stage in (("train", "reinforce", "predict") if PLAN.evaluated(variant) else ("train",))]
+        roots += ["random_search"] if PLAN.evaluated(variant) else []
+    todo, seen = [recs[root] for root in roots], set()
+    while todo:
+        rec = todo.pop()
+        if (rec.stage, rec.digest) not in seen:
+            seen.add((rec.stage, rec.digest))
+            todo += [PLAN.record(name, digest) for name, digest in rec.upstream.items()]
+    return sorted({path for stage, digest in seen for path in stage_files(variant, stage, digest, wait)})
+
+
+def stage_files(variant, stage, d, wait=True):
+    """The files one stage instance of the variant writes (networks' stages: one per sampled network)."""
+    single = {"searchspace": searchspace_h5, "images": images_h5, "networks": networks_csv, "fit_scaler": scaler_h5,
+              "io_dataset": dataset_h5, "benchmark": benchmark_h5, "random_search": random_h5}
+    if stage in single:
+        return [single[stage](d)]
+    if stage in ("pretrain", "extract_io"):
+        networks = PLAN.digest(variant, "networks")
+        try:
+            hashes = network_hashes(networks)
+        except IncompleteCheckpointException:
+            if wait:
+                raise
+            return []
+        if stage == "extract_io":
+            return [networks_csv(networks)] + [shard_h5(d, h) for h in hashes]
+        return [networks_csv(networks)] + [pretrained(d, h, ext) for h in hashes for ext in ("pt", "json")]
+    if stage == "train":
+        model = PLAN.record("train", d).settings["model"]
+        epochs = embed_epochs(variant, model) if PLAN.evaluated(variant) else []
+        return [f"{train_dir(d, model, seed)}/{name}" for seed in PLAN.variants[variant]["train"]["seeds"]
+                for name in ["metrics.csv", "weights.pt"] + [f"embeddings/epoch{e}.h5" for e in epochs]]
+    return []  # reinforce, predict: their files are the evaluation outputs (variant_outputs)
 
 
 def cluster_requests():

@@ -1,17 +1,22 @@
-# Comparisons across the variants of a sweep (thesis chapter 4, paper Figs 7-10), and the per-variant
-# pictures of what info-NAS learned (output heatmaps, latent spaces). Aggregation only: every input
-# is a variant's own result file.
+# Comparisons across the variants of a sweep (thesis chapter 4, paper Figs 7-10), and the search
+# curves of one variant's encoders together. Aggregation only: every input is a variant's own result file.
 
 
 rule compare_training:
     input:
         unpack(comparison_metrics),
     output:
-        table=report(f"{COMPARE}/comparison.csv", caption="../report/comparison.rst", category="Comparisons",
-                     labels={"comparison": "{comparison}", "figure": "all metrics"}),
-        splits=[report(f"{COMPARE}/comparison_{split}.csv", caption="../report/comparison.rst",
-                       category="Comparisons", labels={"comparison": "{comparison}", "figure": f"table {split}"})
-                for split in COMPARED_SPLITS],
+        # for machines: every compared metric pooled over seeds (wide), and each table's numbers
+        table=f"{COMPARE}/comparison.csv",
+        splits=[f"{COMPARE}/comparison_{split}.csv" for split in COMPARED_SPLITS],
+        reconstruction=f"{COMPARE}/comparison_reconstruction.csv",
+        # for people: one readable table per split (thesis Tables 4.2-4.4, 4.6-4.8, 4.10-4.12) and 4.5/4.9
+        split_pages=[report(f"{COMPARE}/comparison_{split}.html", caption="../report/comparison.rst",
+                            category="Comparisons", labels={"comparison": "{comparison}", "figure": f"table {split}"})
+                     for split in COMPARED_SPLITS],
+        reconstruction_page=report(f"{COMPARE}/comparison_reconstruction.html",
+                                   caption="../report/comparison_reconstruction.rst", category="Comparisons",
+                                   labels={"comparison": "{comparison}", "figure": "table reconstruction"}),
         curves=[report(f"{COMPARE}/curves_{split}.png", caption="../report/comparison_curves.rst",
                        category="Comparisons", labels={"comparison": "{comparison}", "figure": f"curves {split}"})
                 for split in COMPARED_SPLITS],
@@ -34,11 +39,12 @@ rule compare_training:
 
 rule compare_search:
     input:
-        searches=lambda w: sorted({f for _, _, files in search_curves(evaluated_variants(w.comparison)) for f in files}),
+        searches=lambda w: curve_files(search_curves(evaluated_variants(w.comparison))),
         benchmark=lambda w: benchmark_h5(PLAN.digest(evaluated_variants(w.comparison)[0], "benchmark")),
     output:
         figure=report(f"{COMPARE}/search.png", caption="../report/comparison_search.rst", category="Comparisons",
                       labels={"comparison": "{comparison}", "figure": "search"}),
+        table=f"{COMPARE}/search_table.csv",
     params:
         curves=lambda w: search_curves(evaluated_variants(w.comparison)),
     conda:
@@ -55,12 +61,15 @@ rule compare_search:
 
 rule compare_prediction:
     input:
-        lambda w: sorted({f for _, files in prediction_entries(evaluated_variants(w.comparison)) for f in files}),
+        lambda w: curve_files(feature_sets(evaluated_variants(w.comparison), "predict")),
     output:
         figure=report(f"{COMPARE}/prediction_pearson_r.png", caption="../report/comparison_prediction.rst",
                       category="Comparisons", labels={"comparison": "{comparison}", "figure": "prediction"}),
+        rmse=f"{COMPARE}/prediction_rmse.png",
+        table=report(f"{COMPARE}/prediction_table.csv", caption="../report/prediction_table.rst",
+                     category="Comparisons", labels={"comparison": "{comparison}", "figure": "prediction table"}),
     params:
-        entries=lambda w: prediction_entries(evaluated_variants(w.comparison)),
+        entries=lambda w: feature_sets(evaluated_variants(w.comparison), "predict"),
     conda:
         "../envs/infonas.yaml"
     log:
@@ -76,66 +85,49 @@ rule compare_prediction:
 # ------------------------------------------------------------------------------ per variant
 rule variant_search:
     input:
-        searches=lambda w: sorted({f for _, _, files in search_curves([w.variant]) for f in files}),
+        searches=lambda w: curve_files(search_curves([w.variant], every_epoch=True)),
         benchmark=lambda w: benchmark_h5(PLAN.digest(w.variant, "benchmark")),
     output:
-        figure=report_item("search_overview.png", "comparison_search", "Search", "all encoders", labels=()),
+        validation=report_item("search_validation.png", "search_validation", "Search",
+                               "validation regret, all features", labels=()),
+        test=report_item("search_test.png", "search_test", "Search", "test regret, all features", labels=()),
+        table=report_item("search_table.csv", "search_features_table", "Search", "regret table, all features",
+                          labels=()),
     params:
-        curves=lambda w: search_curves([w.variant]),
+        curves=lambda w: search_curves([w.variant], every_epoch=True),
+        cfg=variant_cfg,
     conda:
         "../envs/infonas.yaml"
     log:
-        f"{RUN}/logs/report/search_overview_{{variant}}.log",
+        f"{RUN}/logs/report/search_features_{{variant}}.log",
     localrule: True
     threads: 1
     resources:
         mem_mb=4000,
     script:
-        "../workflow_scripts/compare_search.py"
+        "../workflow_scripts/variant_search.py"
 
 
-rule output_heatmaps:
-    wildcard_constraints:
-        model="infonas|infonas-opemb",
+rule variant_prediction:
     input:
-        unpack(heatmap_inputs),
+        lambda w: curve_files(feature_sets([w.variant], "predict", every_epoch=True)),
     output:
-        networks=report_item("{model}/heatmaps_networks.png", "heatmaps", "Outputs", "networks x images"),
-        one_image=report_item("{model}/heatmaps_one_image.png", "heatmaps", "Outputs", "one image"),
+        rmse=report_item("prediction_rmse.png", "prediction_boxes", "Prediction", "RMSE, all features", labels=()),
+        pearson_r=report_item("prediction_pearson_r.png", "prediction_boxes", "Prediction",
+                              "Pearson r, all features", labels=()),
+        table=report_item("prediction_table.csv", "prediction_table", "Prediction", "table, all features",
+                          labels=()),
     params:
-        epoch=lambda w: model_epochs(w.model, PLAN.record("train", PLAN.digest(w.variant, "train", w.model)).section("train"))[-1],
-        seed=lambda w: PLAN.variants[w.variant]["seed"],
+        entries=lambda w: feature_sets([w.variant], "predict", every_epoch=True),
+        cfg=variant_cfg,
     conda:
         "../envs/infonas.yaml"
     log:
-        f"{RUN}/logs/report/heatmaps_{{variant}}_{{model}}.log",
-    group:
-        group_if_small("output_heatmaps", "train")
-    threads: 2
-    resources:
-        **cluster_resources("output_heatmaps"),
-    script:
-        "../workflow_scripts/output_heatmaps.py"
-
-
-rule latent_space:
-    input:
-        embeddings=lambda w: embedding_h5(PLAN.digest(w.variant, "train", w.model), w.model,
-                                          PLAN.variants[w.variant]["train"]["seeds"][0], w.epoch),
-        benchmark=lambda w: benchmark_h5(PLAN.digest(w.variant, "benchmark")),
-    output:
-        report_item("{model}/latent_space_epoch{epoch}.png", "latent_space", "Latent space", "projection",
-                    labels=("model", "epoch")),
-    params:
-        seed=lambda w: PLAN.variants[w.variant]["seed"],
-    conda:
-        "../envs/infonas.yaml"
-    log:
-        f"{RUN}/logs/report/latent_{{variant}}_{{model}}_epoch{{epoch}}.log",
+        f"{RUN}/logs/report/prediction_features_{{variant}}.log",
     localrule: True
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=2000,
     script:
-        "../workflow_scripts/latent_space.py"
+        "../workflow_scripts/variant_prediction.py"
 

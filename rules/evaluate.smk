@@ -46,6 +46,7 @@ rule reinforce:
     params:
         settings=section("reinforce", "evaluate.reinforce"),
         seed=setting("reinforce", "seed"),
+        compute_threads=setting("reinforce", "compute_threads"),
     conda:
         "../envs/infonas.yaml"
     log:
@@ -69,6 +70,7 @@ rule predict:
     params:
         settings=section("predict", "evaluate.predict"),
         seed=setting("predict", "seed"),
+        compute_threads=setting("predict", "compute_threads"),
     conda:
         "../envs/infonas.yaml"
     log:

@@ -32,16 +32,9 @@ def dataset_inputs(wildcards):
     )
 
 
-def every_network(stage, output):
-    """One output per sampled network of every variant (after the checkpoint): stage targets."""
-    def inputs(wildcards):
-        files = set()
-        for variant in VARIANTS:
-            hashes = network_hashes(PLAN.digest(variant, "networks"))
-            files.update(output(PLAN.digest(variant, stage), h) for h in hashes)
-        return sorted(files)
-
-    return inputs
+def up_to(stage):
+    """Every store file up to `stage` of every variant (after the checkpoint): the stage targets."""
+    return lambda wildcards: sorted({path for variant in VARIANTS for path in store_files(variant, [stage])})
 
 
 # ------------------------------------------------------------------------------ train.smk
@@ -112,6 +105,19 @@ def prediction_results(wildcards):
     return [predict_csv(d, model, seed, wildcards.epoch, enc) for seed in seeds for enc in encoders_of(model)]
 
 
+def latent_distance_entries(variant):
+    """(model, epoch, embeddings of the first seed) of every model of a variant at each evaluated epoch."""
+    cfg = PLAN.variants[variant]
+    return [(model, epoch, embedding_h5(PLAN.digest(variant, "train", model), model, cfg["train"]["seeds"][0], epoch))
+            for model in cfg["train"]["models"] for epoch in embed_epochs(variant, model)]
+
+
+def latent_distance_inputs(wildcards):
+    """The variant's search space (its cells) and the embeddings the latent distances are measured on."""
+    return {"space": searchspace_h5(PLAN.digest(wildcards.variant, "searchspace")),
+            "embeddings": [path for _, _, path in latent_distance_entries(wildcards.variant)]}
+
+
 # ------------------------------------------------------------------------------ compare.smk
 def labeled_model(variant):
     """The info-NAS model of a variant whose metrics a comparison reads (the first labeled one)."""
@@ -139,37 +145,30 @@ def last_epoch(variant, model):
     return embed_epochs(variant, model)[-1]
 
 
-def search_curves(variants):
-    """(label, encoder, [search files over seeds]) per curve at each model's last evaluated epoch:
-    info-NAS and its side-by-side arch2vec per variant, the plain arch2vec once, and random search."""
-    curves, seen = [], set()
+def feature_sets(variants, kind, every_epoch=False):
+    """(label, group, encoder, [result files over training seeds]) per feature set of the variants:
+    each model's encoders at its last evaluated epoch (every evaluated epoch with `every_epoch`),
+    labelled by model variant (infonas.models.variants.label_feature_sets); `kind`: reinforce or predict."""
+    path = search_h5 if kind == "reinforce" else predict_csv
+    sets = []
     for v in variants:
         cfg = PLAN.variants[v]
         for model in cfg["train"]["models"]:
-            d, epoch = PLAN.digest(v, "reinforce", model), last_epoch(v, model)
-            label = v if uses_labels(model) else f"{model} ({cfg['train']['arch2vec_epochs']} epochs)"
-            for encoder in encoders_of(model):
-                files = [search_h5(d, model, s, epoch, encoder) for s in cfg["train"]["seeds"]]
-                if (label, encoder, tuple(files)) not in seen:
-                    seen.add((label, encoder, tuple(files)))
-                    curves.append((label, encoder, files))
-    curves.append(("", "random", [random_h5(PLAN.digest(variants[0], "random_search"))]))
-    return curves
+            d = PLAN.digest(v, kind, model)
+            for epoch in embed_epochs(v, model) if every_epoch else [last_epoch(v, model)]:
+                for encoder in encoders_of(model):
+                    sets.append((v, model, epoch, encoder, [path(d, model, s, epoch, encoder) for s in cfg["train"]["seeds"]]))
+    return label_feature_sets(sets)
 
 
-def prediction_entries(variants):
-    """(label, [predict CSVs of every encoder and seed]) per variant, the plain arch2vec once."""
-    entries, seen = [], set()
-    for v in variants:
-        cfg = PLAN.variants[v]
-        for model in cfg["train"]["models"]:
-            d, epoch = PLAN.digest(v, "predict", model), last_epoch(v, model)
-            label = v if uses_labels(model) else f"{model} ({cfg['train']['arch2vec_epochs']} epochs)"
-            files = tuple(predict_csv(d, model, s, epoch, e) for s in cfg["train"]["seeds"] for e in encoders_of(model))
-            if files not in seen:
-                seen.add(files)
-                entries.append((label, list(files)))
-    return entries
+def search_curves(variants, every_epoch=False):
+    """The feature sets' searches and, last, random search (grey): the curves of a regret figure."""
+    random = ("random search", "", "random", [random_h5(PLAN.digest(variants[0], "random_search"))])
+    return feature_sets(variants, "reinforce", every_epoch) + [random]
+
+
+def curve_files(curves):
+    return sorted({f for *_, files in curves for f in files})
 
 
 def evaluated_variants(comparison):
@@ -181,7 +180,7 @@ def heatmap_inputs(wildcards):
     v, model = wildcards.variant, wildcards.model
     d, cfg = PLAN.digest(v, "train", model), PLAN.variants[v]
     dataset = upstream_digest("train", d, "io_dataset")
-    return {"weights": f"{train_dir(d, model, cfg['train']['seeds'][0])}/weights",
+    return {"weights": f"{train_dir(d, model, cfg['train']['seeds'][0])}/weights.pt",
             "dataset": dataset_h5(dataset), "images": images_h5(upstream_digest("train", d, "images")),
             "scaler": scaler_h5(upstream_digest("train", d, "fit_scaler"))}
 

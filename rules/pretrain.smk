@@ -31,6 +31,7 @@ rule pretrain:
     params:
         settings=section("pretrain", "pretrain"),
         seed=setting("pretrain", "seed"),
+        compute_threads=setting("pretrain", "compute_threads"),
     conda:
         "../envs/infonas.yaml"
     log:
@@ -56,6 +57,7 @@ rule extract_io:
     params:
         settings=lambda w: upstream_record("extract_io", w.digest, "pretrain").section("pretrain"),
         batch_size=setting("extract_io", "io.batch_size"),
+        compute_threads=setting("extract_io", "compute_threads"),
     conda:
         "../envs/infonas.yaml"
     log:
@@ -113,17 +115,17 @@ rule io_dataset:
 
 rule pretrain_all:  # `snakemake pretrain_all`: every variant's networks pretrained, nothing after
     input:
-        every_network("pretrain", lambda d, h: pretrained(d, h, "json")),
+        up_to("pretrain"),
     localrule: True
 
 
 rule extract_io_all:  # `snakemake extract_io_all`: up to the outputs of every pretrained network
     input:
-        every_network("extract_io", shard_h5),
+        up_to("extract_io"),
     localrule: True
 
 
 rule io_dataset_all:  # `snakemake io_dataset_all`: up to every variant's scaled IO dataset
     input:
-        lambda wildcards: sorted({dataset_h5(PLAN.digest(v, "io_dataset")) for v in VARIANTS}),
+        up_to("io_dataset"),
     localrule: True

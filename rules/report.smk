@@ -112,6 +112,81 @@ rule prediction_report:
         "../workflow_scripts/prediction_report.py"
 
 
+rule output_heatmaps:
+    wildcard_constraints:
+        model="infonas|infonas-opemb",
+        split="|".join(HEATMAP_SPLITS),
+    input:
+        unpack(heatmap_inputs),
+    output:
+        networks=report_item("{model}/heatmaps_{split}_networks.png", "heatmaps", "Outputs", "networks x images",
+                             labels=("model", "split")),
+        one_image=report_item("{model}/heatmaps_{split}_one_image.png", "heatmaps", "Outputs", "networks on one image",
+                              labels=("model", "split")),
+    params:
+        epoch=lambda w: model_epochs(w.model, PLAN.record("train", PLAN.digest(w.variant, "train", w.model)).section("train"))[-1],
+        seed=lambda w: PLAN.variants[w.variant]["seed"],
+    conda:
+        "../envs/infonas.yaml"
+    log:
+        f"{RUN}/logs/report/heatmaps_{{variant}}_{{model}}_{{split}}.log",
+    group:
+        group_if_small("output_heatmaps", "train")
+    threads: 2
+    resources:
+        **cluster_resources("output_heatmaps"),
+    script:
+        "../workflow_scripts/output_heatmaps.py"
+
+
+rule latent_space:
+    wildcard_constraints:
+        projection="pca|tsne",
+    input:
+        embeddings=lambda w: embedding_h5(PLAN.digest(w.variant, "train", w.model), w.model,
+                                          PLAN.variants[w.variant]["train"]["seeds"][0], w.epoch),
+        benchmark=lambda w: benchmark_h5(PLAN.digest(w.variant, "benchmark")),
+    output:
+        report_item("{model}/latent_space_{projection}_epoch{epoch}.png", "latent_space", "Latent space",
+                    "latent space", labels=("model", "projection", "epoch")),
+    params:
+        seed=lambda w: PLAN.variants[w.variant]["seed"],
+        points=lambda w: PLAN.variants[w.variant]["report"]["latent_points"],
+    conda:
+        "../envs/infonas.yaml"
+    log:
+        f"{RUN}/logs/report/latent_{{variant}}_{{model}}_{{projection}}_epoch{{epoch}}.log",
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=4000,
+    script:
+        "../workflow_scripts/latent_space.py"
+
+
+rule latent_distances:
+    input:
+        unpack(latent_distance_inputs),
+    output:
+        figure=report_item("latent_distances.png", "latent_distances", "Latent space", "edit distance", labels=()),
+        table=report_item("latent_distances_table.csv", "latent_distances", "Latent space", "edit distance table",
+                          labels=()),
+    params:
+        entries=lambda w: latent_distance_entries(w.variant),
+        seed=lambda w: PLAN.variants[w.variant]["seed"],
+        settings=lambda w: PLAN.variants[w.variant]["report"]["edit_distance"],
+    conda:
+        "../envs/infonas.yaml"
+    log:
+        f"{RUN}/logs/report/latent_distances_{{variant}}.log",
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=4000,
+    script:
+        "../workflow_scripts/latent_distances.py"
+
+
 rule scaling_variants_table:
     output:
         report(f"{RUN}/figures/scaling_variants.csv", caption="../report/scaling_variants.rst", category="Joint training", labels={"model": "all", "figure": "scaling variants"}),

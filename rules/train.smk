@@ -6,9 +6,10 @@ rule train:
         unpack(train_inputs),
     output:  # update(): a failing rerun (--forcerun) restores the previous outputs instead of losing them
         metrics=update(f"{train_dir('{digest}', '{model}', '{seed}')}/metrics.csv"),
-        weights=update(directory(f"{train_dir('{digest}', '{model}', '{seed}')}/weights")),
+        weights=update(f"{train_dir('{digest}', '{model}', '{seed}')}/weights.pt"),
     params:
         settings=section("train", "train"),
+        compute_threads=setting("train", "compute_threads"),
     conda:
         "../envs/infonas.yaml"
     log:
@@ -30,6 +31,8 @@ rule embed:
         space=lambda w: searchspace_h5(upstream_digest("train", w.digest, "searchspace")),
     output:
         embedding_h5("{digest}", "{model}", "{seed}", "{epoch}"),
+    params:
+        compute_threads=setting("train", "compute_threads"),
     conda:
         "../envs/infonas.yaml"
     log:

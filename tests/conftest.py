@@ -1,10 +1,12 @@
 """Shared fixtures: repo paths, the shared real-data folder (tests skip when it is absent)."""
+import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+#: shared/data beside the checkout; INFONAS_SHARED_DATA points elsewhere (for a checkout in a deeper folder)
+SHARED_DATA = Path(os.environ.get("INFONAS_SHARED_DATA") or REPO.parent / "shared" / "data")
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 predicted-vs-true outputs of a tiny checkpoint, and the file-level report stages."""
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -118,10 +119,31 @@ def test_comparison_table_renders_mean_std_and_settings(tmp_path):
     md = tables.write_table(table, tmp_path / "t")["md"].read_text().splitlines()
     header = [c.strip() for c in md[0].strip("|").split("|")]
     assert header[:6] == ["variant", "train.labeled loss", "train.lr", "train.vae weight", "model", "n seeds"]
-    assert "labeled loss valid unseen networks 95% CI" in header
+    assert header[6] == "labeled loss valid unseen networks [95% CI]"
     cells = [c.strip() for c in md[2].strip("|").split("|")]
-    assert cells[2] == "0.001" and " ± " in cells[6]
-    assert " ± " not in [c.strip() for c in md[3].strip("|").split("|")][6]  # one seed: mean only
+    assert cells[2] == "0.001" and re.fullmatch(r"\d\.\d{4} ± \d\.\d{4} \[\d\.\d{4}, \d\.\d{4}\]", cells[6])
+    assert re.fullmatch(r"\d\.\d{4} \[\d\.\d{4}, \d\.\d{4}\]",  # one seed: no std
+                        [c.strip() for c in md[3].strip("|").split("|")][6])
+
+
+def test_per_seed_rows_follow_each_pooled_row():
+    """Per-seed rows beside the pooled mean ± std (the thesis printed seed 1 alone)."""
+    given = entries()
+    table = comparisons.comparison_table(given, [LOSS], epoch=4, models=["infonas"], per_seed=True)
+    assert table[["variant", "seed", "n_seeds"]].values.tolist() == [
+        ["L1, lr 1e-3", "all", 3], ["L1, lr 1e-3", "1", 1], ["L1, lr 1e-3", "2", 1], ["L1, lr 1e-3", "3", 1],
+        ["L1, lr 1e-4", "all", 1], ["L1, lr 1e-4", "1", 1],
+        ["MSE, lr 1e-3", "all", 2], ["MSE, lr 1e-3", "1", 1], ["MSE, lr 1e-3", "2", 1]]
+    assert list(table.columns[:6]) == ["variant", "train.labeled_loss", "train.lr", "train.vae_weight", "model", "seed"]
+    a = given[0][2]
+    final = a[(a["epoch"] == 4) & (a["model"] == "infonas")].set_index("seed")
+    for k, seed in enumerate((1, 2, 3), start=1):
+        row = table.iloc[k]
+        assert row[f"{LOSS}_mean"] == pytest.approx(final.loc[seed, LOSS]) and np.isnan(row[f"{LOSS}_std"])
+        assert row[f"{LOSS}_ci_low"] == pytest.approx(final.loc[seed, f"{LOSS}_ci_low"])
+    assert table.iloc[0][f"{LOSS}_mean"] == pytest.approx(final[LOSS].mean())
+    assert table.iloc[0][f"{LOSS}_std"] == pytest.approx(final[LOSS].std(ddof=1))
+    assert "seed" not in comparisons.comparison_table(given, [LOSS])
 
 
 # ---------------------------------------------------------------- styles and curves
@@ -137,8 +159,6 @@ def test_comparison_styles_colour_by_variant_dash_by_encoder():
     assert st[("A", "ours")]["linestyle"] == "-." and st[("A", "ours")]["color"] == st[("A", "infonas")]["color"]
     many = comparisons.comparison_styles([(f"v{i}", "infonas") for i in range(14)])
     assert len({s["color"] for s in many.values()}) == len(comparisons.VARIANT_COLORS)
-    assert comparisons.curve_label("lr 1e-3", "infonas") == "info-NAS, lr 1e-3"
-    assert comparisons.curve_label("", "random") == "random search"
 
 
 def test_variant_curves_render_and_baselines(tmp_path):
@@ -207,7 +227,8 @@ def figures_search(results, best_val, best_test, out, styles):
 
 def prediction_rows():
     rng = np.random.default_rng(0)
-    return pd.DataFrame([{"variant": var, "encoder": enc, "regressor": reg, "n_train": n, "seed": s,
+    return pd.DataFrame([{"label": f"{var}: {enc}", "group": var, "encoder": enc, "regressor": reg, "n_train": n,
+                          "seed": s,
                           "rmse": 0.05 - 0.01 * math.log10(n) + 0.002 * rng.random(),
                           "pearson_r": 0.3 + 0.1 * math.log10(n), "kendall_tau": 0.2}
                          for var, encs in (("lr 1e-3", ("infonas", "arch2vec")), ("8 epochs", ("arch2vec",)))
@@ -217,8 +238,8 @@ def prediction_rows():
 def test_prediction_comparison_renders_and_checks_columns(tmp_path):
     out = tmp_path / "pred"
     assert_written(comparisons.plot_prediction_comparison(prediction_rows(), out, metric="rmse"), out)
-    with pytest.raises(InfonasError, match="predictions: missing column.*variant"):
-        comparisons.plot_prediction_comparison(prediction_rows().drop(columns=["variant"]), tmp_path / "p")
+    with pytest.raises(InfonasError, match="predictions: missing column.*label"):
+        comparisons.plot_prediction_comparison(prediction_rows().drop(columns=["label"]), tmp_path / "p")
 
 
 # ---------------------------------------------------------------- latent spaces
@@ -401,13 +422,24 @@ def test_comparison_report_writes_tables_and_curves(tmp_path):
                             *(f"curves_{s}" for s in splits)}
     for s in splits:
         assert (out / f"curves_{s}.pdf").is_file() and (out / f"comparison_{s}.tex").is_file()
-    train = pd.read_csv(out / "comparison_train.csv")
+    train = pd.read_csv(out / "comparison_train.csv", dtype={"seed": str})
     assert train["model"].unique().tolist() == ["info-NAS"] and "vae_loss_labeled_mean" in train
+    assert train["seed"].tolist() == ["all", "1", "2", "3", "all", "1", "all", "1", "2"]
+    assert {"labeled_l1_train_mean", "baseline_l1_train_mean"} <= set(train.columns)
     assert "vae_loss_labeled_mean" not in pd.read_csv(out / "comparison_valid_unseen_images.csv")
-    recon = pd.read_csv(out / "comparison_reconstruction.csv")
-    assert recon["ops_acc_mean"].tolist() == pytest.approx([0.92] * 6)  # epoch 3: 0.8 + 0.04 * 3
+    page = (out / "comparison_valid_unseen_networks.html").read_text()
+    assert "<th class=r>L1 loss</th>" in page and "<th class=r>labeled loss [95% CI]</th>" in page
+    assert "info-NAS on unseen networks at epoch 3" in page
+    recon = pd.read_csv(out / "comparison_reconstruction.csv", dtype={"seed": str})
+    pooled = recon[recon["seed"] == "all"]
+    assert pooled["ops_acc_mean"].tolist() == pytest.approx([0.92] * 6)  # epoch 3: 0.8 + 0.04 * 3
+    assert pooled["ops_acc_padded_mean"].tolist() == pytest.approx([0.97 * 0.92] * 6)
+    assert list(pooled.columns).index("ops_acc_padded_valid_networks_mean") < list(pooled.columns).index("ops_acc_mean")
+    assert "ops, unlabeled (padding counted)" in (out / "comparison_reconstruction.html").read_text()
+    wide = pd.read_csv(out / "comparison.csv")
+    assert "seed" not in wide and {"labeled_l1_valid_unseen_images_mean", "labeled_mse_train_mean"} <= set(wide)
     scaling = stages.comparison_report(paths, settings, tmp_path / "scaling", kind="scaling", splits=["train"])
-    assert set(scaling) == {"comparison", "comparison_train", "curves_train"}
+    assert set(scaling) == {"comparison", "comparison_reconstruction", "comparison_train", "curves_train"}
 
 
 def test_heatmap_latent_search_and_prediction_stages(io_world, tmp_path):
@@ -432,26 +464,27 @@ def test_heatmap_latent_search_and_prediction_stages(io_world, tmp_path):
     results, _, _ = search_results()
     for name, res in results.items():
         save_search(tmp_path / f"{name}.h5", res)
-    curves = [("lr 1e-3", "infonas", [tmp_path / "info-NAS.h5", tmp_path / "arch2vec.h5"]),
-              ("lr 1e-3", "arch2vec", tmp_path / "arch2vec.h5"), ("", "random", tmp_path / "random search.h5")]
+    curves = [("lr 1e-3: info-NAS", "lr 1e-3", "infonas", [tmp_path / "info-NAS.h5", tmp_path / "arch2vec.h5"]),
+              ("lr 1e-3: arch2vec", "lr 1e-3", "arch2vec", tmp_path / "arch2vec.h5"),
+              ("random search", "", "random", tmp_path / "random search.h5")]
     png = stages.search_comparison_report(curves, tmp_path / "bench.h5", tmp_path / "search")
     assert png.is_file()
     table = pd.read_csv(tmp_path / "search_table.csv")
     runs = table.groupby("method")["n_runs"].max()
-    assert runs["info-NAS, lr 1e-3"] == 12 and runs["random search"] == 6
-    with pytest.raises(InfonasError, match="'arch2vec, lr 1e-3' is given twice"):
+    assert runs["lr 1e-3: info-NAS"] == 12 and runs["random search"] == 6
+    with pytest.raises(InfonasError, match="'lr 1e-3: arch2vec' is given twice"):
         stages.search_comparison_report(curves + [curves[1]], tmp_path / "bench.h5", tmp_path / "s2")
 
     rows = prediction_rows()
-    for var, part in rows.groupby("variant"):
-        for enc, sub in part.groupby("encoder"):
-            sub.drop(columns=["variant"]).to_csv(tmp_path / f"pred_{var}_{enc}.csv", index=False)
-    entries_ = [("lr 1e-3", [tmp_path / "pred_lr 1e-3_infonas.csv", tmp_path / "pred_lr 1e-3_arch2vec.csv"]),
-                ("8 epochs", tmp_path / "pred_8 epochs_arch2vec.csv")]
+    for (label, group, enc), sub in rows.groupby(["label", "group", "encoder"]):
+        sub.drop(columns=["label", "group"]).to_csv(tmp_path / f"pred_{label}.csv", index=False)
+    entries_ = [("lr 1e-3: info-NAS", "lr 1e-3", "infonas", [tmp_path / "pred_lr 1e-3: infonas.csv"]),
+                ("lr 1e-3: arch2vec", "lr 1e-3", "arch2vec", [tmp_path / "pred_lr 1e-3: arch2vec.csv"]),
+                ("arch2vec (8 epochs)", "8 epochs", "arch2vec", tmp_path / "pred_8 epochs: arch2vec.csv")]
     written = stages.prediction_comparison_report(entries_, tmp_path / "pred")
-    assert set(written) == {"rmse", "pearson_r"} and all(p.is_file() for p in written.values())
+    assert set(written) == {"rmse", "pearson_r", "table"} and all(p.is_file() for p in written.values())
     summary = pd.read_csv(tmp_path / "pred_table.csv")
-    assert set(summary["encoder"]) == {"info-NAS, lr 1e-3", "arch2vec, lr 1e-3", "arch2vec, 8 epochs"}
+    assert set(summary["encoder"]) == {"lr 1e-3: info-NAS", "lr 1e-3: arch2vec", "arch2vec (8 epochs)"}
     assert set(summary["n_seeds"]) == {3}
 
 
@@ -461,3 +494,34 @@ def test_band_text_for_mixed_seed_counts():
                                                       "(single-seed variants: 95% CI over samples)")
     assert comparisons.band_text([1, 5], "minmax").startswith("band: min-max over 5 seeds\n")
     assert comparisons.band_text([1], "ci") == "band: 95% CI over samples"
+
+
+@pytest.mark.parametrize("kind, tables_named", [("scaling", "4.2 (train), 4.3 (unseen networks) and 4.4 (unseen images)"),
+                                                ("lr_loss", "4.6 (train), 4.7 (unseen networks) and 4.8 (unseen images)"),
+                                                ("all", None)])
+def test_comparison_captions_render_whole_sentences(kind, tables_named):
+    """The report captions of the comparison tables, rendered as `snakemake --report` does: the thesis
+    tables of the comparison's kind in one sentence, none for other kinds, valid reStructuredText."""
+    from pathlib import Path
+
+    from docutils.core import publish_parts
+    from jinja2 import Environment
+
+    class Snakemake:
+        wildcards = type("W", (), {"comparison": "lr_loss"})
+        params = type("P", (), {"kind": kind, "epoch": 8})
+
+    report = Path(__file__).resolve().parents[1] / "report"
+    texts = {}
+    for name in ("comparison.rst", "comparison_reconstruction.rst"):
+        template = Environment(trim_blocks=True, lstrip_blocks=True).from_string((report / name).read_text())
+        texts[name] = text = " ".join(template.render(snakemake=Snakemake).split())
+        assert "at epoch 8," in text
+        html = publish_parts(text, writer="html", settings_overrides={"report_level": 2})["html_body"]
+        assert "system-message" not in html
+    if tables_named:
+        assert f"The thesis printed seed 1 at epoch 8 in Tables {tables_named}. \"labeled loss\" is" in texts["comparison.rst"]
+    else:
+        assert "The thesis printed" not in texts["comparison.rst"]
+        assert "own values. \"labeled loss\" is" in texts["comparison.rst"]
+    assert "the one thesis Tables 4.5 and 4.9 printed" in texts["comparison_reconstruction.rst"]

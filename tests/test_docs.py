@@ -44,6 +44,7 @@ SLOTS = {
     "split": "train|valid_unseen_networks|valid_unseen_images|test_unseen_images|test_unseen_networks_images",
     "name": "[^/]+",
     "figure": "png|pdf",
+    "projection": "pca|tsne",
     "table": "csv|md|tex",
 }
 #: Files of each stage's folder `results/store/<stage>/<digest>/` (rules/common.smk writes them; the
@@ -58,8 +59,7 @@ STORE_FILES = {
     "io_dataset": ["dataset.h5"],
     "benchmark": ["benchmark.h5"],
     "random_search": ["random.h5"],
-    "train": ["<model>/seed<seed>/metrics.csv", "<model>/seed<seed>/weights/epoch<epoch>.pt",
-              "<model>/seed<seed>/weights/.snakemake_timestamp",
+    "train": ["<model>/seed<seed>/metrics.csv", "<model>/seed<seed>/weights.pt",
               "<model>/seed<seed>/embeddings/epoch<epoch>.h5", "<model>/seed<seed>/checkpoints/epoch_<epoch>.pt",
               "<model>/seed<seed>/checkpoints.inputs.json"],
     "reinforce": ["<model>/seed<seed>/epoch<epoch>/<encoder>.h5"],
@@ -69,16 +69,18 @@ STORE_FILES = {
 VARIANT_FIGURES = [
     "<model>/labeled_losses.<figure>", "<model>/vae_losses.<figure>", "<model>/reconstruction.<figure>",
     "<model>/validity_uniqueness.<figure>", "<model>/final_epoch.<table>", "<model>/scaling_results.<table>",
-    "<model>/heatmaps_networks.<figure>", "<model>/heatmaps_one_image.<figure>",
-    "<model>/latent_space_epoch<epoch>.<figure>",
+    "<model>/heatmaps_<split>_networks.<figure>", "<model>/heatmaps_<split>_one_image.<figure>",
+    "<model>/latent_space_<projection>_epoch<epoch>.<figure>",
+    "latent_distances.<figure>", "latent_distances_table.<table>",
     "search/<model>_seed<seed>_epoch<epoch>.<figure>", "search/<model>_seed<seed>_epoch<epoch>_table.<table>",
     "predict/<model>_epoch<epoch>.<figure>", "predict/<model>_epoch<epoch>_table.<table>",
-    "search_overview.<figure>", "search_overview_table.<table>",
+    "search_validation.<figure>", "search_test.<figure>", "search_table.<table>", "prediction_rmse.<figure>",
+    "prediction_pearson_r.<figure>", "prediction_table.<table>",
 ]
 #: Files of a comparison's folder `results/<run>/compare/<comparison>/`.
 COMPARISON_FILES = [
     "comparison.<table>", "comparison_<split>.<table>", "comparison_reconstruction.<table>",
-    "curves_<split>.<figure>", "search.<figure>", "search_table.<table>", "prediction_pearson_r.<figure>",
+    "comparison_<split>.html", "comparison_reconstruction.html", "curves_<split>.<figure>", "search.<figure>", "search_table.<table>", "prediction_pearson_r.<figure>",
     "prediction_rmse.<figure>", "prediction_table.<table>",
 ]
 
@@ -86,7 +88,7 @@ COMPARISON_FILES = [
 @lru_cache(maxsize=None)
 def layout() -> tuple[str, ...]:
     """Every file path of the output layout, with `<slot>` placeholders; `**` is any sub-path."""
-    paths = ["results/_cache/nb101_cells.h5", "results/_cache/downloads/<url>/<name>",
+    paths = ["results/_cache/nb101_cells.h5", "results/_cache/downloads/<url>/<name>", "results/_cache/fingerprints.json",
              "results/_cache/logs/enumerate_cells.log", "results/_cache/benchmarks/enumerate_cells.tsv",
              "results/<run>/report.html", "results/<run>/figures/scaling_variants.<table>", "results/<run>/logs/**",
              "results/<run>/variants/<variant>/config.yaml"]

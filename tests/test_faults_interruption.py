@@ -32,7 +32,7 @@ def test_a_finished_job_run_again_trains_again(tmp_path, monkeypatch):
     cells = space()
     first = train_stage(cells, None, None, tmp_path, "arch2vec", 1, ARCH2VEC, "cpu")
     assert epochs == [0, 1] and not (tmp_path / "checkpoints").exists()
-    assert sorted(p.name for p in (tmp_path / "weights").iterdir()) == ["epoch1.pt", "epoch2.pt"]
+    assert ckpt.saved_weight_epochs(tmp_path / "weights.pt") == [1, 2]
     again = train_stage(cells, None, None, tmp_path, "arch2vec", 1, ARCH2VEC, "cpu")
     assert epochs == [0, 1, 0, 1]
     strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
@@ -46,5 +46,15 @@ def test_corrupt_checkpoint_names_the_file_and_never_suggests_unsafe_loading(tmp
     with pytest.raises(InfonasError) as error:
         ckpt.load_checkpoint(path)
     message = str(error.value)
-    assert str(path) in message and "delete it to start the job over" in message
+    assert str(path) in message and "delete it and run again" in message
     assert "weights_only" not in message and "\n" not in message
+
+
+def test_weights_file_holds_every_saved_epoch_and_names_a_missing_one(tmp_path):
+    train_stage(space(), None, None, tmp_path, "arch2vec", 1, ARCH2VEC, "cpu")
+    weights = tmp_path / "weights.pt"
+    assert set(ckpt.load_trained_models(weights, epoch=2)) == {"arch2vec"}
+    one, two = (ckpt.load_trained_models(weights, epoch=e)["arch2vec"].state_dict() for e in (1, 2))
+    assert any(not torch.equal(one[k], two[k]) for k in one)  # two epochs, not one copied twice
+    with pytest.raises(InfonasError, match=r"has no epoch 3 \(saved epochs \[1, 2\]\); delete it and run again"):
+        ckpt.load_trained_models(weights, epoch=3)

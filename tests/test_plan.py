@@ -7,7 +7,8 @@ import yaml
 
 from infonas.config import schema_leaves, validate_config
 from infonas.errors import InfonasError
-from infonas.plan import DIGEST_STAGES, build_plan, fingerprint, rerun_table, variant_records
+from infonas.files import FINGERPRINT_CACHE, content_fingerprint
+from infonas.plan import DIGEST_STAGES, build_plan, rerun_table, variant_records
 from infonas.sweep import BASE_VARIANT, sweep_variants
 
 
@@ -56,6 +57,12 @@ def test_pretraining_setting_reruns_pretraining_and_what_reads_it(default):
     assert not stages & {"searchspace", "images", "networks"}
 
 
+def test_compute_threads_key_every_stage_that_computes_on_the_cpu(default):
+    """CPU sums depend on the thread count: a result must follow the setting, not --cores (issue 19)."""
+    assert changed(default, compute_threads=1) == {
+        "pretrain", "extract_io", "fit_scaler", "io_dataset", "train:infonas", "reinforce:infonas", "predict:infonas"}
+
+
 @pytest.mark.parametrize("key, value", [("device", "cpu"), ("run", "other"), ("train__seeds", [7]),
                                         ("pretrain__gpu_percent", 50), ("evaluate__embed_epochs", [3])])
 def test_workflow_keys_change_no_digest(default, key, value):
@@ -83,10 +90,41 @@ def test_fingerprint_of_a_folder_sees_a_replaced_file(tmp_path):
     (tmp_path / "a").mkdir()
     image = tmp_path / "a" / "1.jpg"
     image.write_bytes(b"x")
-    first = fingerprint(str(tmp_path))
+    first = content_fingerprint(str(tmp_path))
     image.write_bytes(b"yy")
-    assert fingerprint(str(tmp_path)) != first
-    assert fingerprint("https://example.org/file") is None and fingerprint(str(tmp_path / "none")) is None
+    assert content_fingerprint(str(tmp_path)) != first
+    assert content_fingerprint("https://example.org/file") is None
+    assert content_fingerprint(str(tmp_path / "none")) is None
+
+
+def test_a_same_size_edit_with_its_mtime_restored_changes_the_digest(default, tmp_path):
+    """`touch -r`, rsync -t and cp -p keep size and mtime: only the content tells (issue 19)."""
+    csv = tmp_path / "metrics.csv"
+    csv.write_text("hash,val_acc_108\nabc,0.5\n")
+    default["searchspace"]["metrics_csv"] = str(csv)
+    default["cache_dir"] = str(tmp_path / "cache")
+    before = digests(default)
+    stat = csv.stat()
+    with open(csv, "r+") as handle:  # in place: same inode, same size
+        handle.write("hash,val_acc_108\nabc,0.6\n")
+    os.utime(csv, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert (csv.stat().st_size, csv.stat().st_mtime_ns, csv.stat().st_ino) == (stat.st_size, stat.st_mtime_ns,
+                                                                                stat.st_ino)
+    assert digests(default)["searchspace"] != before["searchspace"]
+
+
+def test_content_hashes_are_cached_by_file_identity(tmp_path, monkeypatch):
+    """A large input is read once: later DAG builds (every job builds one) take the cached hash."""
+    data = tmp_path / "big.tfrecord"
+    data.write_bytes(b"x" * 1000)
+    first = content_fingerprint(data, tmp_path / "cache")
+    assert str(data.resolve()) in (tmp_path / "cache" / FINGERPRINT_CACHE).read_text()
+    opened = []
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda f, *a, **k: opened.append(str(f)) or real_open(f, *a, **k))
+    assert content_fingerprint(data, tmp_path / "cache") == first and str(data) not in opened
+    data.write_bytes(b"y" * 1000)
+    assert content_fingerprint(data, tmp_path / "cache") != first and str(data) in opened
 
 
 def test_rerun_table_follows_the_configs_own_edges(default):
@@ -131,6 +169,7 @@ def test_explicit_variants_and_shared_names(default):
     ({"s": {"product": {"train.lr": [-1]}}}, "sweep variant 'lr=-1': config key 'train.lr'"),
     ({"s": {"variants": {"../x": {}}}}, "not a plain name"),
     ({"s": {"variants": {"a": {"train.lr": 0.1}}}, "t": {"variants": {"a": {"train.lr": 0.2}}}}, "defined twice"),
+    ({"s": {"product": {"train.lr": [0.1]}, "epoch": 99}}, "'sweep.s.epoch': variant 'lr=0.1' trains epochs 1-"),
 ])
 def test_bad_sweeps_fail_before_any_job_naming_where(default, sweep, message):
     default["sweep"] = sweep

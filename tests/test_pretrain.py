@@ -1,6 +1,7 @@
 """Pretraining on the device-resident pipeline: augmentation, training, resume, errors (CPU, tiny nets)."""
 
 import json
+import logging
 
 import h5py
 import numpy as np
@@ -9,6 +10,7 @@ import torch
 
 from infonas.data.images import load_images
 from infonas.errors import InfonasError
+from infonas.nets import pretrain
 from infonas.evaluation.benchmark import training_cost_s
 from infonas.nets.pretrain import (
     DeviceImages,
@@ -16,6 +18,7 @@ from infonas.nets.pretrain import (
     Trainer,
     build_network,
     crop_flip,
+    missing_compiler,
     pretrain_network,
     read_split,
     sample_augmentation,
@@ -265,3 +268,71 @@ def test_build_network_is_seeded_and_leaves_global_rng_alone():
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
     assert a.classifier.in_features == 8
+
+
+# ------------------------------------------------------------------------------ torch.compile fallback
+
+
+def compile_warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "pretrain.compile" in r.getMessage()]
+
+
+def train_both(tmp_path, images_h5, **settings) -> tuple[dict, dict]:
+    """(weights, metrics) of a 1-epoch pretraining with compile on, as the run's outputs hold them."""
+    config = PretrainConfig(epochs=1, compile=True, **{**TINY, **settings})
+    metrics = pretrain_network(ADJ, OPS, images_h5, tmp_path / "c.pt", tmp_path / "c.json", config, seed=2)
+    return torch.load(tmp_path / "c.pt", weights_only=True), metrics
+
+
+def eager_reference(tmp_path, images_h5) -> dict:
+    config = PretrainConfig(epochs=1, **TINY)
+    pretrain_network(ADJ, OPS, images_h5, tmp_path / "e.pt", tmp_path / "e.json", config, seed=2)
+    return torch.load(tmp_path / "e.pt", weights_only=True)
+
+
+def test_missing_compiler_names_the_compiler_torch_would_use(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.delenv("CC", raising=False)
+    assert "C++ compiler (g++)" in missing_compiler("cpu") and "C compiler (gcc or clang)" in missing_compiler("cuda")
+    fake = tmp_path / "my-cxx"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("CXX", "my-cxx")
+    assert missing_compiler("cpu") is None
+    monkeypatch.setenv("CC", "absent-cc")
+    assert "absent-cc" in missing_compiler("cuda")
+
+
+def test_compile_without_a_compiler_warns_in_one_line_and_trains_eager(tmp_path, images_h5, monkeypatch, caplog):
+    reference = eager_reference(tmp_path, images_h5)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no g++ there
+    monkeypatch.delenv("CXX", raising=False)
+    with caplog.at_level(logging.WARNING):
+        weights, metrics = train_both(tmp_path, images_h5)
+    warnings = compile_warnings(caplog)
+    assert len(warnings) == 1 and "\n" not in warnings[0] and "no C++ compiler (g++)" in warnings[0], warnings
+    assert "Traceback" not in caplog.text
+    assert all(torch.equal(weights[k], reference[k]) for k in reference)  # eager, as without compile
+    assert metrics["settings"]["compile"] is True and len(metrics["train_loss"]) == 1
+
+
+def test_compile_failing_at_its_first_call_warns_in_one_line_and_trains_eager(tmp_path, images_h5, monkeypatch,
+                                                                              caplog):
+    """A compiler that passes the up-front check but fails when torch.compile builds the first graph
+    (lazily, inside the first training step): the step reruns eager, and so does the rest of the job."""
+    reference = eager_reference(tmp_path, images_h5)
+
+    def broken_backend(graph, example_inputs):
+        raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found\nsecond line")
+
+    real_compile = torch.compile
+    monkeypatch.setattr(pretrain, "missing_compiler", lambda device_type: None)
+    monkeypatch.setattr(torch, "compile", lambda model: real_compile(model, backend=broken_backend))
+    with caplog.at_level(logging.WARNING):
+        weights, metrics = train_both(tmp_path, images_h5)
+    warnings = compile_warnings(caplog)
+    assert len(warnings) == 1 and "\n" not in warnings[0] and "torch.compile failed" in warnings[0], warnings
+    assert "No working C++ compiler" in warnings[0] and "Traceback" not in caplog.text
+    assert all(torch.equal(weights[k], reference[k]) for k in reference)
+    assert 0 <= metrics["valid_accuracy"] <= 1

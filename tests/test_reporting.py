@@ -31,6 +31,7 @@ def metrics_frame(seeds=(1, 2, 3), epochs=5, seed=0, noise=0.02) -> pd.DataFrame
                            vae_loss_unlabeled=0.6 / e + noise * rng.random(),
                            ops_acc=min(1.0, 0.8 + 0.04 * e), adj_acc=1 - 0.1 / e - noise * rng.random(),
                            ops_acc_valid_networks=min(1.0, 0.79 + 0.04 * e), adj_acc_valid_networks=1 - 0.12 / e,
+                           ops_acc_padded=0.97 * min(1.0, 0.8 + 0.04 * e), ops_acc_padded_valid_networks=0.9777,
                            validity=0.4 + noise * rng.random(), uniqueness=0.9 - noise * rng.random(),
                            uniqueness_unpruned=1 - noise * rng.random())
                 if model == "infonas":
@@ -40,7 +41,9 @@ def metrics_frame(seeds=(1, 2, 3), epochs=5, seed=0, noise=0.02) -> pd.DataFrame
                         row.update({f"labeled_loss_{split}": loss, f"labeled_loss_{split}_ci_low": loss - 0.01,
                                     f"labeled_loss_{split}_ci_high": loss + 0.01, f"labeled_loss_{split}_median": loss / 2,
                                     f"baseline_{split}": base, f"baseline_{split}_ci_low": base - 0.005,
-                                    f"baseline_{split}_ci_high": base + 0.005, f"baseline_{split}_median": base})
+                                    f"baseline_{split}_ci_high": base + 0.005, f"baseline_{split}_median": base,
+                                    f"labeled_l1_{split}": loss, f"labeled_mse_{split}": 1.5 * loss ** 2,
+                                    f"baseline_l1_{split}": base, f"baseline_mse_{split}": 1.5 * base ** 2})
                 rows.append(dict(row, seed=s))
     return pd.DataFrame(rows)
 
@@ -299,16 +302,37 @@ def test_write_table_markdown_latex_csv(tmp_path):
     md = paths["md"].read_text().splitlines()
     assert md[0] == "Regret 50% of runs"
     header = [c.strip() for c in md[2].strip("|").split("|")]
-    assert header == ["method", "time s", "ok", "val", "val 95% CI"]
-    assert re.fullmatch(r"\| -{8} \| -{6}: \| -{5} \| -{12}: \| -{13}: \|", md[3])
+    assert header == ["method", "time s", "ok", "val [95% CI]"]
+    assert re.fullmatch(r"\| -{8} \| -{6}: \| -{5} \| -{27}: \|", md[3])
     cells = [c.strip() for c in md[4].strip("|").split("|")]
-    assert cells == ["info-NAS", "10000", "true", "0.123 ± 0.010", "[0.100, 0.200]"]
+    assert cells == ["info-NAS", "10000", "true", "0.123 ± 0.010 [0.100, 0.200]"]
     cells = [c.strip() for c in md[5].strip("|").split("|")]
-    assert cells == ["a_b & c", "1000000", "false", "0.500", ""]
+    assert cells == ["a_b & c", "1000000", "false", "0.500"]
     tex = paths["tex"].read_text()
-    assert r"\begin{tabular}{lrlrr}" in tex and r"\toprule" in tex and r"\bottomrule" in tex
-    assert r"method & time s & ok & val & val 95\% CI \\" in tex
-    assert r"0.123 $\pm$ 0.010" in tex and r"a\_b \& c" in tex and r"\caption{Regret 50\% of runs}" in tex
+    assert r"\begin{tabular}{lrlr}" in tex and r"\toprule" in tex and r"\bottomrule" in tex
+    assert r"method & time s & ok & val [95\% CI] \\" in tex
+    assert r"0.123 $\pm$ 0.010 [0.100, 0.200]" in tex and r"a\_b \& c" in tex
+    assert r"\caption{Regret 50\% of runs}" in tex
+
+
+def test_summary_cells_put_mean_std_and_ci_in_one_cell(tmp_path):
+    assert tables.summary_cell("0.1818", "0.0012", "0.1800", "0.1836") == "0.1818 ± 0.0012 [0.1800, 0.1836]"
+    assert tables.summary_cell("0.1818", "", "0.1800", "0.1836") == "0.1818 [0.1800, 0.1836]"  # one seed
+    assert tables.summary_cell("0.1818", "0.0012") == "0.1818 ± 0.0012"
+    assert tables.summary_cell("", "0.0012", "0.1", "0.2") == ""
+    frame = pd.DataFrame({"seed": ["all", "1"], "x_mean": [0.5, 0.25], "x_std": [0.125, np.nan],
+                          "x_ci_low": [0.375, 0.2], "x_ci_high": [0.625, 0.3], "y_ci_low": [0.1, 0.2],
+                          "y_ci_high": [0.3, 0.4], "z_mean": [1.0, 2.0], "z_std": [0.5, np.nan]})
+    headers, rows, right = tables.display_columns(frame, "{:.3f}", headers={"x": "labeled loss"})
+    assert headers == ["seed", "labeled loss [95% CI]", "y 95% CI", "z"]
+    assert rows == [["all", "0.500 ± 0.125 [0.375, 0.625]", "[0.100, 0.300]", "1.000 ± 0.500"],
+                    ["1", "0.250 [0.200, 0.300]", "[0.200, 0.400]", "2.000"]]
+    assert right == [False, True, True, True]
+    paths = tables.write_table(frame, tmp_path / "t", caption="a < b", html_page=True)
+    page = paths["html"].read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<caption>a &lt; b</caption>" in page
+    assert "<th class=r>x [95% CI]</th>" in page  # no headers given: the column name
+    assert "<td class=r>0.5000 ± 0.1250 [0.3750, 0.6250]</td>" in page and "<th>seed</th>" in page
 
 
 def test_write_table_rejects_bad_input(tmp_path):

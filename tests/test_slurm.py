@@ -27,6 +27,7 @@ from infonas import slurm
 from infonas.config import validate_config
 from infonas.plan import build_plan
 from infonas.resources import request
+from progress_wait import Stalled, folder_state, wait_on_progress
 
 pytestmark = pytest.mark.slurm
 
@@ -34,6 +35,8 @@ REPO = Path(__file__).resolve().parents[1]
 #: pretrain JSON fields that measure the run rather than its result
 TIMING_KEYS = {"per_epoch", "train_time_s", "wall_time_s", "resumed_from_epoch", "images_per_s", "tflops"}
 GROUP_SIZE = 8  # profiles/slurm: group-components network=8
+#: a run that writes nothing (log, store) for this long has stalled; one that keeps writing gets LIMIT_S
+STALL_S, LIMIT_S = 900, 4 * 3600
 
 
 def sh(*cmd, timeout=60):
@@ -101,15 +104,21 @@ class Run:
         found = re.search(r"SLURM run ID: (\S+)", self.text())
         return found.group(1) if found else None
 
-    def wait(self, timeout: float) -> int:
+    def progress(self) -> tuple:
+        """Changes while any of its jobs runs: the log and every file of the store."""
+        return folder_state(self.log, self.store)
+
+    def wait(self, limit_s: float = LIMIT_S) -> int:
+        """The exit status, waiting while the run writes (see progress_wait)."""
         try:
-            rc = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
+            wait_on_progress(lambda: self.proc.poll() is not None, self.progress, "snakemake through SLURM",
+                             STALL_S, limit_s)
+        except Stalled as error:
             self.stop()
-            pytest.fail(f"snakemake through SLURM did not finish in {timeout} s; log: {self.log}")
+            pytest.fail(f"{error}; log: {self.log}")
         self.wall_s = time.monotonic() - self.tic
         self.handle.close()
-        return rc
+        return self.proc.returncode
 
     def stop(self) -> None:
         """End the run and its cluster jobs (Snakemake waits for jobs it cannot cancel)."""
@@ -142,7 +151,7 @@ def uninterrupted(site_profile, tmp_path_factory):
     store = tmp_path_factory.mktemp("uninterrupted") / "store"
     run = Run(site_profile, store, "pytest-slurm")
     try:
-        rc = run.wait(timeout=1800)
+        rc = run.wait()
     finally:
         run.stop()
     assert rc == 0, run.text()[-4000:]
@@ -172,32 +181,33 @@ def test_tiny_default_runs_through_the_slurm_profile(uninterrupted):
     assert list(run.store.glob("predict/*/*/seed*/epoch*/*.csv")) and list(run.store.glob("train/*/*/seed*/metrics.csv"))
 
 
-def wait_for(predicate, timeout, what, run):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        if run.proc.poll() is not None:
+def wait_for(predicate, what, run):
+    """What `predicate` finds, waiting while the run writes; fails when the run ends, stalls or runs too long."""
+    def found():
+        if run.proc.poll() is not None and not predicate():
             pytest.fail(f"the run ended before {what}; log: {run.log}")
-        time.sleep(0.2)
-    pytest.fail(f"no {what} within {timeout} s; log: {run.log}")
+        return predicate()
+
+    try:
+        return wait_on_progress(found, run.progress, what, STALL_S, LIMIT_S, poll_s=0.2)
+    except Stalled as error:
+        pytest.fail(f"{error}; log: {run.log}")
 
 
 def test_scancel_of_pretrain_and_train_resumes_to_the_same_outputs(site_profile, uninterrupted, tmp_path):
     store = tmp_path / "store"
     run = Run(site_profile, store, "pytest-slurm-faults", "--until", "train")
     try:
-        ckpt = wait_for(lambda: sorted(store.glob("pretrain/*/*.pt.ckpt")), 900, "pretrain checkpoint", run)[0]
+        ckpt = wait_for(lambda: sorted(store.glob("pretrain/*/*.pt.ckpt")), "a pretrain checkpoint", run)[0]
         killed_network = ckpt.name.split(".")[0]
         network_jobs = run.running(lambda comment: "pretrain" in comment)
         assert network_jobs, "the pretrain job with a checkpoint is not running"
         sh("scancel", *network_jobs)
-        wait_for(lambda: list(store.glob("train/*/*/seed*/checkpoints/*")), 900, "train checkpoint", run)
+        wait_for(lambda: list(store.glob("train/*/*/seed*/checkpoints/*")), "a train checkpoint", run)
         train_jobs = run.running(lambda comment: comment.startswith("rule_train"))
         assert train_jobs, "the train job with a checkpoint is not running"
         sh("scancel", *train_jobs)
-        rc = run.wait(timeout=1800)
+        rc = run.wait()
     finally:
         run.stop()
     assert rc == 0, run.text()[-4000:]
@@ -279,7 +289,7 @@ def test_a_request_no_node_can_hold_stops_the_run_with_one_line(site_profile, cl
     path.write_text(yaml.safe_dump(overlay))
     run = Run(site_profile, tmp_path / "store", "pytest-slurm-too-big", "--configfile", str(path))
     try:
-        rc = run.wait(timeout=300)
+        rc = run.wait(limit_s=600)  # refused before any job: nothing to wait for
     finally:
         run.stop()
     assert rc != 0

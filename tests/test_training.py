@@ -105,8 +105,9 @@ def test_bootstrap_ci_constant_and_normal_width():
 
 def test_baseline_losses_are_distance_to_the_mean_vector():
     targets = torch.tensor([[0.0, 2.0], [2.0, 2.0], [4.0, 8.0]])
-    base = M.baseline_losses(targets, M.per_sample_loss_fn("l1"), batch_size=2)
-    assert torch.allclose(base, torch.tensor([2.0 + 2.0, 0.0 + 2.0, 2.0 + 4.0]) / 2)
+    base = M.baseline_losses(targets, [M.per_sample_loss_fn("l1"), M.per_sample_loss_fn("mse")], batch_size=2)
+    assert torch.allclose(base[0], torch.tensor([2.0 + 2.0, 0.0 + 2.0, 2.0 + 4.0]) / 2)
+    assert torch.allclose(base[1], torch.tensor([4.0 + 4.0, 0.0 + 4.0, 4.0 + 16.0]) / 2)
 
 
 def test_reconstruction_accuracy_matches_slow_reference(data):
@@ -114,19 +115,36 @@ def test_reconstruction_accuracy_matches_slow_reference(data):
     adj, ops = unlabeled.adjacency, unlabeled.ops
     torch.manual_seed(0)
     vae = ArchVAE().eval()
-    ops_acc, adj_acc = M.reconstruction_accuracy(vae, adj, ops, batch_size=10)
+    ops_acc, adj_acc, ops_acc_padded = M.reconstruction_accuracy(vae, adj, ops, batch_size=10)
     with torch.no_grad():
         out = vae(adj, ops)
-    hits_ops = n_ops = hits_adj = n_adj = 0
+    hits_ops = n_ops = hits_adj = n_adj = hits_padded = 0
     for b in range(adj.shape[0]):
         for i in range(7):
+            decoded = int(out.ops_logits[b, i].argmax())
             if ops[b, i] >= 0:
                 n_ops += 1
-                hits_ops += int(out.ops_logits[b, i].argmax()) == int(ops[b, i])
+                hits_ops += decoded == int(ops[b, i])
+            hits_padded += decoded == max(int(ops[b, i]), 0)  # arch2vec: padding's zero row -> "input"
             for j in range(i + 1, 7):
                 n_adj += 1
                 hits_adj += (torch.sigmoid(out.adj_logits[b, i, j]) > 0.5).item() == bool(adj[b, i, j])
     assert ops_acc == pytest.approx(hits_ops / n_ops) and adj_acc == pytest.approx(hits_adj / n_adj)
+    assert ops_acc_padded == pytest.approx(hits_padded / (7 * adj.shape[0]))
+
+
+def test_padded_ops_accuracy_counts_padding_rows_as_arch2vec_does():
+    """Two cells, 5 and 7 nodes: 12 real rows, 2 padding rows. Decoded: one real row wrong; one
+    padding row decoded as "input" (arch2vec's argmax of a zero row: a hit), the other as conv3x3."""
+    true = torch.tensor([[0, 1, 2, 3, 4, -1, -1], [0, 1, 1, 2, 2, 3, 4]], dtype=torch.int8)
+    decoded = torch.tensor([[0, 1, 2, 3, 4, 0, 2], [0, 1, 1, 2, 3, 3, 4]], dtype=torch.int8)
+    real_hits, all_hits = M.ops_hit_counts(decoded, true)
+    assert int(real_hits) == 11 and int(all_hits) == 12
+    assert int(all_hits) / true.numel() == pytest.approx(12 / 14)  # ops_acc_padded
+    assert int(real_hits) / int((true >= 0).sum()) == pytest.approx(11 / 12)  # ops_acc
+    perfect_real = torch.tensor([[0, 1, 2, 3, 4, 4, 4]], dtype=torch.int8)  # padding decoded as "output"
+    real_hits, all_hits = M.ops_hit_counts(perfect_real, true[:1])
+    assert int(real_hits) == 5 and int(all_hits) == 5  # padded accuracy capped at 5/7, the thesis' cap
 
 
 def test_count_valid_unique_on_known_decodings():
@@ -184,7 +202,7 @@ def test_metrics_csv_rows_and_columns(tmp_path, data):
     assert list(frame.columns) == M.metric_columns(SPLITS)
     assert frame[["epoch", "model"]].values.tolist() == [[1, "infonas"], [1, "arch2vec"], [2, "infonas"], [2, "arch2vec"]]
     info, ref = frame[frame.model == "infonas"], frame[frame.model == "arch2vec"]
-    labeled_cols = [c for c in frame.columns if c.startswith(("labeled_loss", "baseline_"))]
+    labeled_cols = [c for c in frame.columns if c.startswith(("labeled_", "baseline_"))]
     assert info[labeled_cols].notna().all().all() and ref[labeled_cols].isna().all().all()
     for df in (info, ref):
         assert df[["vae_loss_labeled", "vae_loss_unlabeled", "ops_acc", "adj_acc", "validity"]].notna().all().all()
@@ -192,6 +210,31 @@ def test_metrics_csv_rows_and_columns(tmp_path, data):
     assert (info.labeled_loss_train <= info.labeled_loss_train_ci_high).all()
     assert (frame.n_labeled_steps == 6).all() and (frame.n_unlabeled_steps == 8).all()
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["epoch_001.pt", "epoch_002.pt"]
+
+
+def test_mse_run_reports_l1_and_mse_of_every_split_on_a_hand_computation(tmp_path, data):
+    """One scale for every loss: an MSE run's metrics.csv has each split's L1 (and MSE) of the same
+    predictions and of the mean-output baseline, equal to a plain forward pass scored by hand."""
+    _, labeled, _ = data
+    run(tmp_path, data, epochs=1, labeled_loss="mse")
+    frame = pd.read_csv(tmp_path / "metrics.csv")
+    row = frame[frame.model == "infonas"].iloc[0]
+    assert frame.loc[frame.model == "arch2vec", "labeled_l1_train"].isna().all()
+    model = InfoNAS(MODEL)
+    model.load_state_dict(ckpt.load_checkpoint(tmp_path / "checkpoints/epoch_001.pt")["models"]["infonas"])
+    model.eval()
+    for name in SPLITS:
+        split = labeled.splits[name]
+        images = images_to_input(split.images[split.image_index], labeled.image_mean, labeled.image_std)
+        with torch.no_grad():
+            _, pred = model(labeled.networks.adjacency[split.net_index], labeled.networks.ops[split.net_index], images)
+        error = pred.float() - split.targets.float()
+        base_error = split.targets.float().mean(dim=0) - split.targets.float()
+        assert row[f"labeled_l1_{name}"] == pytest.approx(error.abs().mean().item(), rel=1e-4)
+        assert row[f"labeled_mse_{name}"] == pytest.approx(error.pow(2).mean().item(), rel=1e-4)
+        assert row[f"labeled_loss_{name}"] == pytest.approx(row[f"labeled_mse_{name}"], rel=1e-5)  # trained with MSE
+        assert row[f"baseline_l1_{name}"] == pytest.approx(base_error.abs().mean().item(), rel=1e-4)
+        assert row[f"baseline_mse_{name}"] == pytest.approx(row[f"baseline_{name}"], rel=1e-5)
 
 
 def test_reference_and_infonas_vae_start_identical_and_see_the_same_cells(data, monkeypatch):
@@ -462,14 +505,15 @@ def test_labeled_split_losses_match_a_plain_forward(data):
     model = InfoNAS(MODEL)
     split = labeled.splits["test_unseen_images"]
     to_input = lambda ii: images_to_input(split.images[ii], labeled.image_mean, labeled.image_std)  # noqa: E731
-    loss_fn = M.per_sample_loss_fn("l1")
+    loss_fn, mse = M.per_sample_loss_fn("l1"), M.per_sample_loss_fn("mse")
     fast = M.labeled_split_losses(model, labeled.networks.adjacency, labeled.networks.ops, split.net_index,
-                                  split.image_index, split.targets, to_input, loss_fn, batch_size=5)
+                                  split.image_index, split.targets, to_input, [loss_fn, mse], batch_size=5)
     model.eval()
     with torch.no_grad():
         net = split.net_index
         _, pred = model(labeled.networks.adjacency[net], labeled.networks.ops[net], to_input(split.image_index))
-    assert torch.allclose(fast, loss_fn(pred, split.targets), rtol=1e-5, atol=1e-6)
+    assert torch.allclose(fast[0], loss_fn(pred, split.targets), rtol=1e-5, atol=1e-6)
+    assert torch.allclose(fast[1], mse(pred, split.targets), rtol=1e-5, atol=1e-6)
 
 
 def test_batch_median_is_the_median_of_batch_means():
@@ -489,13 +533,14 @@ def test_every_split_is_scored_with_its_median_and_valid_network_reconstruction(
     s = labeled.splits["test_unseen_networks_images"]
     to_input = lambda ii: images_to_input(s.images[ii], labeled.image_mean, labeled.image_std)  # noqa: E731
     losses = M.labeled_split_losses(trainer.main, labeled.networks.adjacency, labeled.networks.ops, s.net_index,
-                                    s.image_index, s.targets, to_input, trainer.loss_fn, 64)
+                                    s.image_index, s.targets, to_input, [trainer.loss_fn], 64)[0]
     batch_means = [losses[i:i + FAST["batch_size"]].mean().item() for i in range(0, len(losses), FAST["batch_size"])]
     assert info["labeled_loss_test_unseen_networks_images_median"] == pytest.approx(np.median(batch_means), rel=1e-5)
     rows = labeled.valid_networks
     for row, vae in ((info, trainer.main_vae), (ref, trainer.reference)):
         expected = M.reconstruction_accuracy(vae, labeled.networks.adjacency[rows], labeled.networks.ops[rows], 64)
-        assert (row["ops_acc_valid_networks"], row["adj_acc_valid_networks"]) == pytest.approx(expected)
+        assert (row["ops_acc_valid_networks"], row["adj_acc_valid_networks"],
+                row["ops_acc_padded_valid_networks"]) == pytest.approx(expected)
 
 
 def test_plain_arch2vec_has_no_valid_network_reconstruction(data):

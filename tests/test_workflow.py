@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -17,6 +18,8 @@ from test_docs import fits_layout
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+#: IO splits with output heatmaps (rules/common.smk)
+HEATMAP_SPLITS = ("train", "valid_unseen_networks", "valid_unseen_images")
 #: rule -> the stage whose folder its outputs go to (reports and targets are left out)
 RULE_STAGE = {"searchspace": "searchspace", "images": "images", "sample_networks": "networks", "pretrain": "pretrain",
               "extract_io": "extract_io", "fit_scaler": "fit_scaler", "io_dataset": "io_dataset",
@@ -56,6 +59,16 @@ def test_dry_run_resolves_a_dag(preset, tmp_path):
         overlay = ["--configfile", f"presets/{preset}.yaml", str(data)]
     result = snakemake("-n", *overlay, "--config", "run=pytest-dry", f"store_dir={tmp_path / 'store'}")
     assert "searchspace" in planned_rules(result)
+
+
+def test_two_infonas_models_in_one_variant_plan_their_comparisons(tmp_path):
+    """Curves and rows are labelled by model variant while the DAG is built (a repeated label fails there)."""
+    overlay = tmp_path / "models.yaml"
+    overlay.write_text("train: {models: [infonas, infonas-opemb, arch2vec]}\n")
+    planned = planned_rules(snakemake("-n", "--configfile", "config.yaml", str(overlay),
+                                      "--config", "run=pytest-dry", f"store_dir={tmp_path / 'store'}"))
+    assert planned["compare_search"] == planned["compare_prediction"] == 1
+    assert planned["variant_search"] == planned["variant_prediction"] == 2
 
 
 def test_thesis_preset_shares_everything_upstream_of_training():
@@ -120,6 +133,13 @@ class Finished:
     def dry(self, *extra):
         return planned_rules(snakemake("-n", "--configfile", "config.yaml", *extra, *self.args))
 
+    def complete(self):
+        """Finish what earlier tests left to do (a forced rerun --until train leaves newer weights)."""
+        if self.dry():
+            result = snakemake("--cores", "2", "--configfile", "config.yaml", *self.args, timeout=3600)
+            assert result.returncode == 0, result.stderr[-4000:]
+        assert self.dry() == {}
+
     def dry_without_sweep(self, tmp: Path, config: dict):
         """A dry run of one full config (no sweep; its own run and store_dir): its single variant equals
         the finished `scaling=axisnull-multiply` variant wherever the config agrees with the default."""
@@ -152,8 +172,11 @@ def test_tiny_default_sweep_runs_end_to_end(finished):
     assert variants == ["scaling=axis0", "scaling=axisnull-multiply"]
     for variant in variants:
         figures = out / "variants" / variant / "figures"
-        for figure in ("infonas/labeled_losses", "infonas/heatmaps_networks", "search_overview",
-                       "search/infonas_seed1_epoch6", "predict/infonas_epoch6", "infonas/latent_space_epoch6"):
+        for figure in ("infonas/labeled_losses", *(f"infonas/heatmaps_{split}_{view}" for split in HEATMAP_SPLITS
+                                                   for view in ("networks", "one_image")),
+                       "search_validation", "search_test", "prediction_rmse", "prediction_pearson_r",
+                       "search/infonas_seed1_epoch6", "predict/infonas_epoch6",
+                       "infonas/latent_space_pca_epoch6", "infonas/latent_space_tsne_epoch6", "latent_distances"):
             assert (figures / f"{figure}.png").stat().st_size > 10_000, (variant, figure)
             assert (figures / f"{figure}.pdf").is_file(), (variant, figure)
     compare = out / "compare" / "scaling"
@@ -162,11 +185,17 @@ def test_tiny_default_sweep_runs_end_to_end(finished):
         assert (compare / name).is_file(), name
     table = (compare / "comparison.csv").read_text()
     assert "axis0" in table and "axisnull-multiply" in table
+    per_split = pd.read_csv(compare / "comparison_valid_unseen_networks.csv", dtype={"seed": str})
+    assert per_split["seed"].tolist() == ["all", "1", "2"] * 2  # two variants, pooled then per seed
+    assert per_split["labeled_l1_valid_unseen_networks_mean"].notna().all()
+    recon = pd.read_csv(compare / "comparison_reconstruction.csv")
+    assert recon["ops_acc_padded_mean"].between(0, 1).all() and "info-NAS" in set(recon["model"])
     assert finished.dry() == {}, "a second run has nothing to do"
     report = snakemake("--configfile", "config.yaml", *finished.args, "--report", str(out / "report.html"))
     assert report.returncode == 0, report.stderr[-2000:]
     html = (out / "report.html").read_text()
     assert "labeled_losses.png" in html and "NAS-Bench-101 validation accuracies" in html
+    assert "comparison_valid_unseen_networks.html" in html and "comparison_reconstruction.html" in html
     written = [f"results/store/{p.relative_to(store)}" for p in store.rglob("*") if p.is_file()]
     written += [f"results/{finished.run}/{p.relative_to(out)}" for p in out.rglob("*") if p.is_file()]
     assert [path for path in written if not fits_layout(path)] == [], "files off the layout of docs/layout.md"
@@ -210,7 +239,7 @@ def changed_value(key: str, value, node: dict, tmp: Path):
         "images.root": str(tmp), "train.models": ["infonas", "arch2vec"], "train.seeds": [1, 2, 3],
         "evaluate.embed_epochs": [3, 6], "evaluate.predict.regressors": ["rf"],
         "evaluate.predict.n_train": [50, 100], "evaluate.predict.n_unlabeled": 100,
-        "evaluate.predict.remove_labeled": ["train", "valid"],
+        "evaluate.predict.remove_labeled": ["train", "valid"], "report.projections": ["pca"],
     }
     if key in special:
         return special[key]
@@ -279,7 +308,7 @@ def test_every_setting_reruns_what_the_rerun_table_says(finished, tmp_path):
 
 
 REPORT_RULES = {"scaling_variants_table", "training_report", "arch2vec_report", "search_report",
-                "prediction_report", "variant_search", "output_heatmaps", "latent_space", "all"}
+                "prediction_report", "variant_search", "variant_prediction", "output_heatmaps", "latent_space", "latent_distances", "all"}
 
 
 def merge(config: dict, overlay: dict) -> None:
@@ -308,7 +337,7 @@ def test_forced_rerun_that_fails_keeps_outputs_and_one_that_succeeds_retrains(fi
     failed = snakemake("--cores", "2", "--configfile", "config.yaml", *finished.args, "device=cuda",
                        "--forcerun", "train", "--until", "train")
     assert failed.returncode != 0
-    assert without_timings(metrics) == before and (metrics.parent / "weights" / "epoch6.pt").is_file()
+    assert without_timings(metrics) == before and (metrics.parent / "weights.pt").is_file()
     again = snakemake("--cores", "2", "--configfile", "config.yaml", *finished.args, "--forcerun", "train",
                       "--until", "train")
     assert again.returncode == 0, again.stderr[-3000:]
@@ -351,3 +380,91 @@ def test_until_a_stage_behind_the_checkpoint_says_what_works(tmp_path):
         assert f"snakemake {target}" in result.stdout + result.stderr
     targets = planned_rules(snakemake("-n", "pretrain_all", "--config", f"store_dir={tmp_path / 'store'}"))
     assert "sample_networks" in targets and "pretrain_all" in targets and "train" not in targets
+
+
+#: one store file of each kind (a glob under the store) -> the rule that writes it
+STORE_KINDS = {
+    "searchspace/*/searchspace.h5": "searchspace", "images/*/images.h5": "images",
+    "networks/*/networks.csv": "sample_networks", "pretrain/*/*.pt": "pretrain", "pretrain/*/*.json": "pretrain",
+    "extract_io/*/*.h5": "extract_io", "fit_scaler/*/scaler.h5": "fit_scaler", "io_dataset/*/dataset.h5": "io_dataset",
+    "benchmark/*/benchmark.h5": "benchmark_table", "random_search/*/random.h5": "random_search",
+    "train/*/*/seed*/metrics.csv": "train", "train/*/*/seed*/weights.pt": "train",
+    "train/*/*/seed*/embeddings/*.h5": "embed", "reinforce/*/*/*/*/*.h5": "reinforce",
+    "predict/*/*/*/*/*.csv": "predict",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pattern, writer", STORE_KINDS.items(), ids=list(STORE_KINDS.values()))
+def test_a_deleted_store_file_reruns_the_job_that_writes_it(finished, tmp_path, pattern, writer):
+    """Snakemake reruns the writer of a missing file only when a target needs it: every store file is one."""
+    finished.complete()
+    path = sorted(finished.store.glob(pattern))[0]
+    kept = tmp_path / path.name
+    shutil.move(path, kept)  # a rename: the file comes back with its own mtime
+    try:
+        planned = finished.dry()
+    finally:
+        shutil.move(kept, path)
+    assert planned.get(writer, 0) >= 1, (path, planned)
+
+
+@pytest.mark.slow
+def test_the_advice_for_a_corrupt_weights_file_works(finished):
+    """A torn weights.pt fails the jobs that read it with advice; following it, the next run succeeds."""
+    finished.complete()
+    weights = sorted(finished.store.glob("train/*/infonas/seed1/weights.pt"))[0]
+    weights.write_bytes(weights.read_bytes()[:200])  # newer than its embeddings: they are made again
+    # --keep-going: the heatmap and latent-space jobs read the same file and may fail first
+    failed = snakemake("--cores", "2", "--keep-going", "--configfile", "config.yaml", *finished.args)
+    assert failed.returncode != 0
+    log = (weights.parents[2] / "logs" / "embed_infonas_seed1_epoch6.log").read_text().strip().splitlines()[-1]
+    assert f"checkpoint {weights}: corrupt or not a checkpoint" in log and "delete it and run again" in log
+    weights.unlink()
+    again = snakemake("--cores", "2", "--configfile", "config.yaml", *finished.args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert finished.dry() == {}
+
+
+def tiny_run_config(tmp: Path, name: str) -> Path:
+    """The default config without its sweep, as small as a full run gets (one model, seed and variant)."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config.pop("sweep")
+    merge(config, {"run": name, "store_dir": str(tmp / "store"), "networks": {"n_train": 2, "n_valid": 1},
+                   "pretrain": {"epochs": 1},
+                   "train": {"seeds": [1], "epochs": 2, "checkpoint_every": 2, "n_labeled_batches": 10,
+                             "n_unlabeled_batches": 5, "n_latent_points": 100, "n_bootstrap": 10},
+                   "evaluate": {"embed_epochs": [2], "predict": {"n_train": [50], "seeds": 1}}})
+    path = tmp / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.slow
+def test_train_and_predict_outputs_do_not_depend_on_cores(tmp_path):
+    """Snakemake lowers a job's threads to --cores; the compute threads are a setting instead (issue 19)."""
+    import torch
+
+    config = tiny_run_config(tmp_path, "pytest-cores")
+    first = snakemake("--cores", "2", "--configfile", str(config), "--until", "predict", timeout=1800)
+    assert first.returncode == 0, first.stderr[-3000:]
+    train = next((tmp_path / "store" / "train").glob("*/infonas/seed1"))
+    predictions = sorted((tmp_path / "store" / "predict").rglob("*.csv"))
+    assert len(predictions) == 2  # info-NAS and its reference arch2vec encoder
+
+    def outputs():
+        weights = torch.load(train / "weights.pt", weights_only=True)["epochs"][2]["models"]
+        return without_timings(train / "metrics.csv"), weights, [p.read_text() for p in predictions]
+
+    metrics, weights, predicted = outputs()
+    written = [p.stat().st_mtime_ns for p in predictions]
+    again = snakemake("--cores", "1", "--configfile", str(config), "--until", "predict", "--forcerun", "train",
+                      timeout=1800)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resuming" not in (train.parents[1] / "logs" / "infonas_seed1.log").read_text()
+    metrics_1, weights_1, predicted_1 = outputs()
+    assert all(p.stat().st_mtime_ns != t for p, t in zip(predictions, written)), "predict ran again"
+    assert metrics_1 == metrics and predicted_1 == predicted
+    for name, state in weights.items():
+        assert all(torch.equal(state[k], weights_1[name][k]) for k in state), name
+    shutil.rmtree(REPO / "results" / "pytest-cores", ignore_errors=True)

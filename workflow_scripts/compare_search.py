@@ -1,4 +1,4 @@
-"""Rules compare_search, variant_search: regret of several variants and encoders on one axis."""
+"""Rule compare_search: regret of the feature sets of a comparison's variants on one axis, and the table."""
 from infonas.reporting.stages import search_comparison_report
 from infonas.runtime import run_rule
 

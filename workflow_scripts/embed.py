@@ -1,6 +1,4 @@
 """Rule embed: latent features of every search-space row for both encoders of one checkpoint."""
-from pathlib import Path
-
 from infonas.evaluation.embed import embed_checkpoint, save_embeddings
 from infonas.runtime import job_device, run_rule
 from infonas.searchspace.store import load_searchspace
@@ -8,8 +6,7 @@ from infonas.searchspace.store import load_searchspace
 
 def main(smk):
     space = load_searchspace(smk.input.space)
-    weights = Path(smk.input.weights) / f"epoch{smk.wildcards.epoch}.pt"
-    features = embed_checkpoint(weights, space, job_device(smk))
+    features = embed_checkpoint(smk.input.weights, space, job_device(smk), epoch=int(smk.wildcards.epoch))
     save_embeddings(smk.output[0], space["hash"], features)
 
 

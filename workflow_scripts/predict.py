@@ -14,7 +14,8 @@ def main(smk):
     target, target_name = table.prediction_target()
     logging.getLogger("infonas").info("predicting %s; benchmark: %s", target_name, table.source)
     s = smk.params.settings
-    params = {name: dict(values) for name, values in s["params"].items() if values}  # unset: None
+    # overrides per regressor; a config without any (presets/paper.yaml) has no params leaf at all
+    params = {name: dict(values) for name, values in s.get("params", {}).items() if values}
     params.setdefault("assessor", {}).setdefault("device", job_device(smk))
     roles = s["remove_labeled"]
     labeled = network_rows(smk.input.networks, load_embedding_hashes(smk.input.embeddings), roles) if roles else None

@@ -94,7 +94,8 @@ def from_pretrained(space: dict, metric_files: list) -> BenchmarkTable:
             val[row], test[row] = record["valid_accuracy"], record["test_accuracy"]
             time[row] = training_cost_s(record)
         except KeyError as error:
-            raise InfonasError(f"{path}: pretrain metrics lack {error} (from an older infonas? rerun pretrain)") from error
+            raise InfonasError(f"{path}: pretrain metrics lack {error} (from an older infonas?); delete it and run "
+                               "again (Snakemake then reruns its pretrain job)") from error
         except (OSError, ValueError, TypeError) as error:
             raise InfonasError(f"{path}: unreadable pretrain metrics ({error})") from error
         if out_of_range("val_acc", [val[row], test[row]]).any():

@@ -23,9 +23,10 @@ def latent_features(vae, adjacency: np.ndarray, ops: np.ndarray, device: str, ba
     return latent_means(vae, adj, codes, batch_size).mean(dim=1).cpu().numpy().astype(np.float32)
 
 
-def embed_checkpoint(weights_path, space: dict, device: str) -> dict[str, np.ndarray]:
-    """Features of every row for each encoder in a training checkpoint (info-NAS's VAE, arch2vec)."""
-    models = load_trained_models(weights_path, device=device)
+def embed_checkpoint(weights_path, space: dict, device: str, epoch: int | None = None) -> dict[str, np.ndarray]:
+    """Features of every row for each encoder in a training checkpoint, or in a train job's weights file
+    at `epoch` (info-NAS's VAE, arch2vec)."""
+    models = load_trained_models(weights_path, device=device, epoch=epoch)
     features = {}
     for name, model in models.items():
         vae = model.vae if name == "infonas" else model

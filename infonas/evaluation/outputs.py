@@ -150,13 +150,15 @@ def heatmap_samples(
     n_images: int = 16,
     n_networks_one_image: int = 50,
     device: str = "cpu",
+    epoch: int | None = None,
 ) -> dict[str, OutputSample]:
     """The two samples the output heatmaps draw (thesis Figs. 4.4-4.11), each file read once.
 
     "networks": n_networks networks of the split, each on n_images images; "one_image":
-    n_networks_one_image networks on one image; both chosen with `seed`. Paths as `output_sample`.
+    n_networks_one_image networks on one image; both chosen with `seed`. Paths as `output_sample`;
+    `epoch` picks the models of a train job's weights file.
     """
-    models = load_trained_models(checkpoint, device=device)
+    models = load_trained_models(checkpoint, device=device, epoch=epoch)
     data = load_io_dataset(dataset, [split])
     pictures = load_images(images, [data[split].image_group])
     common = dict(split=split, seed=seed, scaler=scaler, device=device)

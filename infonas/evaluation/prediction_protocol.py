@@ -33,15 +33,28 @@ from infonas.evaluation.predictors import build_predictor
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ["regressor", "n_train", "seed", "n_unlabeled", "n_eval", "rmse", "pearson_r", "kendall_tau"]
+COLUMNS = ["regressor", "n_train", "seed", "n_unlabeled", "n_eval", "rmse", "pearson_r", "kendall_tau",
+           "constant_prediction"]
+#: predictions whose spread is at most this fraction of their size are one value (rounding noise
+#: would otherwise give a "correlation" of arbitrary sign)
+CONSTANT_RTOL = 1e-12
+
+
+def is_constant(y_pred) -> bool:
+    """Whether a predictor predicted one value for every scored row (up to rounding, `CONSTANT_RTOL`):
+    Pearson's r and Kendall's tau are undefined then (scikit-learn's default SVR does so on raw
+    accuracies, which lie inside its 0.1 epsilon tube), and reports say "constant" instead of a number."""
+    p = np.asarray(y_pred, dtype=np.float64)
+    return bool(p.size >= 2 and np.ptp(p) <= CONSTANT_RTOL * max(1.0, float(np.abs(p).max())))
 
 
 def prediction_metrics(y_true, y_pred) -> dict[str, float]:
-    """RMSE, Pearson's r and Kendall's tau (tau-b) of predictions; r and tau are NaN when undefined."""
+    """RMSE, Pearson's r and Kendall's tau (tau-b) of predictions; r and tau are NaN when undefined
+    (fewer than two rows, or constant targets or predictions: see `is_constant`)."""
     t = np.asarray(y_true, dtype=np.float64)
     p = np.asarray(y_pred, dtype=np.float64)
     rmse = float(np.sqrt(np.mean((p - t) ** 2))) if t.size else float("nan")
-    if t.size < 2 or np.ptp(t) == 0 or np.ptp(p) == 0:
+    if t.size < 2 or np.ptp(t) == 0 or is_constant(p):
         return {"rmse": rmse, "pearson_r": float("nan"), "kendall_tau": float("nan")}
     return {
         "rmse": rmse,
@@ -166,6 +179,7 @@ def _one_run(x, y, name, n_train, seed, min_acc, n_unlabeled, params, exclude) -
         "n_unlabeled": 0 if x_unl is None else len(x_unl),
         "n_eval": int(evaluate.size),
         **scores,
+        "constant_prediction": is_constant(y_pred),
     }
     log.info(
         "prediction %s n_train=%d seed=%d: rmse %.4f r %.3f tau %.3f",

@@ -22,6 +22,8 @@ import logging
 import math
 import os
 import platform
+import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +38,7 @@ from tqdm.auto import tqdm, trange
 
 import infonas
 from infonas.data.images import load_images
-from infonas.errors import InfonasError
+from infonas.errors import InfonasError, one_line
 from infonas.files import atomic_path, save_torch
 from infonas.searchspace import cells
 
@@ -59,7 +61,8 @@ class PretrainConfig:
     layers it reaches; `build_network` sets both values on every BatchNorm layer, and 0.997 stays
     available as a setting.
     `bf16` (autocast) and `channels_last` take effect on CUDA only; `compile` wraps the network in
-    torch.compile (needs a C++ compiler on the CPU, so it is off by default).
+    torch.compile, whose kernels need a C++ compiler on the CPU (a C compiler for Triton on CUDA): where
+    none works the job warns in one line and trains eager (`compiled_or_eager`, `Trainer.guarded`).
     """
 
     epochs: int = 12
@@ -316,7 +319,7 @@ class Trainer:
         net, self.module_hash = build_network(adjacency, ops, config, num_labels=num_labels, seed=seed)
         layout = torch.channels_last if self.channels_last else torch.contiguous_format
         self.model = net.to(self.device, memory_format=layout)
-        self.runner = torch.compile(self.model) if config.compile else self.model
+        self.runner = compiled_or_eager(self.model, self.device.type) if config.compile else self.model
         self.optimizer, self.scheduler = make_optimizer(self.model, config, self.device.type)
         self.step = make_train_step(self.runner, self.optimizer, config, self.device.type)
         self.generator = torch.Generator(device=self.device)
@@ -335,13 +338,30 @@ class Trainer:
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
         n_batches = math.ceil(len(data) / self.config.batch_size)
         for x, y in tqdm(self.batches(data), total=n_batches, desc=desc, leave=False, disable=not progress):
-            loss, n_correct = self.step(x, y)
+            loss, n_correct = self.guarded(lambda: self.step(x, y))
             loss_sum += loss * y.shape[0]
             correct += n_correct
         return loss_sum.item() / len(data), correct.item() / len(data)
 
     def evaluate(self, data: DeviceImages) -> float:
-        return evaluate(self.runner, data, self.config, self.device.type, self.channels_last)
+        return self.guarded(lambda: evaluate(self.runner, data, self.config, self.device.type, self.channels_last))
+
+    def guarded(self, call: Callable[[], Any]) -> Any:
+        """call(), which reads self.runner / self.step when it runs. torch.compile builds its kernels
+        lazily, at the first call of each graph (and again for a new batch shape), so a compiler that
+        fails only then surfaces here: the job warns in one line and goes on eager for good, rerunning
+        the call. A compile fails before its graph runs, so the rerun repeats no update."""
+        if self.runner is self.model:
+            return call()
+        try:
+            return call()
+        except torch._dynamo.exc.BackendCompilerFailed as exc:
+            cause = getattr(exc, "inner_exception", None) or exc  # the compiler's own error, not the wrapper's
+            log.warning("pretrain.compile: torch.compile failed (%s: %s); training eager",
+                        type(cause).__name__, one_line(cause))
+            self.runner = self.model
+            self.step = make_train_step(self.model, self.optimizer, self.config, self.device.type)
+            return call()
 
     def save_checkpoint(self, path: Path) -> None:
         state = {
@@ -364,7 +384,8 @@ class Trainer:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torn files cannot exist (atomic writes), foreign ones can
-            raise InfonasError(f"{path}: unreadable pretraining checkpoint ({type(exc).__name__}); delete it") from None
+            raise InfonasError(f"{path}: unreadable pretraining checkpoint ({type(exc).__name__}); "
+                               "delete it and run again (the job then starts over)") from None
         if state.get("format") != CHECKPOINT_FORMAT or {k: state.get(k) for k in self.identity} != self.identity:
             log.warning("%s: checkpoint of other settings, seed or cell; starting from scratch", path)
             return False
@@ -382,6 +403,31 @@ class Trainer:
     def weights(self) -> dict[str, torch.Tensor]:
         """state_dict of the uncompiled module as plain contiguous CPU tensors."""
         return {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+
+
+def missing_compiler(device_type: str) -> str | None:
+    """Why torch.compile cannot build kernels for `device_type` here, or None. Inductor compiles CPU
+    kernels with $CXX, else g++ (clang++ on macOS), the only ones torch tries; Triton builds its CUDA
+    launchers with $CC, else gcc or clang."""
+    if device_type == "cpu":
+        names = [os.environ.get("CXX") or ("clang++" if sys.platform == "darwin" else "g++")]
+        kind = "C++ compiler"
+    else:
+        names = [os.environ["CC"]] if os.environ.get("CC") else ["gcc", "clang"]
+        kind = "C compiler"
+    if any(shutil.which(name) for name in names):
+        return None
+    return f"no {kind} ({' or '.join(names)}) on PATH for torch.compile's {device_type} kernels"
+
+
+def compiled_or_eager(model: torch.nn.Module, device_type: str) -> torch.nn.Module:
+    """torch.compile(model), or the model itself after a one-line warning where no compiler can build
+    its kernels: the setting is for speed only, so it never stops a run."""
+    missing = missing_compiler(device_type)
+    if missing:
+        log.warning("pretrain.compile: %s; training eager", missing)
+        return model
+    return torch.compile(model)
 
 
 def device_name(device: torch.device) -> str:

@@ -10,9 +10,10 @@ grows: a pattern that matches nothing, or a name that is absent, is skipped; onl
 finds no column at all is an error. The `_ci_low`/`_ci_high` columns of a picked metric come along
 as its confidence interval, as in `tables.final_training_table`.
 
-Curves of several variants share one axis: each variant has a colour (`VARIANT_COLORS`, in order of
-appearance) and each encoder a line style (`ENCODER_STYLES`), so "info-NAS of variant A" and "its
-side-by-side arch2vec" share a colour and differ in dash; random search is always grey and dotted.
+Curves of several variants share one axis: each group (a variant's model at one epoch) has a colour
+(`VARIANT_COLORS`, in order of appearance) and each encoder a line style (`ENCODER_STYLES`), so
+"info-NAS of variant A" and "its side-by-side arch2vec" share a colour and differ in dash; random
+search is always grey and dotted. Legend texts come from `infonas.models.variants.label_feature_sets`.
 """
 
 from __future__ import annotations
@@ -35,12 +36,24 @@ from infonas.reporting.tables import model_label, model_order, split_label, with
 COMPARISON_COLUMNS: dict[str, list[str]] = {
     # Tables 4.2-4.4: VAE losses and each split's labeled loss next to its mean-output baseline.
     "scaling": ["vae_loss_labeled", "vae_loss_unlabeled", "labeled_loss_*", "baseline_*"],
-    # Tables 4.5-4.8: the same plus reconstruction accuracy (held-out cells, validation networks).
-    "lr_loss": ["vae_loss_labeled", "vae_loss_unlabeled", "labeled_loss_*", "baseline_*", "*_median*",
-                "ops_acc*", "adj_acc*"],
+    # Tables 4.5-4.8: the same, every loss also as L1 and MSE (the runs train with different losses:
+    # Tables 4.7-4.8 print an "L1 loss" column), plus reconstruction accuracy.
+    "lr_loss": ["vae_loss_labeled", "vae_loss_unlabeled", "labeled_loss_*", "labeled_l1_*", "labeled_mse_*",
+                "baseline_*", "*_median*", "ops_acc*", "adj_acc*"],
     # Tables 4.9-4.12: as lr_loss; validity moves with the loss weights (thesis 4.1), so it is shown.
-    "loss_weights": ["vae_loss_labeled", "vae_loss_unlabeled", "labeled_loss_*", "baseline_*", "*_median*",
-                     "ops_acc*", "adj_acc*", "validity"],
+    "loss_weights": ["vae_loss_labeled", "vae_loss_unlabeled", "labeled_loss_*", "labeled_l1_*", "labeled_mse_*",
+                     "baseline_*", "*_median*", "ops_acc*", "adj_acc*", "validity"],
+}
+#: Reconstruction accuracies in thesis Tables 4.5 and 4.9's order (ops, then adjacency; labeled
+#: validation networks, then held-out cells), each ops accuracy with padding rows counted (the
+#: thesis' numbers, `ops_acc_padded*`) and without; display headers beside them.
+RECONSTRUCTION_COLUMNS = {
+    "ops_acc_padded_valid_networks": "ops, labeled (padding counted)",
+    "ops_acc_padded": "ops, unlabeled (padding counted)",
+    "ops_acc_valid_networks": "ops, labeled",
+    "ops_acc": "ops, unlabeled",
+    "adj_acc_valid_networks": "adjacency, labeled",
+    "adj_acc": "adjacency, unlabeled",
 }
 # Any other comparison: everything the three groups show, plus uniqueness.
 COMPARISON_COLUMNS["all"] = COMPARISON_COLUMNS["loss_weights"] + ["uniqueness*"]
@@ -53,8 +66,6 @@ VARIANT_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564
 ENCODER_STYLES = {"infonas": ("-", "o"), "infonas-opemb": ("-", "o"), "arch2vec": ("--", "s"), "random": (":", "")}
 OTHER_STYLES = (("-.", "^"), ((0, (5, 1, 1, 1, 1, 1)), "v"), ((0, (1, 1)), "D"))
 RANDOM_COLOR = "0.45"
-ENCODER_LABELS = {"infonas": "info-NAS", "infonas-opemb": "info-NAS (op. emb.)", "arch2vec": "arch2vec",
-                  "random": "random search"}
 
 
 # ---------------------------------------------------------------- column selection
@@ -127,6 +138,7 @@ def comparison_table(
     columns=None,
     epoch: int | None = None,
     models: Sequence[str] | None = None,
+    per_seed: bool = False,
 ) -> pd.DataFrame:
     """Metrics of several variants at the final (or a given) epoch, one row per (variant, model).
 
@@ -136,6 +148,10 @@ def comparison_table(
     seed) and, where metrics.csv has them, `X_ci_low`, `X_ci_high` (mean over seeds of each seed's
     bootstrapped CI bounds). `columns`: a COMPARISON_COLUMNS kind or names/glob patterns (default
     "lr_loss", everything the thesis tables show). `models` restricts the models (default: all).
+
+    `per_seed`: a `seed` column after `model`; each pooled row (seed `all`) is followed by one row
+    per seed in ascending order with that seed's own values (std NaN, its own CI over samples), as
+    the thesis printed single seeds (Tables 4.2-4.12: seed 1).
     """
     checked = check_entries(entries)
     patterns = comparison_columns("lr_loss" if columns is None else columns)
@@ -151,26 +167,36 @@ def comparison_table(
         present = [m for m in model_order(final) if models is None or m in models]
         for model in present:
             part = final[final["model"] == model]
-            row = {"variant": name, **{k: setting_text(settings[k]) if k in settings else "" for k in keys},
-                   "model": model_label(model), "n_seeds": int(part["seed"].nunique())}
-            for col in picked:
-                stats = tables.finite_mean_std(part[col]) if col in part else (math.nan, math.nan)
-                row[f"{col}_mean"], row[f"{col}_std"] = stats
-                if all(col + s in part for s in _CI):
-                    for s in _CI:
-                        row[col + s] = tables.finite_mean(part[col + s])
-            rows.append(row)
+            ident = {"variant": name, **{k: setting_text(settings[k]) if k in settings else "" for k in keys},
+                     "model": model_label(model)}
+            groups = [("all", part)]
+            if per_seed:
+                groups += [(str(int(seed)), part[part["seed"] == seed]) for seed in sorted(part["seed"].unique())]
+            for seed, rows_of in groups:
+                rows.append({**ident, **({"seed": seed} if per_seed else {}),
+                             "n_seeds": int(rows_of["seed"].nunique()), **_statistics(rows_of, picked)})
     if not rows:
         raise InfonasError(f"comparison: no rows of model(s) {', '.join(models or [])} in any variant")
     return pd.DataFrame(rows)
 
 
+def _statistics(part: pd.DataFrame, columns: Sequence[str]) -> dict[str, float]:
+    """`X_mean`, `X_std` over the rows (seeds) of each column, and the mean CI bounds where it has them."""
+    out = {}
+    for col in columns:
+        out[f"{col}_mean"], out[f"{col}_std"] = tables.finite_mean_std(part[col]) if col in part else (math.nan,) * 2
+        if all(col + s in part for s in _CI):
+            for s in _CI:
+                out[col + s] = tables.finite_mean(part[col + s])
+    return out
+
+
 # ---------------------------------------------------------------- styles
 
 def comparison_styles(keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict]:
-    """Colour per variant (order of first appearance), line style and marker per encoder.
+    """Colour per variant or group (order of first appearance), line style and marker per encoder.
 
-    keys: (variant, encoder) pairs. Encoder `random` is grey and dotted whatever its variant;
+    keys: (variant or group, encoder) pairs. Encoder `random` is grey and dotted whatever its variant;
     encoders other than info-NAS/arch2vec get further dash patterns in order of appearance.
     """
     variants = list(dict.fromkeys(v for v, e in keys if e != "random"))
@@ -184,12 +210,6 @@ def comparison_styles(keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], 
         color = VARIANT_COLORS[variants.index(variant) % len(VARIANT_COLORS)]
         styles[(variant, encoder)] = {"color": color, "linestyle": ls, "marker": marker}
     return styles
-
-
-def curve_label(variant: str, encoder: str) -> str:
-    """Legend text: the encoder's display name, then the variant when there is one."""
-    name = ENCODER_LABELS.get(encoder, str(encoder))
-    return f"{name}, {variant}" if variant else name
 
 
 # ---------------------------------------------------------------- figures
@@ -296,17 +316,18 @@ def plot_prediction_comparison(
 ) -> tuple[Path, Path]:
     """Per regressor a panel of the metric's mean ± std over seeds against n_train (log axis).
 
-    `frame`: rows of `run_prediction` with `variant` and `encoder` columns (e.g. the predict CSVs
-    of each variant, tagged); one line per (variant, encoder), styled by `comparison_styles`, so
-    ten lines stay apart. The band is ± one sample std over seeds (paper Figs. 9-10 show their spread).
+    `frame`: rows of `run_prediction` with `label` (the feature set's legend text), `group` and
+    `encoder` columns (`stages.prediction_comparison_report` tags the predict CSVs so); one line per
+    label, coloured by group and dashed by encoder (`comparison_styles`), so ten lines stay apart.
+    The band is ± one sample std over seeds (paper Figs. 9-10 show their spread).
     """
-    tables.require_columns(frame, ("variant", "encoder", "regressor", "n_train", "seed", metric), what)
+    tables.require_columns(frame, ("label", "group", "encoder", "regressor", "n_train", "seed", metric), what)
     if frame.empty:
         raise InfonasError(f"{what}: no prediction rows to plot")
-    frame = frame.assign(variant=frame["variant"].fillna("").astype(str), encoder=frame["encoder"].astype(str))
+    frame = frame.assign(group=frame["group"].fillna("").astype(str), encoder=frame["encoder"].astype(str))
     regressors = list(dict.fromkeys(frame["regressor"]))
-    keys = list(dict.fromkeys(zip(frame["variant"], frame["encoder"])))
-    styles = comparison_styles(keys)
+    lines = list(dict.fromkeys(zip(frame["label"], frame["group"], frame["encoder"])))
+    styles = comparison_styles([(g, e) for _, g, e in lines])
     sizes = sorted(frame["n_train"].unique())
     ncols = min(len(regressors), 2)
     nrows = math.ceil(len(regressors) / ncols)
@@ -317,16 +338,16 @@ def plot_prediction_comparison(
             ax.set_visible(False)
             continue
         reg = regressors[k]
-        for key in keys:
-            part = frame[(frame["regressor"] == reg) & (frame["variant"] == key[0]) & (frame["encoder"] == key[1])]
+        for name, group, encoder in lines:
+            part = frame[(frame["regressor"] == reg) & (frame["label"] == name)]
             if part.empty:
                 continue
             x = np.array(sorted(part["n_train"].unique()), np.float64)
             mean, std = np.array([tables.finite_mean_std(part.loc[part["n_train"] == n, metric]) for n in x]).T
             std = np.nan_to_num(std)
-            st = styles[key]
+            st = styles[(group, encoder)]
             ax.plot(x, mean, color=st["color"], linestyle=st["linestyle"], marker=st["marker"] or None,
-                    markersize=3, label=curve_label(*key))
+                    markersize=3, label=name)
             ax.fill_between(x, mean - std, mean + std, color=st["color"], alpha=0.12, linewidth=0)
         ax.set_xscale("log")
         ax.set_xticks(sizes, [str(int(n)) for n in sizes])
@@ -335,6 +356,6 @@ def plot_prediction_comparison(
         ax.set_ylabel(label)
         if k >= len(regressors) - ncols:
             ax.set_xlabel("number of training architectures")
-    n_seeds = int(frame.groupby(["variant", "encoder", "regressor", "n_train"])["seed"].nunique().max())
+    n_seeds = int(frame.groupby(["label", "regressor", "n_train"])["seed"].nunique().max())
     figures.figure_legend(fig, title=f"mean ± std over {n_seeds} seed{'s' if n_seeds > 1 else ''}")
     return figures.save_figure(fig, out)

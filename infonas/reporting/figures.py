@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import textwrap
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -33,6 +34,7 @@ from infonas.evaluation.regret import SearchResult, ecdf, final_regret, log_time
 from infonas.files import atomic_path
 from infonas.reporting.tables import (
     REGRESSOR_LABELS,
+    constant_predictions,
     labeled_splits,
     model_label,
     model_order,
@@ -76,12 +78,15 @@ def new_figure(nrows: int, ncols: int, panel: tuple[float, float] = PANEL):
 
 
 def save_figure(fig, out: str | os.PathLike) -> tuple[Path, Path]:
-    """Write `<out>.png` (200 dpi) and `<out>.pdf`, each atomically; return their paths."""
+    """Write `<out>.png` (200 dpi) and `<out>.pdf`, each atomically; return their paths. The figure's
+    suptitle, where it has one, is also each file's Title metadata, so a reader (or a test) can tell
+    what a file shows without rendering it."""
     png, pdf = output_paths(out, (".png", ".pdf"))
+    title = {"Title": fig.get_suptitle()} if fig.get_suptitle() else {}
     with atomic_path(png) as tmp:
-        fig.savefig(tmp, format="png", dpi=200, metadata={"Software": None})
+        fig.savefig(tmp, format="png", dpi=200, metadata={"Software": None, **title})
     with atomic_path(pdf) as tmp:
-        fig.savefig(tmp, format="pdf", metadata={"CreationDate": None, "Creator": None, "Producer": None})
+        fig.savefig(tmp, format="pdf", metadata={"CreationDate": None, "Creator": None, "Producer": None, **title})
     log.info("wrote figure %s", png)
     return png, pdf
 
@@ -382,6 +387,59 @@ def plot_search_regret(
     return save_figure(fig, out)
 
 
+@paper_style
+def plot_regret_over_time(
+    results: Mapping[str, SearchResult],
+    best_val: float,
+    best_test: float,
+    kind: str,
+    out: str | os.PathLike,
+    band: str = "sem",
+    styles: Mapping[str, Mapping[str, str]] | None = None,
+    missing: str | None = None,
+    test_of: str = "incumbent",
+    n_points: int = 200,
+) -> tuple[Path, Path]:
+    """Mean validation or test regret over time of every search on one axis (paper Figs. 7 and 8).
+
+    kind: "validation" or "test"; band, styles and test_of as in `plot_search_regret`. A test
+    figure of searches without test accuracies is a panel that says so, with `missing` (the
+    reason) when given: the figure exists, and tells the reader why it has no curves.
+    """
+    check_band(band, RUN_BANDS)
+    if kind not in ("validation", "test"):
+        raise InfonasError(f"regret figure: kind must be 'validation' or 'test', got '{kind}'")
+    if not results:
+        raise InfonasError("regret figure: no search results given")
+    fig, axes = new_figure(1, 1, panel=(5.2, 3.0))
+    ax = axes[0, 0]
+    has_test = bool(np.isfinite(best_test)) and any(np.isfinite(r.test_acc).any() for r in results.values())
+    if kind == "test" and not has_test:
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, textwrap.fill(missing or "No test regret: the searches carry no test accuracy.", 60),
+                ha="center", va="center", transform=ax.transAxes)
+        ax.set_title("mean test regret")
+        return save_figure(fig, out)
+    grid = search_time_grid(results, n_points)
+    row = 0 if kind == "validation" else 1
+    drawn = []
+    for i, (name, res) in enumerate(results.items()):
+        style = (styles or {}).get(name, {})
+        color = style.get("color", COLORS[i % len(COLORS)])
+        mean, low, high = run_band(regret_curves(res, best_val, best_test, grid, test_of=test_of)[row], band)
+        ax.plot(grid, mean, color=color, linestyle=style.get("linestyle", LINESTYLES[i % len(LINESTYLES)]),
+                label=f"{name}, {res.n_runs} runs")
+        ax.fill_between(grid, low, high, color=color, alpha=0.15, linewidth=0)
+        drawn += [mean, low, high]
+    ax.set_xscale("log")
+    _regret_scale(ax, "y", np.concatenate(drawn))
+    ax.set_xlabel("estimated wall-clock time [s]")
+    ax.set_ylabel(f"{kind} regret")
+    ax.set_title(f"mean {kind} regret ({'± s.e.m.' if band == 'sem' else 'interquartile band'})")
+    figure_legend(fig, right=True)
+    return save_figure(fig, out)
+
+
 # ---------------------------------------------------------------- prediction
 
 @paper_style
@@ -390,11 +448,16 @@ def plot_predictor_boxes(
     out: str | os.PathLike,
     metrics: Sequence[str] = ("rmse", "pearson_r"),
     what: str = "predictions",
+    styles: Mapping[str, Mapping[str, str]] | None = None,
+    legend_title: str = "encoder",
 ) -> tuple[Path, Path]:
     """Box plots over seeds of each metric by n_train, grouped by encoder (paper Fig. 9-10).
 
     One row of panels per regressor, one column per metric; `frame` holds the rows of
-    `run_prediction` plus the caller's `encoder` column (e.g. info-NAS, arch2vec).
+    `run_prediction` plus the caller's `encoder` column (e.g. info-NAS, arch2vec, or a label per
+    feature set). `styles` optionally maps an encoder to its `color` and `linestyle` (a dashed one
+    is drawn hatched, as its curve is dashed in the search figures). Where every seed of a box
+    predicted a constant (Pearson r and Kendall tau undefined), the box's place says "const.".
     """
     require_columns(frame, ("encoder", "regressor", "n_train", *metrics), what)
     if frame.empty:
@@ -403,7 +466,10 @@ def plot_predictor_boxes(
     encoders = list(dict.fromkeys(frame["encoder"]))
     sizes = sorted(frame["n_train"].unique())
     width = 0.8 / len(encoders)
-    fig, axes = new_figure(len(regressors), len(metrics), panel=(3.5, 2.1))
+    looks = {enc: {"facecolor": (styles or {}).get(enc, {}).get("color", COLORS[j % len(COLORS)]),
+                   "hatch": "////" if (styles or {}).get(enc, {}).get("linestyle", "-") != "-" else None}
+             for j, enc in enumerate(encoders)}
+    fig, axes = new_figure(len(regressors), len(metrics), panel=(max(3.5, 0.9 * len(sizes) * len(encoders) ** 0.5), 2.1))
     for r, reg in enumerate(regressors):
         for c, metric in enumerate(metrics):
             ax = axes[r, c]
@@ -411,16 +477,21 @@ def plot_predictor_boxes(
                 part = frame[(frame["regressor"] == reg) & (frame["encoder"] == enc)]
                 data, pos = [], []
                 for k, n in enumerate(sizes):
-                    v = part.loc[part["n_train"] == n, metric].to_numpy(dtype=np.float64)
+                    cell = part[part["n_train"] == n]
+                    v = cell[metric].to_numpy(dtype=np.float64)
+                    x = k + (j - (len(encoders) - 1) / 2) * width
                     if np.isfinite(v).any():
                         data.append(v[np.isfinite(v)])
-                        pos.append(k + (j - (len(encoders) - 1) / 2) * width)
+                        pos.append(x)
+                    elif len(cell) and constant_predictions(cell).all():
+                        ax.text(x, 0.02, "const.", rotation=90, ha="center", va="bottom", fontsize=6,
+                                transform=ax.get_xaxis_transform())
                 if data:
                     boxes = ax.boxplot(data, positions=pos, widths=width * 0.85, patch_artist=True,
                                        manage_ticks=False, medianprops={"color": "black", "linewidth": 1},
                                        flierprops={"markersize": 2.5, "markeredgewidth": 0.5})
                     for box in boxes["boxes"]:
-                        box.set(facecolor=COLORS[j % len(COLORS)], alpha=0.75, linewidth=0.6)
+                        box.set(alpha=0.75, linewidth=0.6, **looks[enc])
             ax.set_xticks(range(len(sizes)), [str(int(n)) for n in sizes])
             ax.set_xlim(-0.6, len(sizes) - 0.4)
             ax.grid(axis="x", visible=False)
@@ -428,6 +499,6 @@ def plot_predictor_boxes(
             ax.set_title(f"{REGRESSOR_LABELS.get(reg, reg)}: {PREDICTION_LABELS.get(metric, metric)}")
             if r == len(regressors) - 1:
                 ax.set_xlabel("number of training architectures")
-    handles = [Patch(facecolor=COLORS[j % len(COLORS)], alpha=0.75, label=str(enc)) for j, enc in enumerate(encoders)]
-    figure_legend(fig, handles=handles, title="encoder")
+    handles = [Patch(alpha=0.75, label=str(enc), **looks[enc]) for enc in encoders]
+    figure_legend(fig, handles=handles, title=legend_title)
     return save_figure(fig, out)

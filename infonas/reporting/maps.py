@@ -1,5 +1,6 @@
-"""Image-like figures: predicted vs true outputs as heatmaps (thesis Figs. 4.4-4.11) and 2-D pictures
-of the latent spaces of info-NAS and arch2vec (thesis 4.2.3).
+"""Image-like figures: predicted vs true outputs as heatmaps (thesis Figs. 4.4-4.11), 2-D pictures
+of the latent spaces of info-NAS and arch2vec (thesis 4.2.3, arch2vec Fig. 4) and latent distance
+against edit distance (arch2vec Fig. 3).
 
 Same conventions as `infonas.reporting.figures` (object-oriented matplotlib on Agg, paper sizes,
 PNG + PDF written atomically). Dense pixel and point layers are rasterised inside the PDF, so a
@@ -14,12 +15,13 @@ from typing import Mapping
 
 import numpy as np
 from matplotlib.colors import Normalize
+from matplotlib.ticker import MaxNLocator
 
 from infonas.errors import InfonasError
 from infonas.evaluation.projection import project_2d, subsample_rows
 from infonas.reporting import figures
 from infonas.reporting.figures import new_figure, paper_style
-from infonas.reporting.tables import model_label, split_label
+from infonas.reporting.tables import model_label, require_columns, split_label
 
 LAYOUTS = ("network", "image")
 NAN_MODES = ("grey", "drop")
@@ -169,4 +171,41 @@ def plot_latent_spaces(
     grey = f"; {int((~known).sum())} grey: accuracy unknown" if (~known).any() else ""
     fig.suptitle(f"{'PCA' if method == 'pca' else 't-SNE'} of the latent features, "
                  f"{len(rows)} of {len(accuracy)} architectures{grey}", fontsize=8.5)
+    return figures.save_figure(fig, out)
+
+
+# ---------------------------------------------------------------- latent against edit distance
+
+@paper_style
+def plot_latent_distances(summary, out: str | os.PathLike, title: str = "") -> tuple[Path, Path]:
+    """Mean L2 distance in latent space (band: +- one std) against edit distance, one line per
+    encoder (arch2vec Fig. 3): raw on the left, on the right relative to each encoder's mean
+    distance between random cells, so encoders of different spread share one scale.
+
+    `summary`: `infonas.evaluation.latent_distance.distance_summary` rows with a `line` column
+    (the legend label), lines in order of appearance.
+    """
+    require_columns(summary, ("line", "edit_distance", "mean", "std", "relative_mean", "relative_std"),
+                    "latent distances")
+    if summary.empty:
+        raise InfonasError("latent distances: no pairs to draw")
+    fig, axes = new_figure(1, 2, panel=(3.1, 2.5))
+    panels = (("mean", "std", "L2 distance in latent space"),
+              ("relative_mean", "relative_std", "L2 / mean L2 of random pairs"))
+    for ax, (mean, spread, ylabel) in zip(axes[0], panels):
+        for k, line in enumerate(dict.fromkeys(summary["line"])):
+            rows = summary[summary["line"] == line].sort_values("edit_distance")
+            x, y, s = rows["edit_distance"].to_numpy(), rows[mean].to_numpy(), rows[spread].to_numpy()
+            color = figures.COLORS[k % len(figures.COLORS)]
+            ax.plot(x, y, marker="o", markersize=2.5, color=color, label=line,
+                    linestyle=figures.LINESTYLES[k // len(figures.COLORS) % len(figures.LINESTYLES)])
+            ax.fill_between(x, y - s, y + s, color=color, alpha=0.15, linewidth=0)
+        ax.set_xlabel("edit distance between cells")
+        ax.set_ylabel(ylabel)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylim(bottom=0)
+    axes[0, 1].axhline(1.0, color="0.5", linewidth=0.7, linestyle=":")
+    axes[0, 0].legend(loc="upper left")
+    if title:
+        fig.suptitle(title, fontsize=8.5)
     return figures.save_figure(fig, out)

@@ -17,7 +17,10 @@ import pandas as pd
 
 from infonas.errors import InfonasError
 from infonas.evaluation.benchmark import load_benchmark
+from infonas.evaluation.latent_distance import distance_summary, sample_pairs
 from infonas.evaluation.regret import concat_results, load_search
+from infonas.searchspace.distance import CellCodes
+from infonas.searchspace.store import load_searchspace
 from infonas.reporting import comparisons, figures, maps, tables
 
 
@@ -67,8 +70,9 @@ def prediction_report(csv_paths, out_prefix) -> None:
     """Box plots of RMSE and Pearson r by n_train and encoder, and the mean ± std table."""
     frame = pd.concat([_read_predictions(path) for path in csv_paths], ignore_index=True)
     figures.plot_predictor_boxes(frame, out_prefix)
-    tables.write_table(tables.predictor_table(frame), f"{out_prefix}_table",
-                       caption="Performance prediction on latent features, mean ± std over seeds")
+    table = tables.predictor_table(frame)
+    tables.write_table(table, f"{out_prefix}_table", caption="Performance prediction on latent features, "
+                       "mean ± std over seeds." + tables.constant_note(table))
 
 
 def scaling_variants(out_prefix) -> None:
@@ -99,35 +103,47 @@ def comparison_report(
     the epoch to report (default each run's last; the thesis' sweeps report epoch 8); splits: the
     labeled splits to write per-split files for (default: all in the metrics).
     Writes into out_dir, each table as .csv/.md/.tex and each figure as .png/.pdf:
-    `comparison` (every column of the kind, all models); per split S, `comparison_S` (info-NAS's
-    labeled loss and baseline on S, plus its VAE losses for S = train: one thesis table) and
-    `curves_S` (labeled loss on S over epochs, one line per variant); `comparison_reconstruction`
-    when the kind has reconstruction columns (Tables 4.5, 4.9). Returns {name: path of .csv/.png}.
+    `comparison` (every column of the kind, all models, pooled over seeds: the wide table for
+    machines); per split S, `comparison_S` (info-NAS's labeled loss and baseline on S, their L1
+    whatever the training loss, plus its VAE losses for S = train: one thesis table) and `curves_S`
+    (labeled loss on S over epochs, one line per variant); `comparison_reconstruction` (Tables 4.5,
+    4.9). The per-split and reconstruction tables have per-seed rows under each pooled row and an
+    .html page, the report's readable table. Returns {name: path of .csv/.png}.
     """
     out = Path(out_dir)
     entries = [(name, dict(settings.get(name, {})), tables.load_metrics(paths))
                for name, paths in entries_paths.items()]
-    patterns = comparisons.comparison_columns(kind)
     at = f"epoch {epoch}" if epoch is not None else "the final epoch"
+    cells = "mean ± std over seeds [mean of the seeds' 95% CI over samples], then each seed's own values"
     written = {"comparison": tables.write_table(
-        comparisons.comparison_table(entries, patterns, epoch), out / "comparison",
+        comparisons.comparison_table(entries, comparisons.comparison_columns(kind), epoch), out / "comparison",
         caption=f"Variants compared ({kind}) at {at}, mean ± std over seeds")["csv"]}
     for split in (splits if splits is not None else _labeled_splits_of(entries)):
         columns = (["vae_loss_labeled", "vae_loss_unlabeled"] if split == "train" else []) + [
-            f"labeled_loss_{split}", f"labeled_loss_{split}_*", f"baseline_{split}", f"baseline_{split}_*"]
-        table = comparisons.comparison_table(entries, columns, epoch, models=["infonas"])
+            f"labeled_loss_{split}", f"labeled_loss_{split}_*", f"baseline_{split}", f"baseline_{split}_*",
+            f"labeled_l1_{split}", f"baseline_l1_{split}"]
+        table = comparisons.comparison_table(entries, columns, epoch, models=["infonas"], per_seed=True)
         written[f"comparison_{split}"] = tables.write_table(
-            table, out / f"comparison_{split}",
-            caption=f"Labeled loss on {tables.split_label(split)} and its mean-output baseline at {at}")["csv"]
+            table, out / f"comparison_{split}", headers=split_headers(split), html_page=True,
+            caption=f"info-NAS on {tables.split_label(split)} at {at}: {cells}")["csv"]
         written[f"curves_{split}"] = comparisons.plot_variant_curves(
             entries, f"labeled_loss_{split}", out / f"curves_{split}")[0]
-    recon = [p for p in patterns if p.startswith(("ops_acc", "adj_acc"))]
-    stems = [c for _, _, frame in entries for c in comparisons.metric_stems(frame)]
-    if recon and comparisons.select_columns(stems, recon):
-        written["comparison_reconstruction"] = tables.write_table(
-            comparisons.comparison_table(entries, recon, epoch), out / "comparison_reconstruction",
-            caption=f"Reconstruction accuracy of operations and adjacency at {at}")["csv"]
+    recon = list(comparisons.RECONSTRUCTION_COLUMNS)
+    written["comparison_reconstruction"] = tables.write_table(
+        comparisons.comparison_table(entries, recon, epoch, per_seed=True), out / "comparison_reconstruction",
+        headers=comparisons.RECONSTRUCTION_COLUMNS, html_page=True,
+        caption=f"Reconstruction accuracy at {at}, labeled validation networks and unlabeled held-out cells "
+                f"(padding counted: arch2vec's and the thesis' ops accuracy): mean ± std over seeds, "
+                f"then each seed")["csv"]
     return written
+
+
+def split_headers(split: str) -> dict[str, str]:
+    """Display headers of a per-split comparison table (the split is in its caption)."""
+    return {"vae_loss_labeled": "VAE loss, labeled", "vae_loss_unlabeled": "VAE loss, unlabeled",
+            f"labeled_loss_{split}": "labeled loss", f"labeled_loss_{split}_median": "labeled loss, median",
+            f"baseline_{split}": "baseline", f"baseline_{split}_median": "baseline, median",
+            f"labeled_l1_{split}": "L1 loss", f"baseline_l1_{split}": "L1 baseline"}
 
 
 def output_heatmaps_report(samples: Mapping[str, object], out_prefix) -> dict[str, Path]:
@@ -142,6 +158,17 @@ def output_heatmaps_report(samples: Mapping[str, object], out_prefix) -> dict[st
                                                   layout="network")[0],
             "one_image": maps.plot_output_heatmaps(samples["one_image"], f"{out_prefix}_one_image",
                                                    layout="image")[0]}
+
+
+def _encoders_in(embeddings_path, encoders: Sequence[str]) -> list[str]:
+    """The `encoders` an embed output holds (a plain arch2vec job has one); none is an error."""
+    if not Path(embeddings_path).is_file():
+        raise InfonasError(f"{embeddings_path}: embeddings file not found")
+    with h5py.File(embeddings_path, "r") as handle:
+        present = [e for e in encoders if e in handle]
+    if not present:
+        raise InfonasError(f"{embeddings_path}: none of the encoders {', '.join(encoders)}")
+    return present
 
 
 def latent_space_report(
@@ -161,12 +188,7 @@ def latent_space_report(
     """
     from infonas.evaluation.embed import load_embedding  # lazy: embed imports torch, no other report needs it
 
-    if not Path(embeddings_path).is_file():
-        raise InfonasError(f"{embeddings_path}: embeddings file not found")
-    with h5py.File(embeddings_path, "r") as handle:
-        present = [e for e in encoders if e in handle]
-    if not present:
-        raise InfonasError(f"{embeddings_path}: none of the encoders {', '.join(encoders)}")
+    present = _encoders_in(embeddings_path, encoders)
     accuracy, name = load_benchmark(benchmark_path).prediction_target()
     features = {e: load_embedding(embeddings_path, e) for e in present}
     label = "test accuracy" if name == "test_acc" else "validation accuracy"
@@ -174,37 +196,149 @@ def latent_space_report(
                                    seed=seed, accuracy_label=label)[0]
 
 
+def distance_line_label(model: str, encoder: str, epoch: int) -> str:
+    """Legend label of one encoder of one trained model, e.g. 'arch2vec (beside infonas), epoch 30'."""
+    name = tables.model_label(encoder)
+    if encoder != model:
+        name += f" (beside {model})" if encoder == "arch2vec" else f" ({model})"
+    return f"{name}, epoch {epoch}"
+
+
+def latent_distance_report(
+    entries: Sequence[tuple[str, int, str]],
+    searchspace_path,
+    out_prefix,
+    seed: int = 0,
+    anchors: int = 200,
+    max_distance: int = 8,
+    per_distance: int = 20,
+    encoders: Sequence[str] = ("infonas", "arch2vec"),
+) -> Path:
+    """L2 latent distance against edit distance for every encoder of every (model, epoch) (arch2vec Fig. 3).
+
+    entries: (model, epoch, embeddings path) per trained model and reported epoch; each encoder
+    in the file (of `encoders`) becomes one line, all measured on the same cell pairs of
+    the search space at `searchspace_path` (the rows the features belong to). Writes
+    `<out_prefix>.png/.pdf` and `<out_prefix>_table.csv/.md/.tex`; returns the PNG path.
+    """
+    from infonas.evaluation.embed import load_embedding, load_embedding_hashes  # lazy: embed imports torch
+
+    if not entries:
+        raise InfonasError("latent distances: no embeddings given")
+    space = load_searchspace(searchspace_path)
+    pairs = sample_pairs(CellCodes(space["adjacency"], space["ops"], what=str(searchspace_path)),
+                         anchors, max_distance, per_distance, seed)
+    frames = []
+    for model, epoch, path in entries:
+        if not np.array_equal(load_embedding_hashes(path), space["hash"]):
+            raise InfonasError(f"{path}: its rows are not the cells of {searchspace_path}")
+        for encoder in _encoders_in(path, encoders):
+            summary = distance_summary(load_embedding(path, encoder), pairs, what=f"{path} ({encoder})")
+            frames.append(summary.assign(line=distance_line_label(model, encoder, int(epoch)), model=model,
+                                         encoder=encoder, epoch=int(epoch)))
+    summary = pd.concat(frames, ignore_index=True)
+    title = (f"Latent L2 distance against edit distance: {len(np.unique(pairs.random_first))} anchor cells, "
+             f"up to {per_distance} partners per distance (seed {seed})")
+    png = maps.plot_latent_distances(summary, out_prefix, title=title)[0]
+    columns = ["line", "model", "encoder", "epoch", "edit_distance", "n_pairs", "mean", "std", "median",
+               "relative_mean", "relative_std", "random_pair_mean"]
+    tables.write_table(summary[columns], f"{out_prefix}_table",
+                       caption="L2 distance in latent space by edit distance between cells (relative: over the "
+                               "mean distance of random cell pairs)")
+    return png
+
+
 def _as_list(paths) -> list:
     return [paths] if isinstance(paths, (str, Path)) else list(paths)
+
+
+def _load_curves(curves: Sequence[tuple]) -> tuple[dict, dict]:
+    """(label -> SearchResult pooled over its files, label -> style) of (label, group, encoder, paths)
+    curves (`infonas.models.variants.label_feature_sets`); colour by group, line style by encoder."""
+    if not curves:
+        raise InfonasError("search comparison: no curves given")
+    checked = []
+    for k, curve in enumerate(curves):
+        if not isinstance(curve, (tuple, list)) or len(curve) != 4:
+            raise InfonasError(f"search comparison curve {k}: expected (label, group, encoder, paths)")
+        checked.append((str(curve[0]), str(curve[1] or ""), str(curve[2]), curve[3]))
+    styles = comparisons.comparison_styles([(group, encoder) for _, group, encoder, _ in checked])
+    results, named_styles = {}, {}
+    for label, group, encoder, paths in checked:
+        if label in results:
+            raise InfonasError(f"search comparison: curve '{label}' is given twice")
+        loaded = [load_search(p) for p in _as_list(paths)]
+        results[label] = loaded[0] if len(loaded) == 1 else concat_results(label, loaded)
+        named_styles[label] = styles[(group, encoder)]
+    return results, named_styles
 
 
 def search_comparison_report(curves: Sequence[tuple], benchmark_path, out_prefix, band: str = "sem") -> Path:
     """Regret of several variants' searches on one axis, with their table (paper Figs. 7-8).
 
-    curves: (variant, encoder, path or list of paths) per curve, in legend order, e.g.
-    ("lr 1e-3", "infonas", [seed1.h5, seed2.h5]), ("lr 1e-3", "arch2vec", ...),
-    ("arch2vec 8 epochs", "arch2vec", ...), ("", "random", "random.h5"). Several paths of one
-    curve (e.g. one per training seed) pool their runs. Colour follows the variant, line style
-    the encoder (`comparisons.comparison_styles`). Writes `<out_prefix>.png/.pdf` and
-    `<out_prefix>_table.csv/.md/.tex`; returns the PNG path.
+    curves: (label, group, encoder, path or list of paths) per curve, in legend order, e.g.
+    ("lr=1e-3: info-NAS, epoch 6", "lr=1e-3/infonas/6", "infonas", [seed1.h5, seed2.h5]), ...,
+    ("random search", "", "random", "random.h5"). Several paths of one curve (e.g. one per training
+    seed) pool their runs. Colour follows the group, line style the encoder
+    (`comparisons.comparison_styles`). Writes `<out_prefix>.png/.pdf` (validation and test regret
+    with their ECDFs) and `<out_prefix>_table.csv/.md/.tex`; returns the PNG path.
     """
-    if not curves:
-        raise InfonasError("search comparison: no curves given")
-    keys = [(str(v or ""), str(e)) for v, e, _ in curves]
-    styles = comparisons.comparison_styles(keys)
-    results, named_styles = {}, {}
-    for (variant, encoder), (_, _, paths) in zip(keys, curves):
-        label = comparisons.curve_label(variant, encoder)
-        if label in results:
-            raise InfonasError(f"search comparison: curve '{label}' is given twice")
-        loaded = [load_search(p) for p in _as_list(paths)]
-        results[label] = loaded[0] if len(loaded) == 1 else concat_results(label, loaded)
-        named_styles[label] = styles[(variant, encoder)]
+    results, styles = _load_curves(curves)
     best_val, best_test = best_accuracies(load_benchmark(benchmark_path))
-    png = figures.plot_search_regret(results, best_val, best_test, out_prefix, band=band, styles=named_styles)[0]
+    png = figures.plot_search_regret(results, best_val, best_test, out_prefix, band=band, styles=styles)[0]
     tables.write_table(tables.search_table(results, best_val, best_test), f"{out_prefix}_table",
                        caption="Regret (best possible minus best found) over runs", float_format="{:.2e}")
     return png
+
+
+def no_test_reason(benchmark) -> str | None:
+    """Why a benchmark table yields no test regret (None when it has test accuracies)."""
+    if benchmark.has_test:
+        return None
+    return (f"No test regret: the benchmark table ({benchmark.source}) has no test accuracy. "
+            "The builtin NB-101 metrics (metrics_csv: builtin) carry validation accuracies only; "
+            "the official tfrecord, or a metrics CSV with test_acc columns, has them.")
+
+
+def search_features_report(curves: Sequence[tuple], benchmark_path, out_prefix, band: str = "sem") -> dict[str, Path]:
+    """Paper Figs. 7-8: validation and test regret over time of every feature set, one axis each.
+
+    curves as in `search_comparison_report` (e.g. info-NAS and its reference arch2vec at epochs 10
+    and 30, the 8-epoch arch2vec and random search). Writes `<out_prefix>_validation.png/.pdf`,
+    `<out_prefix>_test.png/.pdf` (a panel that says why, when the benchmark has no test accuracy)
+    and `<out_prefix>_table.csv/.md/.tex`; returns {"validation": png, "test": png, "table": csv}.
+    """
+    results, styles = _load_curves(curves)
+    benchmark = load_benchmark(benchmark_path)
+    best_val, best_test = best_accuracies(benchmark)
+    written = {kind: figures.plot_regret_over_time(results, best_val, best_test, kind, f"{out_prefix}_{kind}",
+                                                   band=band, styles=styles, missing=no_test_reason(benchmark))[0]
+               for kind in ("validation", "test")}
+    written["table"] = tables.write_table(
+        tables.search_table(results, best_val, best_test), f"{out_prefix}_table",
+        caption="Regret (best possible minus best found) over runs", float_format="{:.2e}")["csv"]
+    return written
+
+
+def _feature_predictions(entries: Sequence[tuple]) -> pd.DataFrame:
+    """The predict CSVs of (label, group, encoder, paths) entries, tagged with `label` and `group`."""
+    frames = []
+    for k, entry in enumerate(entries):
+        if not isinstance(entry, (tuple, list)) or len(entry) != 4:
+            raise InfonasError(f"prediction comparison entry {k}: expected (label, group, encoder, paths)")
+        label, group, encoder, paths = entry
+        for path in _as_list(paths):
+            frames.append(_read_predictions(path).assign(label=str(label), group=str(group or ""),
+                                                         encoder=str(encoder)))
+    if not frames:
+        raise InfonasError("prediction comparison: no result files given")
+    return pd.concat(frames, ignore_index=True)
+
+
+def _prediction_table(frame: pd.DataFrame, out_prefix, caption: str) -> Path:
+    """predictor_table by feature set (the labels), with the caption's note on constant predictions."""
+    table = tables.predictor_table(frame.assign(encoder=frame["label"]))
+    return tables.write_table(table, f"{out_prefix}_table", caption=caption + tables.constant_note(table))["csv"]
 
 
 def prediction_comparison_report(
@@ -212,23 +346,35 @@ def prediction_comparison_report(
 ) -> dict[str, Path]:
     """Performance prediction of several variants against n_train (paper Figs. 9-10, as lines).
 
-    entries: (variant, path or list of paths) of predict CSVs (each carries its `encoder` column),
-    e.g. ("lr 1e-3", [.../infonas.csv, .../arch2vec.csv]), ("arch2vec 8 epochs", [.../arch2vec.csv]).
-    Writes `<out_prefix>_<metric>.png/.pdf` per metric (a panel per regressor, a line per
-    (variant, encoder)) and `<out_prefix>_table.csv/.md/.tex`; returns {metric: png path}.
+    entries: (label, group, encoder, path or list of paths) of predict CSVs per feature set, as
+    `infonas.models.variants.label_feature_sets` gives them. Writes `<out_prefix>_<metric>.png/.pdf`
+    per metric (a panel per regressor, a line per feature set) and `<out_prefix>_table.csv/.md/.tex`;
+    returns {metric: png path, "table": csv path}.
     """
-    frames = []
-    for variant, paths in entries:
-        for path in _as_list(paths):
-            frames.append(_read_predictions(path).assign(variant=str(variant or "")))
-    if not frames:
-        raise InfonasError("prediction comparison: no result files given")
-    frame = pd.concat(frames, ignore_index=True)
-    tables.require_columns(frame, ("encoder",), "prediction comparison")
+    frame = _feature_predictions(entries)
     written = {m: comparisons.plot_prediction_comparison(frame, f"{out_prefix}_{m}", metric=m)[0] for m in metrics}
-    labelled = frame.assign(encoder=[comparisons.curve_label(v, e) for v, e in zip(frame["variant"], frame["encoder"])])
-    tables.write_table(tables.predictor_table(labelled), f"{out_prefix}_table",
-                       caption="Performance prediction per variant, mean ± std over seeds")
+    written["table"] = _prediction_table(frame, out_prefix, "Performance prediction per feature set, mean ± std over seeds.")
+    return written
+
+
+def prediction_boxes_report(
+    entries: Sequence[tuple], out_prefix, metrics: Sequence[str] = ("rmse", "pearson_r")
+) -> dict[str, Path]:
+    """Paper Figs. 9-10: box plots over seeds of each metric for every n_train, the feature sets side by side.
+
+    entries as in `prediction_comparison_report` (e.g. info-NAS and its reference arch2vec at
+    epochs 10 and 30, the 8-epoch arch2vec). Writes `<out_prefix>_<metric>.png/.pdf` per metric
+    (a row of panels per regressor) and `<out_prefix>_table.csv/.md/.tex`; returns
+    {metric: png path, "table": csv path}.
+    """
+    frame = _feature_predictions(entries)
+    keys = list(dict.fromkeys(zip(frame["group"], frame["encoder"])))
+    styles = comparisons.comparison_styles(keys)
+    by_label = {label: styles[(g, e)] for label, g, e in zip(frame["label"], frame["group"], frame["encoder"])}
+    boxes = frame.assign(encoder=frame["label"])
+    written = {m: figures.plot_predictor_boxes(boxes, f"{out_prefix}_{m}", metrics=(m,), styles=by_label,
+                                               legend_title="features")[0] for m in metrics}
+    written["table"] = _prediction_table(frame, out_prefix, "Performance prediction per feature set, mean ± std over seeds.")
     return written
 
 

@@ -5,9 +5,13 @@ on it); `write_table` renders the human-readable Markdown and LaTeX versions wit
 
 - a column pair `X_mean` + `X_std` is shown as one column `X` with "mean ± std" (only "mean" when
   the std is NaN, e.g. a single seed). Stds are sample stds (ddof=1) over seeds or runs;
-- a pair `X_ci_low` + `X_ci_high` is shown as one column `X 95% CI` with "[low, high]";
-- underscores in headers become spaces, and display columns with no value at all are dropped
-  (for example the labeled-loss cells of arch2vec, which has no labeled loss).
+- a pair `X_ci_low` + `X_ci_high` beside such a pair joins its cell: column `X [95% CI]` with
+  "mean ± std [low, high]" (`summary_cell`); without a mean it is one column `X 95% CI`, "[low, high]";
+- underscores in headers become spaces (or the caller's `headers` name them), and display columns
+  with no value at all are dropped (for example the labeled-loss cells of arch2vec, which has none).
+
+`write_table(..., html=True)` also writes a standalone HTML page of the table, the readable item of
+the Snakemake report (which shows HTML, images and PDFs, and only offers CSV files for download).
 
 Joint-training metrics come in as one DataFrame: the concatenated `metrics.csv` files of several
 seeds with a `seed` column (`load_metrics` builds it and remembers each row's file in `source`, so
@@ -17,6 +21,7 @@ errors can name the file); a frame without `seed` is a single seed. Its format i
 
 from __future__ import annotations
 
+import html
 import logging
 import math
 import os
@@ -245,14 +250,46 @@ def search_table(
     return pd.DataFrame(rows)
 
 
+#: the text of a correlation cell whose every seed predicted one value for all rows
+CONSTANT = "constant"
+#: the text of a correlation cell undefined for another reason (fewer than two rows scored)
+UNDEFINED = "undefined"
+CORRELATIONS = ("pearson_r", "kendall_tau")
+WORD_CELLS = (CONSTANT, UNDEFINED)
+
+
+def constant_predictions(frame: pd.DataFrame) -> pd.Series:
+    """Per prediction row, whether the predictor predicted one value for every scored row (the
+    `constant_prediction` column of `run_prediction`; False for files written before it existed)."""
+    if "constant_prediction" not in frame:
+        return pd.Series(False, index=frame.index)
+    return frame["constant_prediction"].map(lambda v: str(v).strip().lower() in ("true", "1", "1.0"))
+
+
+def _correlation_cells(cell: pd.DataFrame, metric: str) -> tuple:
+    """(mean, std) of a correlation over the seeds where it is defined; the words `CONSTANT` or
+    `UNDEFINED` in both where it is defined for none, so the table never shows an empty cell."""
+    mean, std = finite_mean_std(cell[metric])
+    if np.isfinite(mean):
+        return mean, std
+    word = CONSTANT if constant_predictions(cell).all() else UNDEFINED
+    return word, word
+
+
 def predictor_table(frame: pd.DataFrame, what: str = "predictions") -> pd.DataFrame:
     """Mean ± std over seeds of RMSE, Pearson's r and Kendall's tau (thesis Table 4.14).
 
     `frame`: rows of `infonas.evaluation.prediction_protocol.run_prediction` with an added
     `encoder` column. One row per (regressor, encoder, n_train), regressors and encoders in order
-    of appearance, n_train ascending; regressors get their readable names.
+    of appearance, n_train ascending; regressors get their readable names. `n_seeds` counts the
+    runs averaged (the prediction seeds of every training seed pooled), `n_constant` counts the
+    seeds whose predictor predicted a constant (scikit-learn's default SVR does on raw accuracies):
+    their Pearson r and Kendall tau are undefined, so the correlations average the other seeds,
+    and read "constant" when every seed did ("undefined" when none is defined for another reason).
     """
     require_columns(frame, ("encoder", "regressor", "n_train", "seed", *PREDICTION_METRICS), what)
+    frame = frame.reset_index(drop=True)  # pooled files may repeat index labels
+    constant = constant_predictions(frame)
     rows = []
     for reg in dict.fromkeys(frame["regressor"]):
         for enc in dict.fromkeys(frame["encoder"]):
@@ -260,11 +297,23 @@ def predictor_table(frame: pd.DataFrame, what: str = "predictions") -> pd.DataFr
             for n in sorted(part["n_train"].unique()):
                 cell = part[part["n_train"] == n]
                 row = {"regressor": REGRESSOR_LABELS.get(reg, reg), "encoder": enc,
-                       "n_train": int(n), "n_seeds": int(cell["seed"].nunique())}
+                       "n_train": int(n), "n_seeds": len(cell),
+                       "n_constant": int(constant[cell.index].sum())}
                 for metric in PREDICTION_METRICS:
-                    row[f"{metric}_mean"], row[f"{metric}_std"] = finite_mean_std(cell[metric])
+                    row[f"{metric}_mean"], row[f"{metric}_std"] = (
+                        _correlation_cells(cell, metric) if metric in CORRELATIONS else finite_mean_std(cell[metric]))
                 rows.append(row)
     return pd.DataFrame(rows)
+
+
+def constant_note(table: pd.DataFrame) -> str:
+    """The caption's sentence on constant predictions of a `predictor_table` (empty when none)."""
+    if not (table.get("n_constant", pd.Series(dtype=int)) > 0).any():
+        return ""
+    return (' Column "n constant" counts the seeds whose predictor predicted one value for every architecture '
+            "(Pearson r and Kendall tau are undefined for them; scikit-learn's default SVR does so on raw "
+            "accuracies, which lie inside its 0.1 epsilon tube): the correlations average the other seeds, "
+            "and read \"constant\" where every seed did.")
 
 
 def scaling_variants_table() -> pd.DataFrame:
@@ -340,34 +389,64 @@ def _is_integral(series: pd.Series) -> bool:
     return bool(finite.size) and bool((finite == np.round(finite)).all())
 
 
-def display_columns(frame: pd.DataFrame, float_format: str = "{:.4f}") -> tuple[list[str], list[list[str]], list[bool]]:
-    """Headers, string cells and right-alignment flags after the module's display convention."""
+def summary_cell(mean: str, std: str = "", low: str = "", high: str = "") -> str:
+    """One readable cell of formatted numbers: "mean ± std [low, high]"; empty parts are left out
+    (no std for one seed, no CI for a metric without one); nothing without a mean."""
+    if not mean:
+        return ""
+    if mean in WORD_CELLS:  # "constant" / "undefined" over every seed: a word, not a number ± spread
+        return mean
+    cell = f"{mean} ± {std}" if std else mean
+    return f"{cell} [{low}, {high}]" if low and high else cell
+
+
+def display_columns(
+    frame: pd.DataFrame, float_format: str = "{:.4f}", headers: Mapping[str, str] | None = None
+) -> tuple[list[str], list[list[str]], list[bool]]:
+    """Headers, string cells and right-alignment flags after the module's display convention.
+
+    `headers` names display columns by stem (`X` of `X_mean`) or column; others are the column
+    name with spaces for underscores."""
     cols = list(frame.columns)
+    names = dict(headers or {})
     shown: list[tuple[str, list[str], bool]] = []
 
     def fmt(col, integral=False):
         return [_format_value(v, float_format, integral) for v in frame[col].tolist()]
 
+    def label(stem):
+        return names.get(stem, str(stem).replace("_", " "))
+
+    def summarised(stem):  # a mean ± std pair
+        return f"{stem}_mean" in cols and f"{stem}_std" in cols
+
+    def joins_ci(stem):  # a mean ± std pair with both CI bounds: one cell
+        return summarised(stem) and f"{stem}_ci_low" in cols and f"{stem}_ci_high" in cols
+
     for col in cols:
-        if col.endswith("_mean") and f"{col[:-5]}_std" in cols:
+        if col.endswith("_mean") and summarised(col[:-5]):
             stem = col[:-5]
-            cells = [m if not s or not m else f"{m} ± {s}" for m, s in zip(fmt(col), fmt(f"{stem}_std"))]
-            shown.append((stem, cells, True))
-        elif col.endswith("_std") and f"{col[:-4]}_mean" in cols:
+            if joins_ci(stem):
+                parts = zip(fmt(col), fmt(f"{stem}_std"), fmt(f"{stem}_ci_low"), fmt(f"{stem}_ci_high"))
+                shown.append((f"{label(stem)} [95% CI]", [summary_cell(*p) for p in parts], True))
+            else:
+                shown.append((label(stem), [summary_cell(m, s) for m, s in zip(fmt(col), fmt(f"{stem}_std"))], True))
+        elif col.endswith("_std") and summarised(col[:-4]):
+            continue
+        elif col.endswith(_CI) and joins_ci(col.rsplit("_ci_", 1)[0]):
             continue
         elif col.endswith("_ci_low") and f"{col[:-7]}_ci_high" in cols:
             cells = [f"[{lo}, {hi}]" if lo and hi else ""
                      for lo, hi in zip(fmt(col), fmt(f"{col[:-7]}_ci_high"))]
-            shown.append((f"{col[:-7]} 95% CI", cells, True))
+            shown.append((f"{label(col[:-7])} 95% CI", cells, True))
         elif col.endswith("_ci_high") and f"{col[:-8]}_ci_low" in cols:
             continue
         else:
             numeric = pd.api.types.is_numeric_dtype(frame[col]) and not pd.api.types.is_bool_dtype(frame[col])
-            shown.append((col, fmt(col, _is_integral(frame[col])), numeric))
+            shown.append((label(col), fmt(col, _is_integral(frame[col])), numeric))
     shown = [s for s in shown if any(s[1])]
-    headers = [str(h).replace("_", " ") for h, _, _ in shown]
     rows = [list(r) for r in zip(*(cells for _, cells, _ in shown))] if shown else []
-    return headers, rows, [right for _, _, right in shown]
+    return [h for h, _, _ in shown], rows, [right for _, _, right in shown]
 
 
 def to_markdown(headers: list[str], rows: list[list[str]], right: list[bool], caption: str | None = None) -> str:
@@ -407,16 +486,39 @@ def to_latex(headers: list[str], rows: list[list[str]], right: list[bool], capti
     return "\n".join(body) + "\n"
 
 
+_HTML_STYLE = ("body{font-family:sans-serif;font-size:13px;margin:8px}"
+               "table{border-collapse:collapse}caption{text-align:left;padding:4px 0 8px}"
+               "th,td{padding:3px 8px;border-bottom:1px solid #ddd;white-space:nowrap}"
+               "th{border-bottom:2px solid #888}td.r,th.r{text-align:right}tr:hover td{background:#f4f4f4}")
+
+
+def to_html(headers: list[str], rows: list[list[str]], right: list[bool], caption: str | None = None) -> str:
+    """A standalone HTML page holding the table (escaped), numbers right-aligned."""
+    def cells(tag, values):
+        return "".join(f'<{tag}{" class=r" if rt else ""}>{html.escape(v)}</{tag}>' for v, rt in zip(values, right))
+
+    title = html.escape(caption or "table")
+    body = [f"<caption>{html.escape(caption)}</caption>" if caption else "",
+            f"<thead><tr>{cells('th', headers)}</tr></thead>",
+            "<tbody>", *(f"<tr>{cells('td', r)}</tr>" for r in rows), "</tbody>"]
+    return (f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{title}</title>'
+            f"<style>{_HTML_STYLE}</style></head>\n<body><table>\n" + "\n".join(b for b in body if b)
+            + "\n</table></body></html>\n")
+
+
 def write_table(
     frame: pd.DataFrame,
     out_prefix: str | os.PathLike,
     caption: str | None = None,
     float_format: str = "{:.4f}",
+    headers: Mapping[str, str] | None = None,
+    html_page: bool = False,
 ) -> dict[str, Path]:
-    """Write `<out_prefix>.csv` (full precision), `.md` and `.tex` (formatted), each atomically.
+    """Write `<out_prefix>.csv` (full precision), `.md` and `.tex` (formatted), each atomically,
+    and with `html_page` also `.html` (the report's readable table).
 
-    `float_format` is a str.format pattern for floats in the Markdown and LaTeX versions.
-    Returns {"csv": path, "md": path, "tex": path}.
+    `float_format` is a str.format pattern for floats in the formatted versions; `headers` names
+    their columns (see `display_columns`). Returns {"csv": path, "md": path, "tex": path[, "html": path]}.
     """
     if not isinstance(frame, pd.DataFrame):
         raise InfonasError(f"write_table {out_prefix}: expected a DataFrame, got {type(frame).__name__}")
@@ -424,13 +526,13 @@ def write_table(
         float_format.format(1.5)
     except (ValueError, IndexError, KeyError, AttributeError) as error:
         raise InfonasError(f"write_table {out_prefix}: bad float_format {float_format!r} ({error})") from None
-    headers, rows, right = display_columns(frame, float_format)
-    paths = dict(zip(("csv", "md", "tex"), output_paths(out_prefix, (".csv", ".md", ".tex"))))
+    shown, rows, right = display_columns(frame, float_format, headers)
+    renderers = {"md": to_markdown, "tex": to_latex, **({"html": to_html} if html_page else {})}
+    paths = dict(zip(("csv", *renderers), output_paths(out_prefix, (".csv", *(f".{k}" for k in renderers)))))
     with atomic_path(paths["csv"]) as tmp:
         frame.to_csv(tmp, index=False)
-    with atomic_path(paths["md"]) as tmp:
-        tmp.write_text(to_markdown(headers, rows, right, caption), encoding="utf-8")
-    with atomic_path(paths["tex"]) as tmp:
-        tmp.write_text(to_latex(headers, rows, right, caption), encoding="utf-8")
+    for kind, render in renderers.items():
+        with atomic_path(paths[kind]) as tmp:
+            tmp.write_text(render(shown, rows, right, caption), encoding="utf-8")
     log.info("wrote table %s (%d rows)", paths["csv"], len(frame))
     return paths

@@ -239,7 +239,7 @@ def load_or_enumerate(
     cache is absent or was made for another space, so a machine pays the cost once."""
     path = Path(cache_path)
     if path.is_file():
-        with read_h5(path, "cells cache (delete it)") as handle:
+        with read_h5(path, "cells cache (delete it and run again)") as handle:
             space = (int(handle.attrs.get("max_vertices", -1)), int(handle.attrs.get("max_edges", -1)))
             if space == (max_vertices, max_edges) and all(key in handle for key in CELL_KEYS):
                 log.info("cells cache %s: %d rows", path, handle["hash"].shape[0])

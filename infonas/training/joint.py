@@ -54,6 +54,7 @@ from infonas.training.checkpoint import (
 )
 from infonas.training.metrics import (
     CELL_COLUMNS,
+    COMMON_LOSSES,
     LABELED_LOSSES,
     baseline_losses,
     batch_median,
@@ -217,6 +218,12 @@ def _loss_summary(stem: str, losses: torch.Tensor, config: JointConfig, generato
             f"{stem}_median": batch_median(losses, config.batch_size)}
 
 
+def _common_losses(stem: str, split: str, losses: torch.Tensor) -> dict:
+    """`<stem>_<loss>_<split>`: the mean per-sample loss of each of COMMON_LOSSES (rows of `losses`)."""
+    means = losses.mean(dim=1).tolist()
+    return {f"{stem}_{kind}_{split}": value for kind, value in zip(COMMON_LOSSES, means)}
+
+
 def _eval_seed(seed: int, epoch: int, tag: int) -> int:
     """Seeds of the evaluation generators: fixed per (run seed, epoch, metric), never the training RNG."""
     return (seed * 1_000_003 + epoch * 1_009 + tag) % (2**63)
@@ -247,6 +254,8 @@ class JointTrainer:
         self.heldout = heldout.to(self.device) if heldout is not None else None
         _validate_data(self.unlabeled, self.labeled, self.heldout, model_config)
         self.loss_fn = per_sample_loss_fn(config.labeled_loss, config.huber_delta)
+        # evaluation scores every split with the training loss, then on the common scales (L1, MSE)
+        self.eval_loss_fns = [self.loss_fn, *(per_sample_loss_fn(kind) for kind in COMMON_LOSSES)]
 
         torch.manual_seed(config.seed)
         self.main: nn.Module = InfoNAS(model_config) if self.labeled else ArchVAE(model_config.vae)
@@ -418,19 +427,21 @@ class JointTrainer:
             net_index, image_index, targets = self._pick(name, split.net_index, split.image_index, split.targets)
             to_input = lambda ii, s=split: images_to_input(s.images[ii], data.image_mean, data.image_std)  # noqa: E731
             losses = labeled_split_losses(self.main, data.networks.adjacency, data.networks.ops, net_index,
-                                          image_index, targets, to_input, self.loss_fn, c.eval_batch_size)
+                                          image_index, targets, to_input, self.eval_loss_fns, c.eval_batch_size)
             g = make_generator(self.device, _eval_seed(c.seed, self.epoch, 10 + k))
-            row.update(_loss_summary(f"labeled_loss_{name}", losses, c, g))
+            row.update(_loss_summary(f"labeled_loss_{name}", losses[0], c, g))
+            row.update(_common_losses("labeled", name, losses[1:]))
             if name not in self._baselines:
-                base = baseline_losses(targets, self.loss_fn, c.eval_batch_size)
+                base = baseline_losses(targets, self.eval_loss_fns, c.eval_batch_size)
                 g = make_generator(self.device, _eval_seed(c.seed, 0, 100 + k))
-                self._baselines[name] = _loss_summary(f"baseline_{name}", base, c, g)
+                self._baselines[name] = {**_loss_summary(f"baseline_{name}", base[0], c, g),
+                                         **_common_losses("baseline", name, base[1:])}
             row.update(self._baselines[name])
         return row
 
     def _cell_metrics(self, vae: ArchVAE, tag: int) -> dict:
         c = self.config
-        heldout = valid_nets = (math.nan, math.nan)
+        heldout = valid_nets = (math.nan, math.nan, math.nan)
         if self.heldout is not None:
             adj, ops = self._pick("__heldout__", self.heldout.adjacency, self.heldout.ops)
             heldout = reconstruction_accuracy(vae, adj, ops, c.eval_batch_size)
@@ -480,7 +491,7 @@ class JointTrainer:
     def load_state_dict(self, state: dict, source: str = "checkpoint") -> None:
         """Resume from `state`; InfonasError if it was written for other settings or data."""
         if state["model_config"] != self.model_config.to_dict():
-            raise InfonasError(f"{source}: written with a different model config; delete it to start over")
+            raise InfonasError(f"{source}: written with a different model config")
         mine = asdict(self.config)
         for key, value in state["joint_config"].items():
             if key not in RESUMABLE_KEYS and mine.get(key) != value:
@@ -491,7 +502,7 @@ class JointTrainer:
             raise InfonasError(f"{source}: holds models {sorted(state['models'])}, this run trains {sorted(self.models())}")
         if set(state["optimizers"]) != set(self.optimizers):
             raise InfonasError(f"{source}: holds optimisers {sorted(state['optimizers'])}, "
-                               f"this run has {sorted(self.optimizers)}; delete it to start over")
+                               f"this run has {sorted(self.optimizers)}")
         for name, m in self.models().items():
             m.load_state_dict(state["models"][name])
         for name, opt in self.optimizers.items():
@@ -584,7 +595,10 @@ def train_joint(
         trainer = JointTrainer(unlabeled, labeled, heldout, model_config, config, device)
         latest = latest_checkpoint(ckpt_dir)
         if latest is not None:
-            trainer.load_state_dict(load_checkpoint(latest, map_location=device), source=f"checkpoint {latest}")
+            try:
+                trainer.load_state_dict(load_checkpoint(latest, map_location=device), source=f"checkpoint {latest}")
+            except InfonasError as error:  # every checkpoint there was written alike: deleting one is not enough
+                raise InfonasError(f"{error}; delete the folder {ckpt_dir} to start the job over") from None
             logger.info("resuming from %s (epoch %d)", latest, trainer.epoch)
         while trainer.epoch < config.epochs:
             stats = trainer.run_epoch(progress=progress)

@@ -19,14 +19,21 @@ for the side-by-side reference (or for a plain arch2vec run). Columns, in order:
   `batch_median`); `baseline_S`, `baseline_S_ci_low`, `baseline_S_ci_high`, `baseline_S_median` =
   the same for predicting the split's mean output vector (thesis 4.1 "reference"). A per-sample loss
   is the loss averaged over the 513 features. Empty for the arch2vec rows.
+- `labeled_l1_S`, `labeled_mse_S`, `baseline_l1_S`, `baseline_mse_S`: the mean per-sample L1 and MSE
+  of the same predictions (and of the mean output vector) whatever loss the run trained with, so
+  runs trained with L1, MSE and Huber compare on one scale (the "L1 loss" column of thesis Tables
+  4.7-4.8). For an L1 run `labeled_l1_S` equals `labeled_loss_S`. Empty for the arch2vec rows.
 - `ops_acc`: fraction of real (non-padding) nodes of the held-out cells whose op is the argmax of
-  the decoded ops (eval mode, z = mu). arch2vec also scores padding rows, as "input" (argmax of a zero
-  row), which caps the thesis' numbers at about 0.978; we leave padding out.
+  the decoded ops (eval mode, z = mu).
 - `adj_acc`: fraction of strict-upper-triangle entries (21 per cell) of the held-out cells where the
   thresholded edge probability (> 0.5) equals the true entry (arch2vec's `correct_adj`).
-- `ops_acc_valid_networks`, `adj_acc_valid_networks`: the same on the labeled validation networks
-  (role `valid`, 77 in the paper; the "labeled" columns of thesis Tables 4.5 and 4.9), for info-NAS'
-  VAE and the reference alike. Empty without labeled data.
+- `ops_acc_padded`: the ops accuracy as arch2vec and info-NAS compute it (thesis Tables 4.5 and
+  4.9): over all 7 rows of every cell, a padding row counting as correct when its decoded op is
+  "input", the argmax of its all-zero one-hot row. A decoder rarely decodes "input" after the output
+  node, so this caps near the fraction of real rows (the thesis' 0.9777).
+- `ops_acc_valid_networks`, `adj_acc_valid_networks`, `ops_acc_padded_valid_networks`: the same on
+  the labeled validation networks (role `valid`, 77 in the paper; the "labeled" columns of thesis
+  Tables 4.5 and 4.9), for info-NAS' VAE and the reference alike. Empty without labeled data.
 - `validity`, `uniqueness`: arch2vec's generative check. Fit the mean and std of the training
   latents mu per (node, dimension), draw latent matrices from that Gaussian, decode (ops argmax,
   edges > 0.5 on the upper triangle); validity = fraction that is a legal NB-101 cell
@@ -53,11 +60,15 @@ from infonas.files import atomic_path
 from infonas.models.inference import device_autocast, eval_mode
 from infonas.models.vae import ArchVAE, decode_cells
 from infonas.searchspace.cells import cell_hash, is_valid_cell, module_hash
+from infonas.searchspace.ops import INPUT_CODE
 
 LABELED_LOSSES = ("l1", "mse", "huber")
 BASE_COLUMNS = ("epoch", "model", "seconds", "n_labeled_steps", "n_unlabeled_steps",
                 "vae_loss_labeled", "vae_loss_unlabeled", "labeled_loss_batches")
-RECONSTRUCTION_COLUMNS = ("ops_acc", "adj_acc", "ops_acc_valid_networks", "adj_acc_valid_networks")
+#: the losses every labeled split is also scored with, whatever the training loss (one scale for all runs)
+COMMON_LOSSES = ("l1", "mse")
+RECONSTRUCTION_COLUMNS = ("ops_acc", "adj_acc", "ops_acc_padded",
+                          "ops_acc_valid_networks", "adj_acc_valid_networks", "ops_acc_padded_valid_networks")
 GENERATIVE_COLUMNS = ("validity", "uniqueness", "uniqueness_unpruned")
 CELL_COLUMNS = RECONSTRUCTION_COLUMNS + GENERATIVE_COLUMNS
 
@@ -68,7 +79,13 @@ def metric_columns(split_names: Sequence[str]) -> list[str]:
     for s in split_names:
         for stem in (f"labeled_loss_{s}", f"baseline_{s}"):
             cols += [stem, f"{stem}_ci_low", f"{stem}_ci_high", f"{stem}_median"]
+        cols += common_loss_columns(s)
     return cols + list(CELL_COLUMNS)
+
+
+def common_loss_columns(split: str) -> list[str]:
+    """The split's losses on the common scales: `labeled_<loss>_S`, then `baseline_<loss>_S`."""
+    return [f"{stem}_{loss}_{split}" for stem in ("labeled", "baseline") for loss in COMMON_LOSSES]
 
 
 def write_metrics_csv(rows: list[dict], path, split_names: Sequence[str]) -> None:
@@ -129,11 +146,12 @@ def labeled_split_losses(
     image_index: torch.Tensor,
     targets: torch.Tensor,
     to_input: Callable[[torch.Tensor], torch.Tensor],
-    loss_fn: Callable,
+    loss_fns: Sequence[Callable],
     batch_size: int,
 ) -> torch.Tensor:
-    """Per-sample labeled loss (N,) of an InfoNAS model in eval mode; `to_input` maps image indices
-    to the normalised image batch.
+    """Per-sample labeled losses (K, N) of an InfoNAS model in eval mode, row k by `loss_fns[k]`
+    (each prediction is made once and scored with every loss); `to_input` maps image indices to the
+    normalised image batch.
 
     In eval mode a sample's prediction depends only on its network (z = mu) and its image (BatchNorm
     running statistics, no dropout), so each network's Z features and each image's branch features
@@ -141,7 +159,7 @@ def labeled_split_losses(
     image-branch passes instead of 1,094,000.
     """
     device = targets.device
-    out = torch.empty(targets.shape[0], dtype=torch.float32, device=device)
+    out = torch.empty(len(loss_fns), targets.shape[0], dtype=torch.float32, device=device)
     if targets.shape[0] == 0:
         return out
     images, image_pos = torch.unique(image_index, return_inverse=True)
@@ -153,7 +171,8 @@ def labeled_split_losses(
         for sl in _slices(targets.shape[0], batch_size):
             with device_autocast(device):
                 pred = model.head_outputs(z_feats[net_index[sl]], img_feats[image_pos[sl]])
-            out[sl] = loss_fn(pred, targets[sl])
+            for k, loss_fn in enumerate(loss_fns):
+                out[k, sl] = loss_fn(pred, targets[sl])
     return out
 
 
@@ -191,37 +210,50 @@ def batch_median(losses: torch.Tensor, batch_size: int) -> float:
     return float(torch.quantile(means, 0.5))
 
 
-def baseline_losses(targets: torch.Tensor, loss_fn: Callable, batch_size: int) -> torch.Tensor:
-    """Per-sample loss (N,) of predicting the split's mean output vector for every sample."""
+def baseline_losses(targets: torch.Tensor, loss_fns: Sequence[Callable], batch_size: int) -> torch.Tensor:
+    """Per-sample losses (K, N) of predicting the split's mean output vector for every sample, row k
+    by `loss_fns[k]`."""
     mean = targets.float().mean(dim=0, keepdim=True)
-    out = torch.empty(targets.shape[0], dtype=torch.float32, device=targets.device)
+    out = torch.empty(len(loss_fns), targets.shape[0], dtype=torch.float32, device=targets.device)
     for start in range(0, targets.shape[0], batch_size):
         sl = slice(start, start + batch_size)
-        out[sl] = loss_fn(mean.expand(targets[sl].shape[0], -1), targets[sl])
+        for k, loss_fn in enumerate(loss_fns):
+            out[k, sl] = loss_fn(mean.expand(targets[sl].shape[0], -1), targets[sl])
     return out
 
 
-def reconstruction_accuracy(vae: ArchVAE, adjacency: torch.Tensor, ops: torch.Tensor, batch_size: int) -> tuple[float, float]:
-    """(ops_acc, adj_acc) on the given cells, eval mode (see the module docstring for definitions)."""
+def reconstruction_accuracy(
+    vae: ArchVAE, adjacency: torch.Tensor, ops: torch.Tensor, batch_size: int
+) -> tuple[float, float, float]:
+    """(ops_acc, adj_acc, ops_acc_padded) on the given cells, eval mode (module docstring: definitions)."""
     if adjacency.shape[0] == 0:
-        return math.nan, math.nan
+        return math.nan, math.nan, math.nan
     n = adjacency.shape[-1]
     upper = torch.ones(n, n, dtype=torch.bool, device=adjacency.device).triu(1)
-    ops_hits = torch.zeros((), dtype=torch.float64, device=adjacency.device)
-    adj_hits = torch.zeros_like(ops_hits)
+    hits = torch.zeros(3, dtype=torch.float64, device=adjacency.device)  # ops (real rows), adj, ops (padded)
     with eval_mode(vae):
         for start in range(0, adjacency.shape[0], batch_size):
             a, o = adjacency[start:start + batch_size], ops[start:start + batch_size]
             with device_autocast(a.device):
                 out = vae(a, o)
             adj_hat, ops_hat = decode_cells(out.ops_logits.float(), out.adj_logits.float())
-            real = o >= 0
-            ops_hits += ((ops_hat == o) & real).sum()
-            adj_hits += ((adj_hat == (a > 0)) & upper).sum()
-    n_real = (ops >= 0).sum()
-    n_upper = adjacency.shape[0] * int(upper.sum())
-    ops_acc, adj_acc = torch.stack([ops_hits / n_real, adj_hits / n_upper]).tolist()
-    return ops_acc, adj_acc
+            real_hits, padded_hits = ops_hit_counts(ops_hat, o)
+            hits += torch.stack([real_hits, ((adj_hat == (a > 0)) & upper).sum(), padded_hits])
+    counts = [int((ops >= 0).sum()), adjacency.shape[0] * int(upper.sum()), ops.numel()]
+    ops_acc, adj_acc, ops_acc_padded = (hits / torch.tensor(counts, dtype=hits.dtype, device=hits.device)).tolist()
+    return ops_acc, adj_acc, ops_acc_padded
+
+
+def ops_hit_counts(ops_hat: torch.Tensor, ops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(hits on real rows, hits on all rows) of decoded op codes against true codes (-1 = padding).
+
+    The second is arch2vec's count: it compares argmaxes of one-hot rows, and a padding row is all
+    zeros, whose argmax is 0 ("input"), so a padding row is a hit when "input" is decoded there.
+    """
+    real = ops >= 0
+    real_hits = ((ops_hat == ops) & real).sum()
+    padding_hits = ((ops_hat == INPUT_CODE) & ~real).sum()
+    return real_hits, real_hits + padding_hits
 
 
 def adjacency_ceiling(adjacency: np.ndarray, ops: np.ndarray, rounds: int) -> float:

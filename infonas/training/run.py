@@ -15,16 +15,17 @@ import torch
 
 from infonas.config import dataclass_from_section, saved_epochs
 from infonas.data.io_dataset import IO_SPLITS, IODataset
-from infonas.files import atomic_path
 from infonas.models.info_nas import InfoNASConfig
 from infonas.models.vae import VAEConfig
 from infonas.models.variants import uses_labels, uses_op_embeddings
 from infonas.searchspace.store import SPLIT_TEST, SPLIT_TRAIN
-from infonas.training.checkpoint import checkpoint_path
+from infonas.training.checkpoint import checkpoint_path, save_trained_weights
 from infonas.training.joint import CellSet, JointConfig, LabeledData, LabeledSplit, train_joint
 
 log = logging.getLogger(__name__)
 
+#: the train job's trained models at every saved epoch (infonas.training.checkpoint.save_trained_weights)
+WEIGHTS_FILE = "weights.pt"
 #: labeled splits scored every epoch: all five of the IO dataset (paper Figs. 12-13 show the test ones).
 EVALUATED_SPLITS = IO_SPLITS
 
@@ -97,21 +98,19 @@ def model_configs(model: str, settings: dict, seed: int, out_features: int) -> t
 
 def train_stage(space: dict, dataset: IODataset | None, images: dict | None, out_dir, model: str, seed: int,
                 settings: dict, device: str, progress: bool = False) -> list[dict]:
-    """Train (or resume) one job in out_dir and copy its saved epochs to out_dir/weights/epoch{E}.pt.
+    """Train (or resume) one job in out_dir and gather its saved epochs' models into out_dir/weights.pt.
 
-    The copies are the declared outputs; checkpoints/ holds the resume state, which survives a
-    failed or killed job because the workflow never declares it, and is deleted once the outputs
-    are complete, so that a forced rerun trains afresh. Plain arch2vec takes no dataset or images.
+    metrics.csv and weights.pt are the declared outputs; checkpoints/ holds the resume state, which
+    survives a failed or killed job because the workflow never declares it, and is deleted once the
+    outputs are complete, so that a forced rerun trains afresh. Plain arch2vec takes no dataset or images.
     """
     unlabeled, heldout = cell_pools(space, dataset, model, settings.get("remove_labeled", False))
     labeled = labeled_data(dataset, images) if uses_labels(model) else None
     out_features = int(labeled.splits["train"].targets.shape[1]) if labeled else 1
     model_config, joint_config = model_configs(model, settings, seed, out_features)
     rows = train_joint(out_dir, unlabeled, labeled, heldout, model_config, joint_config, device, progress)
-    checkpoints, weights = Path(out_dir) / "checkpoints", Path(out_dir) / "weights"
-    weights.mkdir(parents=True, exist_ok=True)
-    for epoch in saved_epochs(joint_config.epochs, joint_config.checkpoint_every):
-        with atomic_path(weights / f"epoch{epoch}.pt") as tmp:
-            shutil.copyfile(checkpoint_path(checkpoints, epoch), tmp)
+    checkpoints = Path(out_dir) / "checkpoints"
+    epochs = saved_epochs(joint_config.epochs, joint_config.checkpoint_every)
+    save_trained_weights(Path(out_dir) / WEIGHTS_FILE, {e: checkpoint_path(checkpoints, e) for e in epochs})
     shutil.rmtree(checkpoints)
     return rows
