@@ -71,3 +71,20 @@ def test_bad_op_code_is_an_error():
     ops[1] = 7
     with pytest.raises(InfonasError, match="op codes"):
         raw_cell_features(adj[None], ops[None])
+
+
+def test_raw_feature_sets_are_one_set_per_search_space():
+    from infonas.models.variants import label_raw_feature_sets
+
+    shared = label_raw_feature_sets([("a", ["r.h5"]), ("b", ["r.h5"])])
+    assert shared == [("raw cells", "raw", "raw", ["r.h5"])]
+    apart = label_raw_feature_sets([("a", ["r1.h5"]), ("b", ["r2.h5"])])
+    assert [label for label, *_ in apart] == ["a: raw cells", "b: raw cells"]
+
+
+def test_raw_cells_have_a_style_of_their_own():
+    from infonas.reporting.comparisons import RAW_STYLE, comparison_styles
+
+    styles = comparison_styles([("v/infonas/6", "infonas"), ("raw", "raw"), ("", "random")])
+    assert styles[("raw", "raw")] == RAW_STYLE
+    assert styles[("v/infonas/6", "infonas")]["color"] != RAW_STYLE["color"]

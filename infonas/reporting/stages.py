@@ -20,12 +20,13 @@ from infonas.evaluation.benchmark import load_benchmark
 from infonas.evaluation.latent_distance import distance_summary, sample_pairs
 from infonas.evaluation.regret import concat_results, load_search
 from infonas.searchspace.distance import CellCodes
+from infonas.searchspace.features import RAW_ENCODER, RAW_LABEL
 from infonas.searchspace.store import load_searchspace
 from infonas.reporting import comparisons, figures, maps, tables
 
 
-#: display names of the searches (keys are encoder names and `random`).
-SEARCH_LABELS = {"infonas": "info-NAS", "arch2vec": "arch2vec", "random": "random search"}
+#: display names of the searches (keys are encoder names, `raw` for the raw cell features, and `random`).
+SEARCH_LABELS = {"infonas": "info-NAS", "arch2vec": "arch2vec", RAW_ENCODER: RAW_LABEL, "random": "random search"}
 
 
 def training_report(metrics_paths: Mapping[int, str], variant: str, out_dir) -> None:
@@ -67,8 +68,10 @@ def search_report(result_paths: Mapping[str, str], benchmark_path, out_prefix) -
 
 
 def prediction_report(csv_paths, out_prefix) -> None:
-    """Box plots of RMSE and Pearson r by n_train and encoder, and the mean ± std table."""
+    """Box plots of RMSE and Pearson r by n_train and encoder (info-NAS, arch2vec, raw cells), and the
+    mean ± std table."""
     frame = pd.concat([_read_predictions(path) for path in csv_paths], ignore_index=True)
+    frame = frame.assign(encoder=frame["encoder"].map(tables.model_label))
     figures.plot_predictor_boxes(frame, out_prefix)
     table = tables.predictor_table(frame)
     tables.write_table(table, f"{out_prefix}_table", caption="Performance prediction on latent features, "
