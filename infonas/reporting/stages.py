@@ -18,6 +18,7 @@ import pandas as pd
 from infonas.errors import InfonasError
 from infonas.evaluation.benchmark import load_benchmark
 from infonas.evaluation.latent_distance import distance_summary, sample_pairs
+from infonas.evaluation.reference_curves import load_reference_curves, reference_note, searches_full_space
 from infonas.evaluation.regret import concat_results, load_search
 from infonas.searchspace.distance import CellCodes
 from infonas.searchspace.features import RAW_ENCODER, RAW_LABEL
@@ -58,13 +59,29 @@ def best_accuracies(benchmark) -> tuple[float, float]:
     return float(benchmark.val_acc[searchable].max()), best_test
 
 
+def published_references(benchmark) -> tuple[dict, str]:
+    """arch2vec's published curves to draw beside a run's searches (none unless the benchmark scores the
+    full NB-101 space) and the note that says which: `infonas.evaluation.reference_curves`."""
+    full = searches_full_space(benchmark.val_acc, benchmark.train_time)
+    n_searchable = int((np.isfinite(benchmark.val_acc) & np.isfinite(benchmark.train_time)).sum())
+    return (load_reference_curves() if full else {}), reference_note(full, n_searchable)
+
+
+def _search_table(results, best_val, best_test, out_prefix, note: str) -> Path:
+    return tables.write_table(tables.search_table(results, best_val, best_test), f"{out_prefix}_table",
+                              caption=f"Regret (best possible minus best found) over runs. {note}",
+                              float_format="{:.2e}")["csv"]
+
+
 def search_report(result_paths: Mapping[str, str], benchmark_path, out_prefix) -> None:
-    """Regret over time with the ECDF of final regret, and the regret table, for named searches."""
+    """Regret over time with the ECDF of final regret, and the regret table, for named searches
+    (encoders, the raw cell features, random search), beside arch2vec's published curves on the full space."""
     results = {SEARCH_LABELS.get(name, name): load_search(path) for name, path in result_paths.items()}
-    best_val, best_test = best_accuracies(load_benchmark(benchmark_path))
-    figures.plot_search_regret(results, best_val, best_test, out_prefix)
-    tables.write_table(tables.search_table(results, best_val, best_test), f"{out_prefix}_table",
-                       caption="Regret (best possible minus best found) over runs", float_format="{:.2e}")
+    benchmark = load_benchmark(benchmark_path)
+    best_val, best_test = best_accuracies(benchmark)
+    references, note = published_references(benchmark)
+    figures.plot_search_regret(results, best_val, best_test, out_prefix, references=references, note=note)
+    _search_table(results, best_val, best_test, out_prefix, note)
 
 
 def prediction_report(csv_paths, out_prefix) -> None:
@@ -287,10 +304,12 @@ def search_comparison_report(curves: Sequence[tuple], benchmark_path, out_prefix
     with their ECDFs) and `<out_prefix>_table.csv/.md/.tex`; returns the PNG path.
     """
     results, styles = _load_curves(curves)
-    best_val, best_test = best_accuracies(load_benchmark(benchmark_path))
-    png = figures.plot_search_regret(results, best_val, best_test, out_prefix, band=band, styles=styles)[0]
-    tables.write_table(tables.search_table(results, best_val, best_test), f"{out_prefix}_table",
-                       caption="Regret (best possible minus best found) over runs", float_format="{:.2e}")
+    benchmark = load_benchmark(benchmark_path)
+    best_val, best_test = best_accuracies(benchmark)
+    references, note = published_references(benchmark)
+    png = figures.plot_search_regret(results, best_val, best_test, out_prefix, band=band, styles=styles,
+                                     references=references, note=note)[0]
+    _search_table(results, best_val, best_test, out_prefix, note)
     return png
 
 
@@ -314,12 +333,12 @@ def search_features_report(curves: Sequence[tuple], benchmark_path, out_prefix, 
     results, styles = _load_curves(curves)
     benchmark = load_benchmark(benchmark_path)
     best_val, best_test = best_accuracies(benchmark)
+    references, note = published_references(benchmark)
     written = {kind: figures.plot_regret_over_time(results, best_val, best_test, kind, f"{out_prefix}_{kind}",
-                                                   band=band, styles=styles, missing=no_test_reason(benchmark))[0]
+                                                   band=band, styles=styles, missing=no_test_reason(benchmark),
+                                                   references=references, note=note)[0]
                for kind in ("validation", "test")}
-    written["table"] = tables.write_table(
-        tables.search_table(results, best_val, best_test), f"{out_prefix}_table",
-        caption="Regret (best possible minus best found) over runs", float_format="{:.2e}")["csv"]
+    written["table"] = _search_table(results, best_val, best_test, out_prefix, note)
     return written
 
 
