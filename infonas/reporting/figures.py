@@ -327,11 +327,10 @@ def draw_references(ax, references: Mapping[str, ReferenceCurve] | None, kind: s
     return drawn
 
 
-def search_note(fig, note: str | None) -> None:
-    """The figure's sentence on the published curves (drawn, or why not) as its title, so the figure
-    says it wherever it is shown (and its files carry it as their Title)."""
-    if note:
-        fig.suptitle(textwrap.fill(note, 110), fontsize=7)
+def search_note(note: str | None, width: int) -> str | None:
+    """The figure's sentence on the published curves (drawn, or why not), wrapped as its legend's title,
+    so the figure says it wherever it is shown."""
+    return textwrap.fill(note, width) if note else None
 
 
 def _regret_scale(ax, axis: str, values: np.ndarray) -> None:
@@ -368,7 +367,7 @@ def plot_search_regret(
     each method's budget. `results` maps the legend name to its SearchResult; `styles` optionally
     maps a name to its `color` and `linestyle` (default: the module's cycles, in order).
     `references`: published curves drawn thin and dashed in the regret panels (only for a run on the
-    full NB-101 space: the caller decides); `note`: the sentence that says so, as the figure's title.
+    full NB-101 space: the caller decides); `note`: the sentence that says so, as the legend's title.
     """
     check_band(band, RUN_BANDS)
     if not results:
@@ -412,8 +411,7 @@ def plot_search_regret(
         ax_e.set_xlabel(f"final {kind} regret")
         ax_e.set_ylabel("fraction of runs")
         ax_e.set_title(f"ECDF of final {kind} regret")
-    search_note(fig, note)
-    figure_legend(fig)
+    figure_legend(fig, title=search_note(note, 110))
     return save_figure(fig, out)
 
 
@@ -452,7 +450,6 @@ def plot_regret_over_time(
         ax.text(0.5, 0.5, textwrap.fill(missing or "No test regret: the searches carry no test accuracy.", 60),
                 ha="center", va="center", transform=ax.transAxes)
         ax.set_title("mean test regret")
-        search_note(fig, note)
         return save_figure(fig, out)
     grid = search_time_grid(results, n_points)
     row = 0 if kind == "validation" else 1
@@ -471,8 +468,7 @@ def plot_regret_over_time(
     ax.set_xlabel("estimated wall-clock time [s]")
     ax.set_ylabel(f"{kind} regret")
     ax.set_title(f"mean {kind} regret ({'± s.e.m.' if band == 'sem' else 'interquartile band'})")
-    search_note(fig, note)
-    figure_legend(fig, right=True)
+    figure_legend(fig, right=True, title=search_note(note, 46))
     return save_figure(fig, out)
 
 
