@@ -204,6 +204,12 @@ def test_tiny_default_sweep_runs_end_to_end(finished):
     assert per_split["labeled_l1_valid_unseen_networks_mean"].notna().all()
     recon = pd.read_csv(compare / "comparison_reconstruction.csv")
     assert recon["ops_acc_padded_mean"].between(0, 1).all() and "info-NAS" in set(recon["model"])
+    assert len(list((store / "raw_features").glob("*/embeddings.h5"))) == 1  # one search space, shared
+    for table in (compare / "search_table.csv", figures / "search_table.csv", figures / "search/infonas_seed1_epoch6_table.csv"):
+        assert "raw cells" in set(pd.read_csv(table)["method"]), table
+    for table in (compare / "prediction_table.csv", figures / "prediction_table.csv", figures / "predict/infonas_epoch6_table.csv"):
+        assert "raw cells" in set(pd.read_csv(table)["encoder"]), table
+    assert "not comparable" in (compare / "search_table.md").read_text()  # a 5,000-cell subset: no published curves
     assert finished.dry() == {}, "a second run has nothing to do"
     report = snakemake("--configfile", "config.yaml", *finished.args, "--report", str(out / "report.html"))
     assert report.returncode == 0, report.stderr[-2000:]
