@@ -11,8 +11,8 @@ from snakemake.logging import logger
 from infonas.config import load_config_files, saved_epochs
 from infonas.errors import InfonasError
 from infonas.files import hold_directory_lock
-from infonas.models.variants import encoders_of, label_feature_sets, uses_labels
-from infonas.plan import build_plan, metrics_file
+from infonas.models.variants import encoders_of, label_feature_sets, label_raw_feature_sets, uses_labels
+from infonas.plan import RAW, RAW_STAGES, build_plan, metrics_file
 from infonas.resources import RULE_NEEDS, request, small_job
 from infonas.slurm import check_fits, largest_node, partition_of
 
@@ -93,6 +93,18 @@ def benchmark_h5(d):
 
 def random_h5(d):
     return f"{stage_dir('random_search', d)}/random.h5"
+
+
+def raw_features_h5(d):
+    return f"{stage_dir('raw_features', d)}/embeddings.h5"
+
+
+def raw_search_h5(d):
+    return f"{stage_dir('reinforce', d)}/raw_cells.h5"
+
+
+def raw_predict_csv(d):
+    return f"{stage_dir('predict', d)}/raw_cells.csv"
 
 
 def train_dir(d, model, seed):
@@ -186,6 +198,11 @@ def network_hashes(networks_digest):
     return list(pd.read_csv(path, dtype=str)["hash"])
 
 
+def raw_evaluated(variant):
+    """Whether the variant's searches and predictors also run on the raw cell features."""
+    return PLAN.evaluated(variant) and PLAN.variants[variant]["evaluate"]["raw_features"]
+
+
 def embed_epochs(variant, model):
     """Epochs whose features are evaluated: evaluate.embed_epochs, or plain arch2vec's last epoch."""
     cfg = PLAN.variants[variant]
@@ -207,6 +224,9 @@ def variant_outputs(variant):
     out = {"metrics": [], "search": [], "predict": [], "random": []}
     if evaluated:
         out["random"].append(random_h5(PLAN.digest(variant, "random_search")))
+    if raw_evaluated(variant):
+        out["search"].append(raw_search_h5(PLAN.digest(variant, "reinforce", RAW)))
+        out["predict"].append(raw_predict_csv(PLAN.digest(variant, "predict", RAW)))
     for model in cfg["train"]["models"]:
         train_d = PLAN.digest(variant, "train", model)
         search_d = PLAN.digest(variant, "reinforce", model)
@@ -271,6 +291,7 @@ def store_files(variant, roots=None):
         roots = [f"{stage}:{model}" for model in cfg["train"]["models"]
                  for stage in (("train", "reinforce", "predict") if PLAN.evaluated(variant) else ("train",))]
         roots += ["random_search"] if PLAN.evaluated(variant) else []
+        roots += [f"{stage}:{RAW}" for stage in RAW_STAGES] if raw_evaluated(variant) else []
     todo, seen = [recs[root] for root in roots], set()
     while todo:
         rec = todo.pop()
@@ -283,7 +304,8 @@ def store_files(variant, roots=None):
 def stage_files(variant, stage, d, wait=True):
     """The files one stage instance of the variant writes (networks' stages: one per sampled network)."""
     single = {"searchspace": searchspace_h5, "images": images_h5, "networks": networks_csv, "fit_scaler": scaler_h5,
-              "io_dataset": dataset_h5, "benchmark": benchmark_h5, "random_search": random_h5}
+              "io_dataset": dataset_h5, "benchmark": benchmark_h5, "random_search": random_h5,
+              "raw_features": raw_features_h5}
     if stage in single:
         return [single[stage](d)]
     if stage in ("pretrain", "extract_io"):

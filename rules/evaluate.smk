@@ -1,4 +1,5 @@
-# Evaluation (thesis 4.2-4.4): the benchmark table, REINFORCE and random search, performance prediction.
+# Evaluation (thesis 4.2-4.4): the benchmark table, REINFORCE and random search, performance prediction;
+# the raw cell features, evaluated like an encoder's embeddings.
 
 
 rule benchmark_table:
@@ -38,6 +39,23 @@ rule random_search:
         "../workflow_scripts/random_search.py"
 
 
+rule raw_features:
+    input:
+        space=lambda w: searchspace_h5(upstream_digest("raw_features", w.digest, "searchspace")),
+    output:
+        raw_features_h5("{digest}"),
+    conda:
+        "../envs/infonas.yaml"
+    log:
+        log_of("raw_features", "raw_features"),
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=4000,
+    script:
+        "../workflow_scripts/raw_features.py"
+
+
 rule reinforce:
     input:
         unpack(evaluation_inputs("reinforce")),
@@ -47,6 +65,7 @@ rule reinforce:
         settings=section("reinforce", "evaluate.reinforce"),
         seed=setting("reinforce", "seed"),
         compute_threads=setting("reinforce", "compute_threads"),
+        encoder=lambda w: w.encoder,
     conda:
         "../envs/infonas.yaml"
     log:
@@ -71,6 +90,7 @@ rule predict:
         settings=section("predict", "evaluate.predict"),
         seed=setting("predict", "seed"),
         compute_threads=setting("predict", "compute_threads"),
+        encoder=lambda w: w.encoder,
     conda:
         "../envs/infonas.yaml"
     log:
@@ -84,3 +104,38 @@ rule predict:
         **cluster_resources("predict"),
     script:
         "../workflow_scripts/predict.py"
+
+
+# the raw cell features through the same searches and predictors as an encoder's embeddings
+use rule reinforce as reinforce_raw with:
+    input:
+        unpack(raw_evaluation_inputs("reinforce")),
+    output:
+        raw_search_h5("{digest}"),
+    params:
+        settings=section("reinforce", "evaluate.reinforce"),
+        seed=setting("reinforce", "seed"),
+        compute_threads=setting("reinforce", "compute_threads"),
+        encoder=RAW,
+    log:
+        log_of("reinforce", "raw_cells"),
+    benchmark:
+        bench_of("reinforce", "raw_cells")
+    group:
+        None
+
+
+use rule predict as predict_raw with:
+    input:
+        unpack(raw_evaluation_inputs("predict")),
+    output:
+        raw_predict_csv("{digest}"),
+    params:
+        settings=section("predict", "evaluate.predict"),
+        seed=setting("predict", "seed"),
+        compute_threads=setting("predict", "compute_threads"),
+        encoder=RAW,
+    log:
+        log_of("predict", "raw_cells"),
+    benchmark:
+        bench_of("predict", "raw_cells")

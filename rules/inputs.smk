@@ -71,6 +71,19 @@ def evaluation_inputs(stage):
     return inputs
 
 
+def raw_evaluation_inputs(stage):
+    """The raw cell features of the job's search space and the benchmark (and networks.csv where read)."""
+    def inputs(w):
+        rec = PLAN.record(stage, w.digest)
+        files = {"embeddings": raw_features_h5(rec.upstream["raw_features"]),
+                 "benchmark": benchmark_h5(rec.upstream["benchmark"])}
+        if "networks" in rec.upstream:
+            files["networks"] = networks_csv(rec.upstream["networks"])
+        return files
+
+    return inputs
+
+
 # ------------------------------------------------------------------------------ report.smk
 def variant_cfg(wildcards):
     return PLAN.variants[wildcards.variant]
@@ -90,10 +103,13 @@ def report_item(name, caption, category, figure, labels=("model",)):
 
 
 def search_results(wildcards):
-    """Both encoders' searches of one (variant, model, seed, epoch), random search and the benchmark."""
+    """Both encoders' searches of one (variant, model, seed, epoch), the raw features' search (where run),
+    random search and the benchmark."""
     v, model = wildcards.variant, wildcards.model
     d = PLAN.digest(v, "reinforce", model)
     searches = {enc: search_h5(d, model, wildcards.seed, wildcards.epoch, enc) for enc in encoders_of(model)}
+    if raw_evaluated(v):
+        searches[RAW] = raw_search_h5(PLAN.digest(v, "reinforce", RAW))
     return dict(searches, random=random_h5(PLAN.digest(v, "random_search")),
                 benchmark=benchmark_h5(PLAN.digest(v, "benchmark")))
 
@@ -102,7 +118,8 @@ def prediction_results(wildcards):
     v, model = wildcards.variant, wildcards.model
     d = PLAN.digest(v, "predict", model)
     seeds = PLAN.variants[v]["train"]["seeds"]
-    return [predict_csv(d, model, seed, wildcards.epoch, enc) for seed in seeds for enc in encoders_of(model)]
+    raw = [raw_predict_csv(PLAN.digest(v, "predict", RAW))] if raw_evaluated(v) else []
+    return [predict_csv(d, model, seed, wildcards.epoch, enc) for seed in seeds for enc in encoders_of(model)] + raw
 
 
 def latent_distance_entries(variant):
@@ -148,8 +165,11 @@ def last_epoch(variant, model):
 def feature_sets(variants, kind, every_epoch=False):
     """(label, group, encoder, [result files over training seeds]) per feature set of the variants:
     each model's encoders at its last evaluated epoch (every evaluated epoch with `every_epoch`),
-    labelled by model variant (infonas.models.variants.label_feature_sets); `kind`: reinforce or predict."""
+    labelled by model variant (infonas.models.variants.label_feature_sets), then the raw cell features
+    where the variants run them; `kind`: reinforce or predict."""
     path = search_h5 if kind == "reinforce" else predict_csv
+    raw_path = raw_search_h5 if kind == "reinforce" else raw_predict_csv
+    raw = label_raw_feature_sets([(v, [raw_path(PLAN.digest(v, kind, RAW))]) for v in variants if raw_evaluated(v)])
     sets = []
     for v in variants:
         cfg = PLAN.variants[v]
@@ -158,7 +178,7 @@ def feature_sets(variants, kind, every_epoch=False):
             for epoch in embed_epochs(v, model) if every_epoch else [last_epoch(v, model)]:
                 for encoder in encoders_of(model):
                     sets.append((v, model, epoch, encoder, [path(d, model, s, epoch, encoder) for s in cfg["train"]["seeds"]]))
-    return label_feature_sets(sets)
+    return label_feature_sets(sets) + raw
 
 
 def search_curves(variants, every_epoch=False):

@@ -59,11 +59,12 @@ STORE_FILES = {
     "io_dataset": ["dataset.h5"],
     "benchmark": ["benchmark.h5"],
     "random_search": ["random.h5"],
+    "raw_features": ["embeddings.h5"],
     "train": ["<model>/seed<seed>/metrics.csv", "<model>/seed<seed>/weights.pt",
               "<model>/seed<seed>/embeddings/epoch<epoch>.h5", "<model>/seed<seed>/checkpoints/epoch_<epoch>.pt",
               "<model>/seed<seed>/checkpoints.inputs.json"],
-    "reinforce": ["<model>/seed<seed>/epoch<epoch>/<encoder>.h5"],
-    "predict": ["<model>/seed<seed>/epoch<epoch>/<encoder>.csv"],
+    "reinforce": ["<model>/seed<seed>/epoch<epoch>/<encoder>.h5", "raw_cells.h5"],
+    "predict": ["<model>/seed<seed>/epoch<epoch>/<encoder>.csv", "raw_cells.csv"],
 }
 #: Files of a variant's figures folder `results/<run>/variants/<variant>/figures/`.
 VARIANT_FIGURES = [

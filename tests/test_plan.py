@@ -60,7 +60,30 @@ def test_pretraining_setting_reruns_pretraining_and_what_reads_it(default):
 def test_compute_threads_key_every_stage_that_computes_on_the_cpu(default):
     """CPU sums depend on the thread count: a result must follow the setting, not --cores (issue 19)."""
     assert changed(default, compute_threads=1) == {
-        "pretrain", "extract_io", "fit_scaler", "io_dataset", "train:infonas", "reinforce:infonas", "predict:infonas"}
+        "pretrain", "extract_io", "fit_scaler", "io_dataset", "train:infonas", "reinforce:infonas", "predict:infonas",
+        "reinforce:raw", "predict:raw"}
+
+
+def test_raw_features_depend_on_the_search_space_only(default):
+    """Computed once per search space: no training, image, network or evaluation setting reruns them."""
+    records = variant_records(copy.deepcopy(default))
+    assert records["raw_features"].upstream == {"searchspace": records["searchspace"].digest}
+    assert records["raw_features"].settings == {}
+    assert records["reinforce:raw"].upstream["raw_features"] == records["raw_features"].digest
+    assert records["predict:raw"].upstream["raw_features"] == records["raw_features"].digest
+    for key, value in [("train__lr", 0.01), ("pretrain__epochs", 4), ("evaluate__reinforce__runs", 3),
+                       ("images__valid_size", 300)]:
+        assert "raw_features" not in changed(default, **{key: value}), key
+    assert "raw_features" in changed(default, searchspace__max_archs=4000)
+    assert {"reinforce:raw", "predict:raw"} <= changed(default, evaluate__reinforce__runs=3, evaluate__predict__seeds=3)
+
+
+def test_raw_features_setting_adds_or_drops_the_raw_evaluations_only(default):
+    config = copy.deepcopy(default)
+    config["evaluate"]["raw_features"] = False
+    before, after = digests(default), digests(config)
+    assert set(before) - set(after) == {"reinforce:raw", "predict:raw"}
+    assert all(before[key] == digest for key, digest in after.items())
 
 
 @pytest.mark.parametrize("key, value", [("device", "cpu"), ("run", "other"), ("train__seeds", [7]),

@@ -24,7 +24,8 @@ HEATMAP_SPLITS = ("train", "valid_unseen_networks", "valid_unseen_images")
 RULE_STAGE = {"searchspace": "searchspace", "images": "images", "sample_networks": "networks", "pretrain": "pretrain",
               "extract_io": "extract_io", "fit_scaler": "fit_scaler", "io_dataset": "io_dataset",
               "benchmark_table": "benchmark", "random_search": "random_search", "train": "train", "embed": "train",
-              "reinforce": "reinforce", "predict": "predict"}
+              "reinforce": "reinforce", "predict": "predict", "raw_features": "raw_features",
+              "reinforce_raw": "reinforce", "predict_raw": "predict"}
 
 
 def snakemake(*args, timeout=600):
@@ -69,6 +70,19 @@ def test_two_infonas_models_in_one_variant_plan_their_comparisons(tmp_path):
                                       "--config", "run=pytest-dry", f"store_dir={tmp_path / 'store'}"))
     assert planned["compare_search"] == planned["compare_prediction"] == 1
     assert planned["variant_search"] == planned["variant_prediction"] == 2
+
+
+def test_default_dry_run_searches_and_predicts_on_the_raw_features(tmp_path):
+    """The raw cell features are computed once for the shared search space and evaluated like an
+    encoder; evaluate.raw_features: false leaves them out."""
+    args = ["-n", "--config", "run=pytest-dry", f"store_dir={tmp_path / 'store'}"]
+    planned = planned_rules(snakemake(*args))
+    assert planned["raw_features"] == planned["reinforce_raw"] == planned["predict_raw"] == 1
+    overlay = tmp_path / "no_raw.yaml"
+    overlay.write_text("evaluate: {raw_features: false}\n")
+    planned = planned_rules(snakemake("--configfile", "config.yaml", str(overlay), *args))
+    assert not {"raw_features", "reinforce_raw", "predict_raw"} & planned.keys()
+    assert planned["reinforce"] and planned["predict"]
 
 
 def test_thesis_preset_shares_everything_upstream_of_training():
@@ -190,6 +204,12 @@ def test_tiny_default_sweep_runs_end_to_end(finished):
     assert per_split["labeled_l1_valid_unseen_networks_mean"].notna().all()
     recon = pd.read_csv(compare / "comparison_reconstruction.csv")
     assert recon["ops_acc_padded_mean"].between(0, 1).all() and "info-NAS" in set(recon["model"])
+    assert len(list((store / "raw_features").glob("*/embeddings.h5"))) == 1  # one search space, shared
+    for table in (compare / "search_table.csv", figures / "search_table.csv", figures / "search/infonas_seed1_epoch6_table.csv"):
+        assert "raw cells" in set(pd.read_csv(table)["method"]), table
+    for table in (compare / "prediction_table.csv", figures / "prediction_table.csv", figures / "predict/infonas_epoch6_table.csv"):
+        assert "raw cells" in set(pd.read_csv(table)["encoder"]), table
+    assert "not comparable" in (compare / "search_table.md").read_text()  # a 5,000-cell subset: no published curves
     assert finished.dry() == {}, "a second run has nothing to do"
     report = snakemake("--configfile", "config.yaml", *finished.args, "--report", str(out / "report.html"))
     assert report.returncode == 0, report.stderr[-2000:]

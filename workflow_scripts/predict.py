@@ -1,4 +1,5 @@
-"""Rule predict: regressors on one encoder's latent features for every n_train and seed."""
+"""Rules predict and predict_raw: regressors on one encoder's latent features (or the raw cell features) for
+every n_train and seed."""
 import logging
 
 from infonas.evaluation.benchmark import load_benchmark
@@ -20,7 +21,7 @@ def main(smk):
     roles = s["remove_labeled"]
     labeled = network_rows(smk.input.networks, load_embedding_hashes(smk.input.embeddings), roles) if roles else None
     frame = run_prediction(
-        load_embedding(smk.input.embeddings, smk.wildcards.encoder),
+        load_embedding(smk.input.embeddings, smk.params.encoder),
         target,
         s["n_train"],
         [smk.params.seed * 1000 + k for k in range(s["seeds"])],
@@ -31,7 +32,7 @@ def main(smk):
         progress=True,
         exclude_from_training=labeled,
     )
-    frame.insert(0, "encoder", smk.wildcards.encoder)
+    frame.insert(0, "encoder", smk.params.encoder)
     frame.insert(1, "target", target_name)
     with atomic_path(smk.output[0]) as tmp:
         frame.to_csv(tmp, index=False)

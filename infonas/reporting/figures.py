@@ -30,6 +30,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from infonas.errors import InfonasError
+from infonas.evaluation.reference_curves import ReferenceCurve
 from infonas.evaluation.regret import SearchResult, ecdf, final_regret, log_time_grid, regret_curves
 from infonas.files import atomic_path
 from infonas.reporting.tables import (
@@ -59,6 +60,8 @@ PAPER_RC = {
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 LINESTYLES = ("-", "--", "-.", ":")
 PREDICTION_LABELS = {"rmse": "RMSE", "pearson_r": "Pearson's r", "kendall_tau": "Kendall's tau"}
+#: colours of arch2vec's published curves (thin, dashed), apart from the runs' own
+REFERENCE_COLORS = ("0.15", "#7f7f00", "0.55", "#a05d9c", "#4b7f7f", "#b07a3a", "#556b2f", "#8b4513")
 
 
 def paper_style(func):
@@ -310,6 +313,26 @@ def run_band(regret: np.ndarray, band: str) -> tuple[np.ndarray, np.ndarray, np.
     return mean, low, high
 
 
+def draw_references(ax, references: Mapping[str, ReferenceCurve] | None, kind: str, grid: np.ndarray) -> list:
+    """arch2vec's published mean regret (`infonas.evaluation.reference_curves`), thin and dashed, within
+    the time axis of the run's own curves; returns the drawn values (for the axis scale)."""
+    drawn = []
+    for k, ref in enumerate((references or {}).values()):
+        keep = (ref.time_s >= grid[0]) & (ref.time_s <= grid[-1])
+        if keep.any():
+            values = ref.regret(kind)[keep]
+            ax.plot(ref.time_s[keep], values, color=REFERENCE_COLORS[k % len(REFERENCE_COLORS)], linestyle="--",
+                    linewidth=0.9, label=f"arch2vec paper: {ref.label}")
+            drawn.append(values)
+    return drawn
+
+
+def search_note(note: str | None, width: int) -> str | None:
+    """The figure's sentence on the published curves (drawn, or why not), wrapped as its legend's title,
+    so the figure says it wherever it is shown."""
+    return textwrap.fill(note, width) if note else None
+
+
 def _regret_scale(ax, axis: str, values: np.ndarray) -> None:
     """Log scale as in arch2vec Fig. 6; symlog when a zero regret (best cell found) must stay visible."""
     v = np.asarray(values, dtype=np.float64)
@@ -333,6 +356,8 @@ def plot_search_regret(
     test_of: str = "incumbent",
     n_points: int = 200,
     styles: Mapping[str, Mapping[str, str]] | None = None,
+    references: Mapping[str, ReferenceCurve] | None = None,
+    note: str | None = None,
 ) -> tuple[Path, Path]:
     """Mean regret over time and the ECDF of the final regret (arch2vec Fig. 6, paper Fig. 7-8).
 
@@ -341,6 +366,8 @@ def plot_search_regret(
     ± one standard error ("sem") or the interquartile range ("iqr"); right: ECDF of the regret at
     each method's budget. `results` maps the legend name to its SearchResult; `styles` optionally
     maps a name to its `color` and `linestyle` (default: the module's cycles, in order).
+    `references`: published curves drawn thin and dashed in the regret panels (only for a run on the
+    full NB-101 space: the caller decides); `note`: the sentence that says so, as the legend's title.
     """
     check_band(band, RUN_BANDS)
     if not results:
@@ -371,6 +398,7 @@ def plot_search_regret(
             if x.size:
                 ax_e.step(np.r_[x[0], x], np.r_[0.0, p], where="post", color=color, linestyle=ls, label=name)
                 final_values.append(x)
+        drawn += draw_references(ax_t, references, kind, grid)
         ax_t.set_xscale("log")
         _regret_scale(ax_t, "y", np.concatenate(drawn))
         ax_t.set_xlabel("estimated wall-clock time [s]")
@@ -383,7 +411,7 @@ def plot_search_regret(
         ax_e.set_xlabel(f"final {kind} regret")
         ax_e.set_ylabel("fraction of runs")
         ax_e.set_title(f"ECDF of final {kind} regret")
-    figure_legend(fig)
+    figure_legend(fig, title=search_note(note, 110))
     return save_figure(fig, out)
 
 
@@ -399,10 +427,13 @@ def plot_regret_over_time(
     missing: str | None = None,
     test_of: str = "incumbent",
     n_points: int = 200,
+    references: Mapping[str, ReferenceCurve] | None = None,
+    note: str | None = None,
 ) -> tuple[Path, Path]:
     """Mean validation or test regret over time of every search on one axis (paper Figs. 7 and 8).
 
-    kind: "validation" or "test"; band, styles and test_of as in `plot_search_regret`. A test
+    kind: "validation" or "test"; band, styles, test_of, references and note as in
+    `plot_search_regret`. A test
     figure of searches without test accuracies is a panel that says so, with `missing` (the
     reason) when given: the figure exists, and tells the reader why it has no curves.
     """
@@ -431,12 +462,13 @@ def plot_regret_over_time(
                 label=f"{name}, {res.n_runs} runs")
         ax.fill_between(grid, low, high, color=color, alpha=0.15, linewidth=0)
         drawn += [mean, low, high]
+    drawn += draw_references(ax, references, kind, grid)
     ax.set_xscale("log")
     _regret_scale(ax, "y", np.concatenate(drawn))
     ax.set_xlabel("estimated wall-clock time [s]")
     ax.set_ylabel(f"{kind} regret")
     ax.set_title(f"mean {kind} regret ({'± s.e.m.' if band == 'sem' else 'interquartile band'})")
-    figure_legend(fig, right=True)
+    figure_legend(fig, right=True, title=search_note(note, 46))
     return save_figure(fig, out)
 
 

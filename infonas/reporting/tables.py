@@ -35,10 +35,11 @@ from infonas.data.scaling import SCALING_VARIANTS, get_variant
 from infonas.errors import InfonasError
 from infonas.evaluation.regret import SearchResult, final_regret
 from infonas.files import atomic_path
+from infonas.searchspace.features import RAW_ENCODER, RAW_LABEL
 
 log = logging.getLogger(__name__)
 
-MODEL_LABELS = {"infonas": "info-NAS", "arch2vec": "arch2vec"}
+MODEL_LABELS = {"infonas": "info-NAS", "arch2vec": "arch2vec", RAW_ENCODER: RAW_LABEL}
 SPLIT_LABELS = {
     "train": "train",
     "valid_unseen_networks": "unseen networks",
