@@ -269,36 +269,50 @@ def train_batched(xn, y, params, orders, settings):
     """`epochs` of minibatch Adam on the MSE of each run's network, all runs at once.
 
     xn: (R, n, dim) normalised pool inputs; y: (R, n); params w1 (R, dim, H), b1 (R, H), w2 (R, H),
-    b2 (R,); orders: (R, epochs, n) row orders. Gradients are written out (two layers) and Adam is
-    torch.optim.Adam's single-tensor update, elementwise, so every run updates on its own.
+    b2 (R,); orders: (R, epochs, n) row orders. Gradients are written out (two layers) into one flat
+    (R, P) buffer, and Adam is torch.optim.Adam's single-tensor update on it, elementwise, so every
+    run updates on its own and a step costs a handful of tensor operations whatever the layer count.
     """
-    params = [p.clone() for p in params]
-    m1 = [torch.zeros_like(p) for p in params]
-    m2 = [torch.zeros_like(p) for p in params]
-    n, bs = xn.shape[1], MINIBATCH
-    bs = n if n <= bs else bs
+    n_runs, n, dim = xn.shape
+    units = params[0].shape[2]
+    flat = torch.cat([params[0].reshape(n_runs, -1), params[1], params[2], params[3][:, None]], dim=1)
+    grad = torch.zeros_like(flat)
+    views = _layer_views(flat, dim, units)
+    gviews = _layer_views(grad, dim, units)
+    exp_avg, exp_avg_sq = torch.zeros_like(flat), torch.zeros_like(flat)
+    bs = n if n <= MINIBATCH else MINIBATCH
     lr, (beta1, beta2), eps = settings["lr"], settings["betas"], settings["eps"]
     step = 0
-    lanes = torch.arange(xn.shape[0], device=xn.device)[:, None]
+    lanes = torch.arange(n_runs, device=xn.device)[:, None]
+    w1, b1, w2, b2 = views
     for epoch in range(orders.shape[1]):
         for start in range(0, n - bs + 1, bs):
             idx = orders[:, epoch, start:start + bs]
             xb, yb = xn[lanes, idx], y[lanes, idx]
-            w1, b1, w2, b2 = params
             h = torch.tanh(torch.baddbmm(b1.unsqueeze(1), xb, w1))  # (R, B, H)
-            out = torch.baddbmm(b2[:, None, None], h, w2.unsqueeze(2)).squeeze(2)
-            d_out = (2.0 / bs) * (out - yb)  # d mean((out - y)^2) / d out
-            d_z = d_out.unsqueeze(2) * w2.unsqueeze(1) * (1 - h * h)
-            grads = (torch.bmm(xb.transpose(1, 2), d_z), d_z.sum(1),
-                     torch.bmm(h.transpose(1, 2), d_out.unsqueeze(2)).squeeze(2), d_out.sum(1))
+            out = torch.baddbmm(b2.unsqueeze(2), h, w2.unsqueeze(2)).squeeze(2)
+            d_out = (out - yb).mul_(2.0 / bs)  # d mean((out - y)^2) / d out
+            d_z = (d_out.unsqueeze(2) * w2.unsqueeze(1)).mul_(1 - h * h)
+            torch.bmm(xb.transpose(1, 2), d_z, out=gviews[0])
+            torch.sum(d_z, dim=1, out=gviews[1])
+            torch.bmm(h.transpose(1, 2), d_out.unsqueeze(2), out=gviews[2].unsqueeze(2))
+            torch.sum(d_out, dim=1, keepdim=True, out=gviews[3])
             step += 1
-            step_size = lr / (1 - beta1 ** step)
-            bc2 = math.sqrt(1 - beta2 ** step)
-            for p, g, a, s in zip(params, grads, m1, m2):
-                a.lerp_(g, 1 - beta1)
-                s.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-                p.addcdiv_(a, (s.sqrt() / bc2).add_(eps), value=-step_size)
-    return params
+            exp_avg.lerp_(grad, 1 - beta1)
+            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            denom = (exp_avg_sq.sqrt() / math.sqrt(1 - beta2 ** step)).add_(eps)
+            flat.addcdiv_(exp_avg, denom, value=-lr / (1 - beta1 ** step))
+    return w1, b1, w2, b2.squeeze(1)
+
+
+def _layer_views(flat: torch.Tensor, dim: int, units: int):
+    """w1 (R, dim, H), b1 (R, H), w2 (R, H), b2 (R, 1) as views of a flat (R, P) parameter buffer."""
+    n_runs = flat.shape[0]
+    w1 = flat[:, : dim * units].view(n_runs, dim, units)
+    b1 = flat[:, dim * units: dim * units + units]
+    w2 = flat[:, dim * units + units: dim * units + 2 * units]
+    b2 = flat[:, -1:]
+    return w1, b1, w2, b2
 
 
 def bayesian_linear_regression(phi: torch.Tensor, y: torch.Tensor):
@@ -321,23 +335,34 @@ def bayesian_linear_regression(phi: torch.Tensor, y: torch.Tensor):
 def top_ei(feats, w1, b1, weights, cov_noise, incumbent, visited, k: int, max_chunk_elems: int):
     """The k unvisited rows of highest EI for each run, best first: (R, k) row numbers.
 
-    Scans the rows in blocks of (runs, rows, units) at most `max_chunk_elems`; visited rows score -inf.
+    Scans blocks of (runs, rows, units) of at most `max_chunk_elems` (a few runs by up to 4096 rows,
+    so each matmul is large and its block stays in cache); visited rows score -inf.
     """
-    cov, noise = cov_noise
-    cov, noise = cov.to(feats.dtype), noise.to(feats.dtype)
+    cov, noise = (t.to(feats.dtype) for t in cov_noise)
     n_runs, n_units = w1.shape[0], w1.shape[2]
-    rows_per = max(1, min(feats.shape[0], max_chunk_elems // (n_units * n_runs)))
+    rows_per = max(1, min(feats.shape[0], 4096, max_chunk_elems // n_units))
+    runs_per = max(1, max_chunk_elems // (n_units * rows_per))
+    picks = []
+    for g in range(0, n_runs, runs_per):
+        sl = slice(g, g + runs_per)
+        picks.append(_top_ei_group(feats, w1[sl], b1[sl], weights[sl], cov[sl], noise[sl], incumbent[sl],
+                                   visited[sl], k, rows_per))
+    return torch.cat(picks).cpu()
+
+
+def _top_ei_group(feats, w1, b1, weights, cov, noise, incumbent, visited, k, rows_per):
+    n_runs = w1.shape[0]
     best_v = torch.full((n_runs, k), -math.inf, dtype=feats.dtype, device=feats.device)
     best_i = torch.zeros((n_runs, k), dtype=torch.long, device=feats.device)
     for s in range(0, feats.shape[0], rows_per):
         block = feats[s:s + rows_per]
-        h = torch.tanh(torch.matmul(block, w1) + b1.unsqueeze(1))  # (R, C, H)
+        h = torch.tanh(torch.matmul(block, w1).add_(b1.unsqueeze(1)))  # (G, C, H)
         mean = (h @ weights.unsqueeze(2)).squeeze(2)
-        var = ((h @ cov) * h).sum(2) + noise[:, None]
-        score = log_expected_improvement(mean, var.sqrt(), incumbent[:, None])
-        score = score.masked_fill(visited[:, s:s + rows_per], -math.inf)
+        var = (h @ cov).mul_(h).sum(2).add_(noise[:, None])
+        score = log_expected_improvement(mean, var.sqrt_(), incumbent[:, None])
+        score.masked_fill_(visited[:, s:s + rows_per], -math.inf)
         vals = torch.cat([best_v, score], dim=1)
         idx = torch.cat([best_i, torch.arange(s, s + block.shape[0], device=feats.device).expand(n_runs, -1)], dim=1)
         best_v, pos = vals.topk(k, dim=1)
         best_i = idx.gather(1, pos)
-    return best_i.cpu()
+    return best_i
