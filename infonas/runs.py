@@ -28,6 +28,7 @@ STAGE_FILES = {
     "io_dataset": "dataset.h5",
     "benchmark": "benchmark.h5",
     "random_search": "random.h5",
+    "evolution": "evolution.h5",
 }
 
 

@@ -120,7 +120,7 @@ def test_batched_search_equals_single_run_reference(incumbent):
     budget = 6000.0
     kw = dict(init_size=8, top_k=3, n_units=16, epochs=5, incumbent=incumbent)
     res = dngo_search(feats, val, test, time, n_runs=3, budget_s=budget, seed=11, device="cpu",
-                      progress=False, **kw)
+                      progress=False, dtype="float64", **kw)
     for r, run_seed in enumerate(run_seeds(11, 3)):
         ref = dngo_single_run_reference(feats, val, test, time, budget, run_seed, **kw)
         np.testing.assert_array_equal(res.run(r), ref)
@@ -134,13 +134,13 @@ def test_batched_search_equals_single_run_reference(incumbent):
 
 def test_run_is_independent_of_batch_size_and_float32_runs():
     feats, val, test, time = _space(seed=3)
-    kw = dict(init_size=6, top_k=2, n_units=8, epochs=3, progress=False, device="cpu")
+    kw = dict(init_size=6, top_k=2, n_units=8, epochs=3, progress=False, device="cpu", dtype="float64")
     many = dngo_search(feats, val, test, time, n_runs=4, budget_s=3000.0, seed=5, **kw)
     one = dngo_search(feats, val, test, time, n_runs=1, budget_s=3000.0, seed=5, **kw)
     np.testing.assert_array_equal(many.run(0), one.run(0))
     small = dngo_search(feats, val, test, time, n_runs=4, budget_s=3000.0, seed=5, max_chunk_elems=1, **kw)
     np.testing.assert_array_equal(small.indices, many.indices)
-    f32 = dngo_search(feats, val, test, time, n_runs=2, budget_s=3000.0, seed=5, dtype="float32", **kw)
+    f32 = dngo_search(feats, val, test, time, n_runs=2, budget_s=3000.0, seed=5, **{**kw, "dtype": "float32"})
     assert f32.settings["dtype"] == "float32" and np.all(f32.times[:, 0] > 0)
     for r in range(f32.n_runs):
         assert len(set(f32.run(r).tolist())) == f32.lengths[r]  # never a row twice

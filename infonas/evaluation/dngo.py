@@ -155,7 +155,7 @@ def dngo_search(
     lr: float = 1e-2,
     incumbent: str = "fixed",
     objective: float = 0.95,
-    dtype: str = "float64",
+    dtype: str = "float32",
     max_chunk_elems: int | None = None,
     progress: bool = True,
 ) -> SearchResult:

@@ -83,13 +83,19 @@ def cell_keys(adj: np.ndarray, ops: np.ndarray):
     return [p.tobytes() for p in prints], valid
 
 
-def table_keys(adjacency, ops) -> list[bytes]:
-    """Keys of the stored (pruned, padded) cells, comparable with `cell_keys` of any mutant."""
-    adj7, ops7 = to_seven_vertices(adjacency, ops, np.full((len(ops), _N - 2), O.CONV3X3_CODE))
-    keys, valid = cell_keys(adj7, ops7)
-    if not valid.all():
-        row = int(np.flatnonzero(~valid)[0])
-        raise InfonasError(f"regularized evolution: search-space row {row} is not a valid NB-101 cell")
+def table_keys(adjacency, ops, block: int = 4096) -> list[bytes]:
+    """Keys of the stored (pruned, padded) cells, comparable with `cell_keys` of any mutant (in
+    blocks of rows, which bound the fingerprint temporaries)."""
+    keys = []
+    for s in range(0, len(ops), block):
+        part = slice(s, s + block)
+        n = len(ops[part])
+        adj7, ops7 = to_seven_vertices(adjacency[part], ops[part], np.full((n, _N - 2), O.CONV3X3_CODE))
+        got, valid = cell_keys(adj7, ops7)
+        if not valid.all():
+            row = s + int(np.flatnonzero(~valid)[0])
+            raise InfonasError(f"regularized evolution: search-space row {row} is not a valid NB-101 cell")
+        keys += got
     return keys
 
 

@@ -25,7 +25,8 @@ from infonas.reporting import comparisons, figures, maps, tables
 
 
 #: display names of the searches (keys are encoder names and `random`).
-SEARCH_LABELS = {"infonas": "info-NAS", "arch2vec": "arch2vec", "random": "random search"}
+SEARCH_LABELS = {"infonas": "info-NAS", "arch2vec": "arch2vec", "bo_infonas": "BO: info-NAS",
+                 "bo_arch2vec": "BO: arch2vec", "evolution": "regularized evolution", "random": "random search"}
 
 
 def training_report(metrics_paths: Mapping[int, str], variant: str, out_dir) -> None:
