@@ -63,6 +63,8 @@ STORE_FILES = {
               "<model>/seed<seed>/embeddings/epoch<epoch>.h5", "<model>/seed<seed>/checkpoints/epoch_<epoch>.pt",
               "<model>/seed<seed>/checkpoints.inputs.json"],
     "reinforce": ["<model>/seed<seed>/epoch<epoch>/<encoder>.h5"],
+    "bo": ["<model>/seed<seed>/epoch<epoch>/<encoder>.h5"],
+    "evolution": ["evolution.h5"],
     "predict": ["<model>/seed<seed>/epoch<epoch>/<encoder>.csv"],
 }
 #: Files of a variant's figures folder `results/<run>/variants/<variant>/figures/`.
