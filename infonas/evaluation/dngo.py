@@ -1,7 +1,7 @@
 """arch2vec's Bayesian optimisation with DNGO on a feature matrix, with all independent runs batched.
 
 How arch2vec runs it (paper section 3.3.2; what the paper leaves open was read from arch2vec's
-search_methods/dngo.py and the one-hidden-layer DNGO it imports; docs/search.md lists where the
+search_methods/dngo.py and the one-hidden-layer DNGO it imports; docs/settings.md lists where the
 prose and the code differ):
 
 - Start: `init_size` (16) architectures drawn uniformly without repetition, each evaluated and charged.

@@ -11,9 +11,9 @@ run_regularized_evolution.py: population 100, tournament sample 10; Real et al. 
   cell lacks are appended unconnected before the output, with random ops), flip each upper-triangle
   edge with probability mutation_rate / 7 and change each interior op to one of the two others with
   probability mutation_rate / 5; repeat until the child is a valid cell (input reaches output, at
-  most 9 edges after pruning) that differs from its parent and is a searchable row of the table.
-  A child may repeat a cell evaluated before; it is evaluated and charged again, as in the benchmark
-  scripts. Mutants are drawn in blocks of MUTANT_BLOCK and tested vectorised (pruning by
+  most 9 edges after pruning) that is a searchable row of the table. As there, a child may be the
+  parent again (no change, or only changes that pruning removes) or any cell evaluated before; it is
+  evaluated and charged again, as a benchmark query is. Mutants are drawn in blocks of MUTANT_BLOCK and tested vectorised (pruning by
   reachability, an isomorphism-invariant 128-bit fingerprint per cell); the first valid one is taken.
 - Stop: with the evaluation that brings the run's clock to the budget (as every search here).
 
@@ -125,14 +125,14 @@ class _Table:
         self.keys = keys
 
     def child(self, rng, parent: int, rate: float) -> int:
-        """A valid mutant of searchable row `parent` that is a searchable row other than the parent."""
+        """A valid mutant of searchable row `parent` that is a searchable row (the parent itself included)."""
         adj7, ops7 = to_seven_vertices(self.adjacency[parent:parent + 1], self.ops[parent:parent + 1],
                                        rng.choice(_INTERIOR, size=(1, _N - 2)))
         for _ in range(_MAX_TRIES):
             keys, valid = cell_keys(*mutants(rng, adj7[0], ops7[0], rate, MUTANT_BLOCK))
             for key, ok in zip(keys, valid):
                 row = self.row_of.get(key) if ok else None
-                if row is not None and row != parent:
+                if row is not None:
                     return row
         raise InfonasError(f"regularized evolution: no mutant of row {parent} found in the search space "
                            f"after {_MAX_TRIES * MUTANT_BLOCK} tries (is the table tiny?)")
