@@ -269,50 +269,31 @@ def train_batched(xn, y, params, orders, settings):
     """`epochs` of minibatch Adam on the MSE of each run's network, all runs at once.
 
     xn: (R, n, dim) normalised pool inputs; y: (R, n); params w1 (R, dim, H), b1 (R, H), w2 (R, H),
-    b2 (R,); orders: (R, epochs, n) row orders. Gradients are written out (two layers) into one flat
-    (R, P) buffer, and Adam is torch.optim.Adam's single-tensor update on it, elementwise, so every
-    run updates on its own and a step costs a handful of tensor operations whatever the layer count.
+    b2 (R,); orders: (R, epochs, n) row orders. Gradients are written out (two layers); Adam is
+    elementwise, so one torch.optim.Adam over the stacked (R, ...) tensors updates every run on its
+    own (fused into one kernel per step where PyTorch offers it for the device).
     """
-    n_runs, n, dim = xn.shape
-    units = params[0].shape[2]
-    flat = torch.cat([params[0].reshape(n_runs, -1), params[1], params[2], params[3][:, None]], dim=1)
-    grad = torch.zeros_like(flat)
-    views = _layer_views(flat, dim, units)
-    gviews = _layer_views(grad, dim, units)
-    exp_avg, exp_avg_sq = torch.zeros_like(flat), torch.zeros_like(flat)
+    w1, b1, w2, b2 = (p.detach().clone().requires_grad_() for p in params)
+    lr, betas, eps = settings["lr"], tuple(settings["betas"]), settings["eps"]
+    optimizer = torch.optim.Adam([w1, b1, w2, b2], lr=lr, betas=betas, eps=eps, fused=True)
+    n = xn.shape[1]
     bs = n if n <= MINIBATCH else MINIBATCH
-    lr, (beta1, beta2), eps = settings["lr"], settings["betas"], settings["eps"]
-    step = 0
-    lanes = torch.arange(n_runs, device=xn.device)[:, None]
-    w1, b1, w2, b2 = views
-    for epoch in range(orders.shape[1]):
-        for start in range(0, n - bs + 1, bs):
-            idx = orders[:, epoch, start:start + bs]
-            xb, yb = xn[lanes, idx], y[lanes, idx]
-            h = torch.tanh(torch.baddbmm(b1.unsqueeze(1), xb, w1))  # (R, B, H)
-            out = torch.baddbmm(b2.unsqueeze(2), h, w2.unsqueeze(2)).squeeze(2)
-            d_out = (out - yb).mul_(2.0 / bs)  # d mean((out - y)^2) / d out
-            d_z = (d_out.unsqueeze(2) * w2.unsqueeze(1)).mul_(1 - h * h)
-            torch.bmm(xb.transpose(1, 2), d_z, out=gviews[0])
-            torch.sum(d_z, dim=1, out=gviews[1])
-            torch.bmm(h.transpose(1, 2), d_out.unsqueeze(2), out=gviews[2].unsqueeze(2))
-            torch.sum(d_out, dim=1, keepdim=True, out=gviews[3])
-            step += 1
-            exp_avg.lerp_(grad, 1 - beta1)
-            exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            denom = (exp_avg_sq.sqrt() / math.sqrt(1 - beta2 ** step)).add_(eps)
-            flat.addcdiv_(exp_avg, denom, value=-lr / (1 - beta1 ** step))
-    return w1, b1, w2, b2.squeeze(1)
-
-
-def _layer_views(flat: torch.Tensor, dim: int, units: int):
-    """w1 (R, dim, H), b1 (R, H), w2 (R, H), b2 (R, 1) as views of a flat (R, P) parameter buffer."""
-    n_runs = flat.shape[0]
-    w1 = flat[:, : dim * units].view(n_runs, dim, units)
-    b1 = flat[:, dim * units: dim * units + units]
-    w2 = flat[:, dim * units + units: dim * units + 2 * units]
-    b2 = flat[:, -1:]
-    return w1, b1, w2, b2
+    lanes = torch.arange(xn.shape[0], device=xn.device)[:, None]
+    with torch.no_grad():
+        for epoch in range(orders.shape[1]):
+            for start in range(0, n - bs + 1, bs):
+                idx = orders[:, epoch, start:start + bs]
+                xb, yb = xn[lanes, idx], y[lanes, idx]
+                h = torch.tanh(torch.baddbmm(b1.unsqueeze(1), xb, w1))  # (R, B, H)
+                out = torch.baddbmm(b2[:, None, None], h, w2.unsqueeze(2)).squeeze(2)
+                d_out = (out - yb).mul_(2.0 / bs)  # d mean((out - y)^2) / d out
+                d_z = (d_out.unsqueeze(2) * w2.unsqueeze(1)).mul_(1 - h * h)
+                w1.grad = torch.bmm(xb.transpose(1, 2), d_z)
+                b1.grad = d_z.sum(1)
+                w2.grad = torch.bmm(d_out.unsqueeze(1), h).squeeze(1)
+                b2.grad = d_out.sum(1)
+                optimizer.step()
+    return w1.detach(), b1.detach(), w2.detach(), b2.detach()
 
 
 def bayesian_linear_regression(phi: torch.Tensor, y: torch.Tensor):
