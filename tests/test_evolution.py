@@ -11,6 +11,7 @@ from infonas.evaluation.evolution import (
     table_keys,
     to_seven_vertices,
 )
+from infonas.evaluation.random_search import random_search
 from infonas.evaluation.regret import run_seeds
 from infonas.searchspace import ops as O
 from infonas.searchspace.cells import cell_hash, is_valid_cell
@@ -74,6 +75,8 @@ def test_search_runs_charge_and_stop_like_random_search(cells):
                                   seed=2, population=10, sample_size=3, progress=False)
     np.testing.assert_array_equal(again.run(0), res.run(0))  # run 0 does not depend on the run count
     assert run_seeds(2, 1) == run_seeds(2, 3)[:1]
+    rnd = random_search(val, test, time, n_runs=3, budget_s=8000.0, seed=2, progress=False)
+    np.testing.assert_array_equal(rnd.indices[:, :10], res.indices[:, :10])  # common random numbers
 
 
 def test_evolution_climbs_a_heritable_landscape(cells):

@@ -156,7 +156,9 @@ def regularized_evolution(
     """n_runs independent regularized-evolution searches of `budget_s` summed training seconds each.
 
     adjacency (N, 7, 7), ops (N, 7): the search space's stored cells; metrics as random search.
-    Run r uses its own numpy generator seeded `run_seeds(seed, n_runs)[r]`.
+    Run r uses its own numpy generator seeded `run_seeds(seed, n_runs)[r]`, drawing its population
+    as random search of the same seed draws its order: with one seed the two curves are equal until
+    the first child (common random numbers), so they differ only by what evolution adds.
     """
     if n_runs < 1 or not budget_s > 0:
         raise InfonasError(f"regularized evolution: need n_runs >= 1 and budget_s > 0, got {n_runs}, {budget_s}")
