@@ -58,7 +58,7 @@ class Stage:
     description: str
 
 
-#: Every stage with a digest, in topological order. `train`, `reinforce` and `predict` exist once
+#: Every stage with a digest, in topological order. `train`, `reinforce`, `bo` and `predict` exist once
 #: per model; their upstream depends on the model and the config (see `_upstream`).
 DIGEST_STAGES: dict[str, Stage] = {
     "searchspace": Stage(("searchspace", "seed"), (), "rows, metrics and arch2vec split"),
@@ -74,15 +74,19 @@ DIGEST_STAGES: dict[str, Stage] = {
     "raw_features": Stage((), ("searchspace",), "raw cell features (adjacency + one-hot ops), no training"),
     "train": Stage(("train", "compute_threads"), ("io_dataset",),
                    "one job per model and seed; embed reads its weights"),
+    "evolution": Stage(("evaluate.evolution", "seed"), ("searchspace", "benchmark"),
+                       "regularized-evolution baseline on the cells"),
     "reinforce": Stage(("evaluate.reinforce", "seed", "compute_threads"), ("train", "benchmark"),
                        "REINFORCE per encoder and on the raw features"),
+    "bo": Stage(("evaluate.bo", "seed", "compute_threads"), ("train", "benchmark"),
+                "BO (DNGO) per encoder"),
     "predict": Stage(("evaluate.predict", "seed", "compute_threads"), ("train", "benchmark"),
                      "performance predictors per encoder and on the raw features"),
 }
-MODEL_STAGES = ("train", "reinforce", "predict")
 #: the evaluations that also run on the raw cell features (`evaluate.raw_features`), keyed '<stage>:raw'
 RAW = "raw"
 RAW_STAGES = ("reinforce", "predict")
+MODEL_STAGES = ("train", "reinforce", "bo", "predict")
 
 
 # ------------------------------------------------------------------------------------------ keys

@@ -29,6 +29,7 @@ STAGE_FILES = {
     "benchmark": "benchmark.h5",
     "random_search": "random.h5",
     "raw_features": "embeddings.h5",
+    "evolution": "evolution.h5",
 }
 
 

@@ -107,6 +107,10 @@ def raw_predict_csv(d):
     return f"{stage_dir('predict', d)}/raw_cells.csv"
 
 
+def evolution_h5(d):
+    return f"{stage_dir('evolution', d)}/evolution.h5"
+
+
 def train_dir(d, model, seed):
     return f"{stage_dir('train', d)}/{model}/seed{seed}"
 
@@ -117,6 +121,10 @@ def embedding_h5(d, model, seed, epoch):
 
 def search_h5(d, model, seed, epoch, encoder):
     return f"{stage_dir('reinforce', d)}/{model}/seed{seed}/epoch{epoch}/{encoder}.h5"
+
+
+def bo_h5(d, model, seed, epoch, encoder):
+    return f"{stage_dir('bo', d)}/{model}/seed{seed}/epoch{epoch}/{encoder}.h5"
 
 
 def predict_csv(d, model, seed, epoch, encoder):
@@ -219,23 +227,26 @@ def model_epochs(model, settings):
 
 # ------------------------------------------------------------------------------ targets per variant
 def variant_outputs(variant):
-    """Every evaluation output of one variant: metrics, searches, predictions, random search."""
+    """Every evaluation output of one variant: metrics, searches (REINFORCE, BO, evolution, random), predictions."""
     cfg, evaluated = PLAN.variants[variant], PLAN.evaluated(variant)
-    out = {"metrics": [], "search": [], "predict": [], "random": []}
+    out = {"metrics": [], "search": [], "bo": [], "predict": [], "random": [], "evolution": []}
     if evaluated:
         out["random"].append(random_h5(PLAN.digest(variant, "random_search")))
+        out["evolution"].append(evolution_h5(PLAN.digest(variant, "evolution")))
     if raw_evaluated(variant):
         out["search"].append(raw_search_h5(PLAN.digest(variant, "reinforce", RAW)))
         out["predict"].append(raw_predict_csv(PLAN.digest(variant, "predict", RAW)))
     for model in cfg["train"]["models"]:
         train_d = PLAN.digest(variant, "train", model)
         search_d = PLAN.digest(variant, "reinforce", model)
+        bo_d = PLAN.digest(variant, "bo", model)
         predict_d = PLAN.digest(variant, "predict", model)
         for seed in cfg["train"]["seeds"]:
             out["metrics"].append(f"{train_dir(train_d, model, seed)}/metrics.csv")
             for epoch in embed_epochs(variant, model) if evaluated else []:
                 for encoder in encoders_of(model):
                     out["search"].append(search_h5(search_d, model, seed, epoch, encoder))
+                    out["bo"].append(bo_h5(bo_d, model, seed, epoch, encoder))
                     out["predict"].append(predict_csv(predict_d, model, seed, epoch, encoder))
     return out
 
@@ -289,8 +300,8 @@ def store_files(variant, roots=None):
     cfg, recs = PLAN.variants[variant], PLAN.by_variant[variant]
     if roots is None:
         roots = [f"{stage}:{model}" for model in cfg["train"]["models"]
-                 for stage in (("train", "reinforce", "predict") if PLAN.evaluated(variant) else ("train",))]
-        roots += ["random_search"] if PLAN.evaluated(variant) else []
+                 for stage in (("train", "reinforce", "bo", "predict") if PLAN.evaluated(variant) else ("train",))]
+        roots += ["random_search", "evolution"] if PLAN.evaluated(variant) else []
         roots += [f"{stage}:{RAW}" for stage in RAW_STAGES] if raw_evaluated(variant) else []
     todo, seen = [recs[root] for root in roots], set()
     while todo:
@@ -305,7 +316,7 @@ def stage_files(variant, stage, d, wait=True):
     """The files one stage instance of the variant writes (networks' stages: one per sampled network)."""
     single = {"searchspace": searchspace_h5, "images": images_h5, "networks": networks_csv, "fit_scaler": scaler_h5,
               "io_dataset": dataset_h5, "benchmark": benchmark_h5, "random_search": random_h5,
-              "raw_features": raw_features_h5}
+              "raw_features": raw_features_h5, "evolution": evolution_h5}
     if stage in single:
         return [single[stage](d)]
     if stage in ("pretrain", "extract_io"):
@@ -324,7 +335,7 @@ def stage_files(variant, stage, d, wait=True):
         epochs = embed_epochs(variant, model) if PLAN.evaluated(variant) else []
         return [f"{train_dir(d, model, seed)}/{name}" for seed in PLAN.variants[variant]["train"]["seeds"]
                 for name in ["metrics.csv", "weights.pt"] + [f"embeddings/epoch{e}.h5" for e in epochs]]
-    return []  # reinforce, predict: their files are the evaluation outputs (variant_outputs)
+    return []  # reinforce, bo, predict: their files are the evaluation outputs (variant_outputs)
 
 
 def cluster_requests():

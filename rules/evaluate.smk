@@ -1,5 +1,5 @@
-# Evaluation (thesis 4.2-4.4): the benchmark table, REINFORCE and random search, performance prediction;
-# the raw cell features, evaluated like an encoder's embeddings.
+# Evaluation (thesis 4.2-4.4): the benchmark table, REINFORCE, BO, regularized evolution and random search,
+# performance prediction; the raw cell features, evaluated like an encoder's embeddings.
 
 
 rule benchmark_table:
@@ -56,6 +56,27 @@ rule raw_features:
         "../workflow_scripts/raw_features.py"
 
 
+rule evolution:
+    input:
+        space=lambda w: searchspace_h5(upstream_digest("evolution", w.digest, "searchspace")),
+        benchmark=lambda w: benchmark_h5(upstream_digest("evolution", w.digest, "benchmark")),
+    output:
+        evolution_h5("{digest}"),
+    params:
+        settings=section("evolution", "evaluate.evolution"),
+        seed=setting("evolution", "seed"),
+    conda:
+        "../envs/infonas.yaml"
+    log:
+        log_of("evolution", "evolution"),
+    localrule: True
+    threads: 1
+    resources:
+        mem_mb=8000,
+    script:
+        "../workflow_scripts/evolution.py"
+
+
 rule reinforce:
     input:
         unpack(evaluation_inputs("reinforce")),
@@ -79,6 +100,30 @@ rule reinforce:
         **cluster_resources("reinforce"),
     script:
         "../workflow_scripts/reinforce.py"
+
+
+rule bo:
+    input:
+        unpack(evaluation_inputs("bo")),
+    output:
+        bo_h5("{digest}", "{model}", "{seed}", "{epoch}", "{encoder}"),
+    params:
+        settings=section("bo", "evaluate.bo"),
+        seed=setting("bo", "seed"),
+        compute_threads=setting("bo", "compute_threads"),
+    conda:
+        "../envs/infonas.yaml"
+    log:
+        log_of("bo", "{model}_seed{seed}_epoch{epoch}_{encoder}"),
+    benchmark:
+        bench_of("bo", "{model}_seed{seed}_epoch{epoch}_{encoder}")
+    group:
+        group_if_small("bo", "train")
+    threads: 2
+    resources:
+        **cluster_resources("bo"),
+    script:
+        "../workflow_scripts/bo.py"
 
 
 rule predict:

@@ -183,6 +183,19 @@ def test_assessor_graph(bench, tiny_run):
     assert result["kendall_tau_gain_over_no_edges"]["no-edges"]["mean"] == 0
 
 
+def test_bo_search(bench, tmp_path):
+    rng = np.random.default_rng(0)
+    csv = tmp_path / "metrics.csv"
+    pd.DataFrame({"hash": [f"{i:032x}" for i in range(300)], "val_acc_108": 0.8 + 0.15 * rng.random(300),
+                  "train_time_108": rng.uniform(500.0, 3000.0, 300)}).to_csv(csv, index=False)
+    result = bench("bo_search", "--metrics-csv", csv, "--n-runs", 3, "--single-runs", 1, "--budget", 60000,
+                   "--epochs", 3, "--dtype", "float64", "--threads", 1)
+    assert result["n_rows"] == 300 and result["n_runs"] == 3
+    assert result["evaluations"] > 3 * 16 and result["bo_wall_s"] > 0 and result["batched_speedup"] > 0
+    assert result["single_equals_batched_run_0"] is True
+    assert 0 <= result["mean_final_val_regret"] < 0.15
+
+
 def test_cluster_overhead(bench, tmp_path):
     """Without a cluster: the site profile is written and Snakemake plans the same jobs both ways."""
     result = bench("cluster_overhead", "--dry-run", "--partition", "pytest", "--workdir", tmp_path)

@@ -65,6 +65,8 @@ STORE_FILES = {
               "<model>/seed<seed>/checkpoints.inputs.json"],
     "reinforce": ["<model>/seed<seed>/epoch<epoch>/<encoder>.h5", "raw_cells.h5"],
     "predict": ["<model>/seed<seed>/epoch<epoch>/<encoder>.csv", "raw_cells.csv"],
+    "bo": ["<model>/seed<seed>/epoch<epoch>/<encoder>.h5"],
+    "evolution": ["evolution.h5"],
 }
 #: Files of a variant's figures folder `results/<run>/variants/<variant>/figures/`.
 VARIANT_FIGURES = [

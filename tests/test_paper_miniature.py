@@ -29,6 +29,8 @@ SIZE_KEYS = {
     "train.checkpoint_every", "train.n_latent_points", "train.n_bootstrap",
     "train.regressor.stem_channels", "train.regressor.dense_size",
     "evaluate.embed_epochs", "evaluate.reinforce.runs", "evaluate.reinforce.budget_s",
+    "evaluate.bo.runs", "evaluate.bo.budget_s", "evaluate.bo.epochs", "evaluate.evolution.runs",
+    "evaluate.evolution.budget_s",
     "evaluate.predict.n_train", "evaluate.predict.seeds",
 }
 DATA_KEYS = {"searchspace.source", "searchspace.tfrecord", "searchspace.metrics_csv", "searchspace.only_with_metrics",

@@ -25,7 +25,7 @@ RULE_STAGE = {"searchspace": "searchspace", "images": "images", "sample_networks
               "extract_io": "extract_io", "fit_scaler": "fit_scaler", "io_dataset": "io_dataset",
               "benchmark_table": "benchmark", "random_search": "random_search", "train": "train", "embed": "train",
               "reinforce": "reinforce", "predict": "predict", "raw_features": "raw_features",
-              "reinforce_raw": "reinforce", "predict_raw": "predict"}
+              "reinforce_raw": "reinforce", "predict_raw": "predict", "bo": "bo", "evolution": "evolution"}
 
 
 def snakemake(*args, timeout=600):
@@ -288,8 +288,9 @@ def schema_node(schema: dict, key: str) -> dict:
 
 
 #: keys that add jobs (or report folders) instead of rerunning: the stages those new jobs belong to
-ADDS_JOBS = {"train.seeds": {"train", "reinforce", "predict"}, "train.models": {"train", "reinforce", "predict"},
-             "evaluate.embed_epochs": {"train", "reinforce", "predict"}}
+ADDS_JOBS = {"train.seeds": {"train", "reinforce", "bo", "predict"},
+             "train.models": {"train", "reinforce", "bo", "predict"},
+             "evaluate.embed_epochs": {"train", "reinforce", "bo", "predict"}}
 #: settings that need others changed with them to stay valid
 COMPANIONS = {"searchspace.source": lambda tmp: {"searchspace.tfrecord": str(tmp / "unused.tfrecord"),
                                                 "searchspace.metrics_csv": None, "searchspace.only_with_metrics": False}}
@@ -409,7 +410,8 @@ STORE_KINDS = {
     "extract_io/*/*.h5": "extract_io", "fit_scaler/*/scaler.h5": "fit_scaler", "io_dataset/*/dataset.h5": "io_dataset",
     "benchmark/*/benchmark.h5": "benchmark_table", "random_search/*/random.h5": "random_search",
     "train/*/*/seed*/metrics.csv": "train", "train/*/*/seed*/weights.pt": "train",
-    "train/*/*/seed*/embeddings/*.h5": "embed", "reinforce/*/*/*/*/*.h5": "reinforce",
+    "train/*/*/seed*/embeddings/*.h5": "embed", "reinforce/*/*/*/*/*.h5": "reinforce", "bo/*/*/*/*/*.h5": "bo",
+    "evolution/*/evolution.h5": "evolution",
     "predict/*/*/*/*/*.csv": "predict",
 }
 

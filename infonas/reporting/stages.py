@@ -26,8 +26,10 @@ from infonas.searchspace.store import load_searchspace
 from infonas.reporting import comparisons, figures, maps, tables
 
 
-#: display names of the searches (keys are encoder names, `raw` for the raw cell features, and `random`).
-SEARCH_LABELS = {"infonas": "info-NAS", "arch2vec": "arch2vec", RAW_ENCODER: RAW_LABEL, "random": "random search"}
+#: display names of the searches (keys are encoder names, `raw` for the raw cell features, `bo_<encoder>`,
+#: `evolution` and `random`).
+SEARCH_LABELS = {"infonas": "info-NAS", "arch2vec": "arch2vec", RAW_ENCODER: RAW_LABEL, "bo_infonas": "BO: info-NAS",
+                 "bo_arch2vec": "BO: arch2vec", "evolution": "regularized evolution", "random": "random search"}
 
 
 def training_report(metrics_paths: Mapping[int, str], variant: str, out_dir) -> None:
