@@ -120,7 +120,7 @@ def test_box_plots_per_n_train_put_every_feature_set_side_by_side(tmp_path, draw
     labelled = label_feature_sets([("paper", "infonas", e, enc, [str(tmp_path / f"{enc}{e}.csv")])
                                    for e in (10, 30) for enc in ("infonas", "arch2vec")])
     for k, (label, group, encoder, files) in enumerate(labelled):
-        frame = run_prediction(x + 0.1 * k, y, [20, 50, 100], [0, 1, 2], ["rf", "svr"], min_acc=0.85)
+        frame = run_prediction(x + 0.1 * k, y, [20, 50, 100], [0, 1, 2], ["rf", "svr"], scoring="true>0.85")
         frame.insert(0, "encoder", encoder)
         frame.to_csv(files[0], index=False)
         entries.append((label, group, encoder, files))
@@ -147,7 +147,7 @@ def test_box_plots_per_n_train_put_every_feature_set_side_by_side(tmp_path, draw
 
 def test_a_constant_prediction_is_a_word_in_the_table_never_an_empty_cell():
     x, y, _, _ = accuracy_like(n_train=200, n_test=0)
-    frame = run_prediction(x, y, [50], [0, 1], ["svr", "rf"], min_acc=0.85).assign(encoder="info-NAS")
+    frame = run_prediction(x, y, [50], [0, 1], ["svr", "rf"], scoring="true>0.85").assign(encoder="info-NAS")
     assert frame.loc[frame["regressor"] == "svr", "constant_prediction"].all()
     assert not frame.loc[frame["regressor"] == "rf", "constant_prediction"].any()
     mixed = frame.copy()

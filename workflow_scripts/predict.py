@@ -12,7 +12,8 @@ from infonas.runtime import job_device, run_rule
 def main(smk):
     table = load_benchmark(smk.input.benchmark)
     target, target_name = table.prediction_target()
-    logging.getLogger("infonas").info("predicting %s; benchmark: %s", target_name, table.source)
+    logging.getLogger("infonas").info("predicting %s (mean of %d training repeats); benchmark: %s",
+                                      target_name, table.target_repeats, table.source)
     s = smk.params.settings
     # overrides per regressor; a config without any (presets/paper.yaml) has no params leaf at all
     params = {name: dict(values) for name, values in s.get("params", {}).items() if values}
@@ -25,7 +26,7 @@ def main(smk):
         s["n_train"],
         [smk.params.seed * 1000 + k for k in range(s["seeds"])],
         s["regressors"],
-        min_acc=s["min_acc"],
+        scoring=s["scoring"],
         n_unlabeled=s["n_unlabeled"],
         params=params,
         progress=True,
@@ -33,6 +34,7 @@ def main(smk):
     )
     frame.insert(0, "encoder", smk.wildcards.encoder)
     frame.insert(1, "target", target_name)
+    frame.insert(2, "target_repeats", table.target_repeats)
     with atomic_path(smk.output[0]) as tmp:
         frame.to_csv(tmp, index=False)
 
