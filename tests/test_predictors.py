@@ -55,7 +55,7 @@ def test_gp_recovers_a_linear_function_nearly_exactly():
 
 
 def test_registry_lists_every_config_name_and_builds_fresh_objects():
-    assert available_predictors() == ["assessor", "gb", "gp", "gp-tuned", "rf", "svr", "svr-tuned"]
+    assert available_predictors() == ["assessor", "assessor-cells", "gb", "gp", "gp-tuned", "rf", "svr", "svr-tuned"]
     first, second = build_predictor("rf"), build_predictor("rf")
     assert isinstance(first, Predictor) and first is not second
     assert not build_predictor("rf").uses_unlabeled and build_predictor("assessor").uses_unlabeled
@@ -100,7 +100,7 @@ def test_tuned_gp_and_svr_rank_accuracies_where_the_thesis_defaults_cannot():
 
 
 def test_unknown_regressor_names_the_valid_ones():
-    with pytest.raises(InfonasError, match="'knn'.*assessor, gb, gp, gp-tuned, rf, svr, svr-tuned"):
+    with pytest.raises(InfonasError, match="'knn'.*assessor, assessor-cells, gb, gp, gp-tuned, rf, svr, svr-tuned"):
         build_predictor("knn")
 
 

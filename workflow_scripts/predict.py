@@ -17,7 +17,8 @@ def main(smk):
     s = smk.params.settings
     # overrides per regressor; a config without any (presets/paper.yaml) has no params leaf at all
     params = {name: dict(values) for name, values in s.get("params", {}).items() if values}
-    params.setdefault("assessor", {}).setdefault("device", job_device(smk))
+    for assessor in ("assessor", "assessor-cells"):
+        params.setdefault(assessor, {}).setdefault("device", job_device(smk))
     roles = s["remove_labeled"]
     labeled = network_rows(smk.input.networks, load_embedding_hashes(smk.input.embeddings), roles) if roles else None
     frame = run_prediction(

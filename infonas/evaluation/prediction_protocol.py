@@ -196,8 +196,13 @@ def run_prediction(
     )
     protocol = ScoringProtocol.parse(scoring)
     params = dict(params or {})
+    readable = []
     for name in regressors:  # fail on a bad name or hyperparameter before any fitting
-        build_predictor(name, params.get(name), seed=0)
+        problem = build_predictor(name, params.get(name), seed=0).feature_problem(x)
+        if problem:
+            log.warning("run_prediction: skipping regressor '%s' on these features: %s", name, problem)
+        else:
+            readable.append(name)
     n_pool = training_pool(y, exclude).size
     if n_pool == 0:
         raise InfonasError(
@@ -211,7 +216,7 @@ def run_prediction(
             log.warning("run_prediction: skipping n_train=%d, only %d rows can be trained on", n, n_pool)
         else:
             sizes.append(int(n))
-    jobs = [(r, n, int(s)) for r in regressors for n in sizes for s in seeds]
+    jobs = [(r, n, int(s)) for r in readable for n in sizes for s in seeds]
     rows = [
         _one_run(x, y, r, n, s, protocol, n_unlabeled, params.get(r), exclude)
         for r, n, s in tqdm(jobs, desc="prediction", disable=not progress)

@@ -54,6 +54,7 @@ REGRESSOR_LABELS = {
     "gp-tuned": "Gaussian process (tuned)",
     "svr-tuned": "SVR (tuned)",
     "assessor": "semi-supervised assessor",
+    "assessor-cells": "semi-supervised assessor (cell matrices)",
 }
 PREDICTION_METRICS = ("rmse", "pearson_r", "kendall_tau")
 CELL_QUANTITIES = (
