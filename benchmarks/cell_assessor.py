@@ -42,6 +42,7 @@ def raw_features(adjacency: np.ndarray, ops: np.ndarray) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cells-cache", default="results/_cache/nb101_cells.h5")
+    parser.add_argument("--max-vertices", type=int, default=O.MAX_VERTICES, help="smaller: a part of the space (tests)")
     parser.add_argument("--metrics-csv", default=BUILTIN)
     parser.add_argument("--regressors", nargs="+", default=["assessor-cells"])
     parser.add_argument("--n-train", type=int, nargs="+", default=[1000])
@@ -55,7 +56,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING)
 
-    space = keep_rows_with_metrics(join_metrics_csv(load_or_enumerate(args.cells_cache), args.metrics_csv))
+    space = keep_rows_with_metrics(join_metrics_csv(load_or_enumerate(args.cells_cache, args.max_vertices),
+                                                   args.metrics_csv))
     table = from_searchspace(space)
     target, name = table.prediction_target()
     x = raw_features(space["adjacency"], space["ops"])

@@ -183,6 +183,22 @@ def test_assessor_graph(bench, tiny_run):
     assert result["kendall_tau_gain_over_no_edges"]["no-edges"]["mean"] == 0
 
 
+def test_cell_assessor(bench, tmp_path):
+    cells = enumerate_cells(5, 9, workers=1)
+    rng = np.random.default_rng(0)
+    n = len(cells["hash"])
+    pd.DataFrame({"hash": [h.decode() for h in cells["hash"]], "val_acc_108": rng.uniform(0.8, 0.95, n),
+                  "train_time_108": 100.0}).to_csv(tmp_path / "metrics.csv", index=False)
+    result = bench("cell_assessor", "--cells-cache", tmp_path / "cells.h5", "--max-vertices", 5,
+                   "--metrics-csv", tmp_path / "metrics.csv", "--n-train", 30, "--seeds", 0, 1,
+                   "--epochs", 1, "--pretrain-epochs", 1, "--threads", 1, "--regressors", "assessor-cells", "rf")
+    assert result["rows"] == n and result["scoring"] == "all" and result["target"] == "val_acc, mean of 1 repeat(s)"
+    cell = result["results"]["assessor-cells n_train=30"]
+    assert cell["n_unlabeled"] == cell["n_eval"] == n - 30  # N_u = N - N_l, every other row scored
+    assert -1 <= cell["kendall_tau"]["mean"] <= 1 and cell["rmse"]["mean"] > 0
+    assert "rf n_train=30" in result["results"]
+
+
 def test_cluster_overhead(bench, tmp_path):
     """Without a cluster: the site profile is written and Snakemake plans the same jobs both ways."""
     result = bench("cluster_overhead", "--dry-run", "--partition", "pytest", "--workdir", tmp_path)
