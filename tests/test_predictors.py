@@ -16,6 +16,8 @@ from infonas.errors import InfonasError
 from infonas.evaluation.prediction_protocol import (
     COLUMNS,
     ScoringProtocol,
+    pair_scores,
+    prediction_pairs,
     prediction_metrics,
     run_prediction,
     split_indices,
@@ -262,6 +264,20 @@ def test_scoring_both_keeps_pairs_where_true_and_predicted_exceed_the_threshold(
     assert 0 < keep.sum() < (acc[evaluate] > 0.85).sum()  # the predictions drop some true>0.85 rows
     assert df.loc[0, "scoring"] == "both>0.85" and df.loc[0, "n_eval"] == keep.sum()
     assert df.loc[0, "rmse"] == pytest.approx(prediction_metrics(acc[evaluate][keep], pred[keep])["rmse"])
+
+
+@pytest.mark.parametrize("scoring", ["all", "true>0.85", "both>0.85"])
+def test_prediction_pairs_give_the_sweeps_scores_under_every_protocol(scoring):
+    """arch2vec Fig. 2's scatter: the pairs of one fit, scored under any protocol afterwards."""
+    x, acc = accuracy_table()
+    pairs = prediction_pairs(x, acc, 30, [5], ["gb"])
+    assert list(pairs.columns) == ["regressor", "n_train", "seed", "row", "true", "predicted"]
+    train, _ = split_indices(acc, 30, np.random.default_rng(5), scoring="all")
+    assert set(pairs["row"]) == set(np.flatnonzero(~np.isnan(acc))) - set(train)
+    swept = run_prediction(x, acc, [30], [5], ["gb"], scoring=scoring).iloc[0]
+    scores = pair_scores(pairs, scoring)
+    assert scores["n"] == swept["n_eval"]
+    assert scores["rmse"] == pytest.approx(swept["rmse"]) and scores["pearson_r"] == pytest.approx(swept["pearson_r"])
 
 
 def test_run_prediction_is_reproducible_and_seed_dependent():

@@ -224,7 +224,9 @@ def run_prediction(
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _one_run(x, y, name, n_train, seed, protocol, n_unlabeled, params, exclude) -> dict[str, Any]:
+def _fit_predict(x, y, name, n_train, seed, protocol, n_unlabeled, params, exclude):
+    """(rows predicted, their predictions, unlabeled rows seen) of one fit: the sample depends only
+    on (seed, n_train), so every protocol and regressor trains on the same rows."""
     rng = np.random.default_rng(seed)
     train, evaluate = split_indices(y, n_train, rng, protocol, exclude)
     predictor = build_predictor(name, params, seed=seed)
@@ -235,6 +237,44 @@ def _one_run(x, y, name, n_train, seed, protocol, n_unlabeled, params, exclude) 
         x_unl = x[np.sort(rng.choice(rest, take, replace=False))]
     predictor.fit(x[train], y[train], x_unlabeled=x_unl)
     y_pred = predictor.predict(x[evaluate]) if evaluate.size else np.empty(0)
+    return evaluate, y_pred, 0 if x_unl is None else len(x_unl)
+
+
+def prediction_pairs(
+    features,
+    target,
+    n_train: int,
+    seeds: Sequence[int],
+    regressors: Sequence[str],
+    n_unlabeled: int | None = None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    exclude_from_training: Sequence[int] | np.ndarray | None = None,
+) -> pd.DataFrame:
+    """True and predicted target of every known row outside the training sample, per regressor and
+    seed (arch2vec Fig. 2's scatter): columns regressor, n_train, seed, row, true, predicted. The
+    samples are those of `run_prediction` for the same seeds; `pair_scores` scores the pairs under
+    any protocol, so one set of fits gives the numbers of every source."""
+    x, y, exclude = _check_inputs(features, target, [n_train], seeds, regressors, n_unlabeled, exclude_from_training)
+    protocol, frames = ScoringProtocol.parse("all"), []
+    for name in regressors:
+        for seed in seeds:
+            rows, y_pred, _ = _fit_predict(x, y, name, int(n_train), int(seed), protocol, n_unlabeled,
+                                           (params or {}).get(name), exclude)
+            frames.append(pd.DataFrame({"regressor": name, "n_train": int(n_train), "seed": int(seed), "row": rows,
+                                        "true": y[rows], "predicted": y_pred}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def pair_scores(pairs: pd.DataFrame, scoring: str) -> dict[str, float]:
+    """RMSE, Pearson's r and Kendall's tau of `prediction_pairs` rows (pooled) under a protocol."""
+    protocol = ScoringProtocol.parse(scoring)
+    true, predicted = pairs["true"].to_numpy(np.float64), pairs["predicted"].to_numpy(np.float64)
+    keep = protocol.candidates(true) & protocol.scored(true, predicted)
+    return {**prediction_metrics(true[keep], predicted[keep]), "n": int(keep.sum())}
+
+
+def _one_run(x, y, name, n_train, seed, protocol, n_unlabeled, params, exclude) -> dict[str, Any]:
+    evaluate, y_pred, n_unl = _fit_predict(x, y, name, n_train, seed, protocol, n_unlabeled, params, exclude)
     keep = protocol.scored(y[evaluate], y_pred)
     y_true, y_pred = y[evaluate][keep], y_pred[keep]
     if y_true.size < 2:
@@ -248,7 +288,7 @@ def _one_run(x, y, name, n_train, seed, protocol, n_unlabeled, params, exclude) 
         "scoring": protocol.name,
         "n_train": n_train,
         "seed": seed,
-        "n_unlabeled": 0 if x_unl is None else len(x_unl),
+        "n_unlabeled": n_unl,
         "n_eval": int(y_true.size),
         **scores,
         "constant_prediction": is_constant(y_pred),
