@@ -111,6 +111,11 @@ def predict_csv(d, model, seed, epoch, encoder):
     return f"{stage_dir('predict', d)}/{model}/seed{seed}/epoch{epoch}/{encoder}.csv"
 
 
+def predict_pairs_csv(d, model, seed, epoch, encoder):
+    """True and predicted accuracy of the scatter regressors (arch2vec Fig. 2), beside predict_csv."""
+    return f"{stage_dir('predict', d)}/{model}/seed{seed}/epoch{epoch}/{encoder}_pairs.csv"
+
+
 FIGURES = f"{RUN}/variants/{{variant}}/figures"
 COMPARE = f"{RUN}/compare/{{comparison}}"
 #: labeled splits that get their own comparison table and curve (thesis Tables 4.2-4.4 and others)

@@ -67,6 +67,7 @@ rule predict:
         unpack(evaluation_inputs("predict")),
     output:
         predict_csv("{digest}", "{model}", "{seed}", "{epoch}", "{encoder}"),
+        pairs=predict_pairs_csv("{digest}", "{model}", "{seed}", "{epoch}", "{encoder}"),
     params:
         settings=section("predict", "evaluate.predict"),
         seed=setting("predict", "seed"),

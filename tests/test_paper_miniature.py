@@ -48,6 +48,7 @@ PAPER_FIGURES = (
     "search_validation", "search_test", "prediction_rmse", "prediction_pearson_r",  # paper Figs 7-10
     "search/infonas_seed1_epoch1", "search/infonas_seed1_epoch2", "search/arch2vec_seed1_epoch2",
     "predict/infonas_epoch1", "predict/infonas_epoch2", "predict/arch2vec_epoch2",
+    "predict/infonas_epoch1_scatter", "predict/infonas_epoch2_scatter", "predict/arch2vec_epoch2_scatter",
 )
 
 #: tables (csv + md + tex) beside them

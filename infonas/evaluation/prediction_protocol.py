@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 COLUMNS = ["regressor", "scoring", "n_train", "seed", "n_unlabeled", "n_eval", "rmse", "pearson_r", "kendall_tau",
            "constant_prediction"]
+PAIR_COLUMNS = ["regressor", "n_train", "seed", "row", "true", "predicted"]
 #: the default scoring protocol: info-NAS's (rows whose true target exceeds 0.8)
 DEFAULT_SCORING = "true>0.8"
 _SCORING = re.compile(r"(all)|(true|both)>(0(?:\.[0-9]+)?|1(?:\.0+)?)")
@@ -256,13 +257,22 @@ def prediction_pairs(
     any protocol, so one set of fits gives the numbers of every source."""
     x, y, exclude = _check_inputs(features, target, [n_train], seeds, regressors, n_unlabeled, exclude_from_training)
     protocol, frames = ScoringProtocol.parse("all"), []
+    n_pool = training_pool(y, exclude).size
+    if n_train >= n_pool:
+        log.warning("prediction_pairs: no pairs, n_train=%d is not below the %d rows that can be trained on",
+                    n_train, n_pool)
+        return pd.DataFrame(columns=PAIR_COLUMNS)
     for name in regressors:
+        problem = build_predictor(name, (params or {}).get(name), seed=0).feature_problem(x)
+        if problem:
+            log.warning("prediction_pairs: skipping regressor '%s' on these features: %s", name, problem)
+            continue
         for seed in seeds:
             rows, y_pred, _ = _fit_predict(x, y, name, int(n_train), int(seed), protocol, n_unlabeled,
                                            (params or {}).get(name), exclude)
             frames.append(pd.DataFrame({"regressor": name, "n_train": int(n_train), "seed": int(seed), "row": rows,
                                         "true": y[rows], "predicted": y_pred}))
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PAIR_COLUMNS)
 
 
 def pair_scores(pairs: pd.DataFrame, scoring: str) -> dict[str, float]:

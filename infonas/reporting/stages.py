@@ -75,6 +75,12 @@ def prediction_report(csv_paths, out_prefix) -> None:
                        "mean ± std over seeds." + tables.protocol_note(frame) + tables.constant_note(table))
 
 
+def prediction_scatter_report(pair_paths, out_prefix) -> None:
+    """arch2vec Fig. 2: predicted vs true accuracy per encoder and scatter regressor, every seed pooled."""
+    frame = pd.concat([_read_predictions(path) for path in pair_paths], ignore_index=True)
+    figures.plot_prediction_scatter(frame, out_prefix)
+
+
 def scaling_variants(out_prefix) -> None:
     tables.write_table(tables.scaling_variants_table(), out_prefix, caption="Scaling variants (thesis Table 4.2)")
 
