@@ -169,7 +169,7 @@ def test_arch2vec_reconstruction(bench, tmp_path):
 
 def test_assessor_graph(bench, tiny_run):
     result = bench("assessor_graph", "--run", RUN, "--root", tiny_run, "--n-train", 40, "--seeds", 0, 1,
-                   "--n-unlabeled", 60, "--steps", 4, "--pretrain-steps", 2, "--min-acc", 0.5)
+                   "--n-unlabeled", 60, "--steps", 4, "--pretrain-steps", 2, "--scoring", "true>0.5")
     assert result["features"].startswith(str(tiny_run / "results" / "store" / "train"))
     assert result["features"].endswith(f"epoch1.h5:arch2vec ({N_ROWS} rows, {LATENT}-d)")
     assert result["target"].startswith(f"test_acc, {N_ROWS} rows known")
@@ -320,7 +320,7 @@ def test_reinforce_search(bench):
 
 def test_thesis_regressors(bench, tiny_run):
     result = bench("thesis_regressors", "--run", RUN, "--root", tiny_run, "--n-train", 40, "--seeds", 0, 1,
-                   "--min-acc", 0.5)
+                   "--scoring", "true>0.5")
     assert result["labeled"] == f"6 networks of roles ['train'] in {open_run(RUN, None, tiny_run).networks()}"
     assert set(result["settings"]) == {"before", "after", "after-all-rows"}
     after = result["settings"]["after"]
