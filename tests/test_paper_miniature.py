@@ -29,7 +29,7 @@ SIZE_KEYS = {
     "train.checkpoint_every", "train.n_latent_points", "train.n_bootstrap",
     "train.regressor.stem_channels", "train.regressor.dense_size",
     "evaluate.embed_epochs", "evaluate.reinforce.runs", "evaluate.reinforce.budget_s",
-    "evaluate.predict.n_train", "evaluate.predict.seeds",
+    "evaluate.predict.n_train", "evaluate.predict.seeds", "evaluate.predict.scatter.n_train", "evaluate.predict.scatter.seeds",
 }
 DATA_KEYS = {"searchspace.source", "searchspace.tfrecord", "searchspace.metrics_csv", "searchspace.only_with_metrics",
              "images.source"}
