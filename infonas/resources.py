@@ -266,7 +266,7 @@ def _predict(config: Mapping, model: str | None) -> Need:
     largest = max(p["n_train"])
     unlabeled = p["n_unlabeled"] if p["n_unlabeled"] is not None else search_rows(config)
     kernels = 3 * 8 * largest**2 if "gp" in p["regressors"] else 0
-    graph = 2 * FLOAT * (largest + unlabeled) ** 2 if "assessor" in p["regressors"] else 0
+    graph = 2 * FLOAT * (largest + unlabeled) ** 2 if {"assessor", "assessor-cells"} & set(p["regressors"]) else 0
     gp_s = p["seeds"] * sum(GP_10K_S * (n / 10_000) ** 3 for n in p["n_train"]) if "gp" in p["regressors"] else 0
     fits = p["seeds"] * len(p["regressors"]) * sum(p["n_train"])
     return Need(search_rows(config) * 128 + max(kernels, graph), fits, "predict", extra_s=gp_s)

@@ -107,6 +107,10 @@ def raw_predict_csv(d):
     return f"{stage_dir('predict', d)}/raw_cells.csv"
 
 
+def raw_predict_pairs_csv(d):
+    return f"{stage_dir('predict', d)}/raw_cells_pairs.csv"
+
+
 def evolution_h5(d):
     return f"{stage_dir('evolution', d)}/evolution.h5"
 
@@ -129,6 +133,11 @@ def bo_h5(d, model, seed, epoch, encoder):
 
 def predict_csv(d, model, seed, epoch, encoder):
     return f"{stage_dir('predict', d)}/{model}/seed{seed}/epoch{epoch}/{encoder}.csv"
+
+
+def predict_pairs_csv(d, model, seed, epoch, encoder):
+    """True and predicted accuracy of the scatter regressors (arch2vec Fig. 2), beside predict_csv."""
+    return f"{stage_dir('predict', d)}/{model}/seed{seed}/epoch{epoch}/{encoder}_pairs.csv"
 
 
 FIGURES = f"{RUN}/variants/{{variant}}/figures"

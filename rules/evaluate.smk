@@ -131,6 +131,7 @@ rule predict:
         unpack(evaluation_inputs("predict")),
     output:
         predict_csv("{digest}", "{model}", "{seed}", "{epoch}", "{encoder}"),
+        pairs=predict_pairs_csv("{digest}", "{model}", "{seed}", "{epoch}", "{encoder}"),
     params:
         settings=section("predict", "evaluate.predict"),
         seed=setting("predict", "seed"),
@@ -175,6 +176,7 @@ use rule predict as predict_raw with:
         unpack(raw_evaluation_inputs("predict")),
     output:
         raw_predict_csv("{digest}"),
+        pairs=raw_predict_pairs_csv("{digest}"),
     params:
         settings=section("predict", "evaluate.predict"),
         seed=setting("predict", "seed"),

@@ -123,6 +123,11 @@ def prediction_results(wildcards):
     return [predict_csv(d, model, seed, wildcards.epoch, enc) for seed in seeds for enc in encoders_of(model)] + raw
 
 
+def prediction_pairs_results(wildcards):
+    """The scatter pairs (arch2vec Fig. 2) written beside `prediction_results`."""
+    return [path.removesuffix(".csv") + "_pairs.csv" for path in prediction_results(wildcards)]
+
+
 def latent_distance_entries(variant):
     """(model, epoch, embeddings of the first seed) of every model of a variant at each evaluated epoch."""
     cfg = PLAN.variants[variant]

@@ -64,7 +64,8 @@ STORE_FILES = {
               "<model>/seed<seed>/embeddings/epoch<epoch>.h5", "<model>/seed<seed>/checkpoints/epoch_<epoch>.pt",
               "<model>/seed<seed>/checkpoints.inputs.json"],
     "reinforce": ["<model>/seed<seed>/epoch<epoch>/<encoder>.h5", "raw_cells.h5"],
-    "predict": ["<model>/seed<seed>/epoch<epoch>/<encoder>.csv", "raw_cells.csv"],
+    "predict": ["<model>/seed<seed>/epoch<epoch>/<encoder>.csv", "<model>/seed<seed>/epoch<epoch>/<encoder>_pairs.csv",
+                "raw_cells.csv", "raw_cells_pairs.csv"],
     "bo": ["<model>/seed<seed>/epoch<epoch>/<encoder>.h5"],
     "evolution": ["evolution.h5"],
 }
@@ -77,6 +78,7 @@ VARIANT_FIGURES = [
     "latent_distances.<figure>", "latent_distances_table.<table>",
     "search/<model>_seed<seed>_epoch<epoch>.<figure>", "search/<model>_seed<seed>_epoch<epoch>_table.<table>",
     "predict/<model>_epoch<epoch>.<figure>", "predict/<model>_epoch<epoch>_table.<table>",
+    "predict/<model>_epoch<epoch>_scatter.<figure>",
     "search_validation.<figure>", "search_test.<figure>", "search_table.<table>", "prediction_rmse.<figure>",
     "prediction_pearson_r.<figure>", "prediction_table.<table>",
 ]

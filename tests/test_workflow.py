@@ -189,7 +189,7 @@ def test_tiny_default_sweep_runs_end_to_end(finished):
         for figure in ("infonas/labeled_losses", *(f"infonas/heatmaps_{split}_{view}" for split in HEATMAP_SPLITS
                                                    for view in ("networks", "one_image")),
                        "search_validation", "search_test", "prediction_rmse", "prediction_pearson_r",
-                       "search/infonas_seed1_epoch6", "predict/infonas_epoch6",
+                       "search/infonas_seed1_epoch6", "predict/infonas_epoch6", "predict/infonas_epoch6_scatter",
                        "infonas/latent_space_pca_epoch6", "infonas/latent_space_tsne_epoch6", "latent_distances"):
             assert (figures / f"{figure}.png").stat().st_size > 10_000, (variant, figure)
             assert (figures / f"{figure}.pdf").is_file(), (variant, figure)

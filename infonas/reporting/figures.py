@@ -534,3 +534,52 @@ def plot_predictor_boxes(
     handles = [Patch(alpha=0.75, label=str(enc), **looks[enc]) for enc in encoders]
     figure_legend(fig, handles=handles, title=legend_title)
     return save_figure(fig, out)
+
+
+#: the protocols a prediction scatter's panels are scored under, with the sources that used each
+SCATTER_PROTOCOLS = (("all", "assessor paper"), ("true>0.8", "thesis"), ("both>0.8", "arch2vec Fig. 2"))
+
+
+def plot_prediction_scatter(pairs: pd.DataFrame, out: str | os.PathLike, what: str = "prediction pairs") -> tuple[Path, Path]:
+    """Predicted against true accuracy (arch2vec Fig. 2), a panel per (encoder, regressor).
+
+    `pairs`: rows of `prediction_protocol.prediction_pairs` (every seed pooled) plus an `encoder`
+    column. Each panel draws every pair, the diagonal and the 0.8 lines, and prints Pearson r, RMSE
+    and the pair count under each protocol of `SCATTER_PROTOCOLS`, since the sources scored
+    different subsets (arch2vec's plot kept the pairs with both accuracies above 0.8).
+    """
+    from infonas.evaluation.prediction_protocol import pair_scores  # the scores live with the protocol
+
+    require_columns(pairs, ("encoder", "regressor", "n_train", "seed", "true", "predicted"), what)
+    if pairs.empty:  # n_train not below the rows with a known target (a tiny space): say so, draw nothing
+        fig, axes = new_figure(1, 1)
+        axes[0, 0].text(0.5, 0.5, "no pairs: the training sample size is not below\nthe rows with a known accuracy",
+                        ha="center", va="center", fontsize=7, transform=axes[0, 0].transAxes)
+        axes[0, 0].set_axis_off()
+        fig.suptitle("Predicted vs true accuracy (arch2vec Fig. 2)")
+        return save_figure(fig, out)
+    panels = list(dict.fromkeys(zip(pairs["encoder"], pairs["regressor"])))
+    fig, axes = new_figure(1, len(panels), panel=(2.6, 2.6))
+    low = float(np.nanquantile(pairs["true"], 0.005))
+    high = float(max(pairs["true"].max(), 0.96))
+    for ax, (encoder, regressor) in zip(axes[0], panels):
+        part = pairs[(pairs["encoder"] == encoder) & (pairs["regressor"] == regressor)]
+        ax.scatter(part["true"], part["predicted"].clip(low, high), s=1.5, alpha=0.15, linewidths=0,
+                   color=COLORS[0], rasterized=True)
+        ax.plot([low, high], [low, high], color="black", linewidth=0.6)
+        for line in (ax.axvline, ax.axhline):
+            line(0.8, color="grey", linewidth=0.5, linestyle=":")
+        lines = []
+        for scoring, source in SCATTER_PROTOCOLS:
+            s = pair_scores(part, scoring)
+            lines.append(f"{scoring} ({source}): r {s['pearson_r']:.2f}, RMSE {s['rmse']:.3f}, n {s['n']}")
+        ax.text(0.02, 0.98, "\n".join(lines), transform=ax.transAxes, va="top", ha="left", fontsize=5)
+        ax.set_xlim(low, high)
+        ax.set_ylim(low, high)
+        ax.set_xlabel("true accuracy")
+        ax.set_ylabel("predicted accuracy")
+        seeds = part["seed"].nunique()
+        ax.set_title(f"{encoder}: {REGRESSOR_LABELS.get(regressor, regressor)}\n"
+                     f"{int(part['n_train'].iloc[0])} labels, {seeds} seed{'s' if seeds != 1 else ''}")
+    fig.suptitle("Predicted vs true accuracy (arch2vec Fig. 2)")
+    return save_figure(fig, out)

@@ -94,7 +94,13 @@ def prediction_report(csv_paths, out_prefix) -> None:
     figures.plot_predictor_boxes(frame, out_prefix)
     table = tables.predictor_table(frame)
     tables.write_table(table, f"{out_prefix}_table", caption="Performance prediction on latent features, "
-                       "mean ± std over seeds." + tables.constant_note(table))
+                       "mean ± std over seeds." + tables.protocol_note(frame) + tables.constant_note(table))
+
+
+def prediction_scatter_report(pair_paths, out_prefix) -> None:
+    """arch2vec Fig. 2: predicted vs true accuracy per encoder and scatter regressor, every seed pooled."""
+    frame = pd.concat([_read_predictions(path) for path in pair_paths], ignore_index=True)
+    figures.plot_prediction_scatter(frame, out_prefix)
 
 
 def scaling_variants(out_prefix) -> None:
@@ -362,7 +368,8 @@ def _feature_predictions(entries: Sequence[tuple]) -> pd.DataFrame:
 def _prediction_table(frame: pd.DataFrame, out_prefix, caption: str) -> Path:
     """predictor_table by feature set (the labels), with the caption's note on constant predictions."""
     table = tables.predictor_table(frame.assign(encoder=frame["label"]))
-    return tables.write_table(table, f"{out_prefix}_table", caption=caption + tables.constant_note(table))["csv"]
+    caption += tables.protocol_note(frame) + tables.constant_note(table)
+    return tables.write_table(table, f"{out_prefix}_table", caption=caption)["csv"]
 
 
 def prediction_comparison_report(
