@@ -85,7 +85,7 @@ DIGEST_STAGES: dict[str, Stage] = {
 }
 #: the evaluations that also run on the raw cell features (`evaluate.raw_features`), keyed '<stage>:raw'
 RAW = "raw"
-RAW_STAGES = ("reinforce", "predict")
+RAW_STAGES = ("reinforce", "bo", "predict")
 MODEL_STAGES = ("train", "reinforce", "bo", "predict")
 
 

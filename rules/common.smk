@@ -103,6 +103,10 @@ def raw_search_h5(d):
     return f"{stage_dir('reinforce', d)}/raw_cells.h5"
 
 
+def raw_bo_h5(d):
+    return f"{stage_dir('bo', d)}/raw_cells.h5"
+
+
 def raw_predict_csv(d):
     return f"{stage_dir('predict', d)}/raw_cells.csv"
 
@@ -244,6 +248,7 @@ def variant_outputs(variant):
         out["evolution"].append(evolution_h5(PLAN.digest(variant, "evolution")))
     if raw_evaluated(variant):
         out["search"].append(raw_search_h5(PLAN.digest(variant, "reinforce", RAW)))
+        out["bo"].append(raw_bo_h5(PLAN.digest(variant, "bo", RAW)))
         out["predict"].append(raw_predict_csv(PLAN.digest(variant, "predict", RAW)))
     for model in cfg["train"]["models"]:
         train_d = PLAN.digest(variant, "train", model)

@@ -111,6 +111,7 @@ rule bo:
         settings=section("bo", "evaluate.bo"),
         seed=setting("bo", "seed"),
         compute_threads=setting("bo", "compute_threads"),
+        encoder=lambda w: w.encoder,
     conda:
         "../envs/infonas.yaml"
     log:
@@ -167,6 +168,24 @@ use rule reinforce as reinforce_raw with:
         log_of("reinforce", "raw_cells"),
     benchmark:
         bench_of("reinforce", "raw_cells")
+    group:
+        None
+
+
+use rule bo as bo_raw with:
+    input:
+        unpack(raw_evaluation_inputs("bo")),
+    output:
+        raw_bo_h5("{digest}"),
+    params:
+        settings=section("bo", "evaluate.bo"),
+        seed=setting("bo", "seed"),
+        compute_threads=setting("bo", "compute_threads"),
+        encoder=RAW,
+    log:
+        log_of("bo", "raw_cells"),
+    benchmark:
+        bench_of("bo", "raw_cells")
     group:
         None
 

@@ -110,6 +110,7 @@ def search_results(wildcards):
     searches = {enc: search_h5(d, model, wildcards.seed, wildcards.epoch, enc) for enc in encoders_of(model)}
     if raw_evaluated(v):
         searches[RAW] = raw_search_h5(PLAN.digest(v, "reinforce", RAW))
+        searches[f"bo_{RAW}"] = raw_bo_h5(PLAN.digest(v, "bo", RAW))
     searches.update({f"bo_{enc}": bo_h5(bo_d, model, wildcards.seed, wildcards.epoch, enc) for enc in encoders_of(model)})
     return dict(searches, evolution=evolution_h5(PLAN.digest(v, "evolution")),
                 random=random_h5(PLAN.digest(v, "random_search")), benchmark=benchmark_h5(PLAN.digest(v, "benchmark")))
@@ -172,11 +173,11 @@ def feature_sets(variants, kind, every_epoch=False):
     """(label, group, encoder, [result files over training seeds]) per feature set of the variants:
     each model's encoders at its last evaluated epoch (every evaluated epoch with `every_epoch`),
     labelled by model variant (infonas.models.variants.label_feature_sets), then the raw cell features
-    where the variants run them (REINFORCE and predictors); `kind`: reinforce, bo or predict."""
+    where the variants run them; `kind`: reinforce, bo or predict."""
     path = {"reinforce": search_h5, "bo": bo_h5, "predict": predict_csv}[kind]
-    raw_path = {"reinforce": raw_search_h5, "predict": raw_predict_csv}.get(kind)
+    raw_path = {"reinforce": raw_search_h5, "bo": raw_bo_h5, "predict": raw_predict_csv}[kind]
     raw = label_raw_feature_sets([(v, [raw_path(PLAN.digest(v, kind, RAW))]) for v in variants
-                                  if raw_path and raw_evaluated(v)])
+                                  if raw_evaluated(v)])
     sets = []
     for v in variants:
         cfg = PLAN.variants[v]
@@ -191,7 +192,7 @@ def feature_sets(variants, kind, every_epoch=False):
 def search_curves(variants, every_epoch=False):
     """The feature sets' REINFORCE searches, their BO searches ("BO: " labels, colours of their own), then
     regularized evolution and, last, random search (grey): the curves of a regret figure."""
-    bo = [(f"BO: {label}", f"bo/{group}", encoder, files)
+    bo = [(f"BO: {label}", f"bo/{group}", f"bo_{encoder}" if encoder == RAW else encoder, files)
           for label, group, encoder, files in feature_sets(variants, "bo", every_epoch)]
     evolution = ("regularized evolution", "", "evolution", [evolution_h5(PLAN.digest(variants[0], "evolution"))])
     random = ("random search", "", "random", [random_h5(PLAN.digest(variants[0], "random_search"))])

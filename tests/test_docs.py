@@ -66,7 +66,7 @@ STORE_FILES = {
     "reinforce": ["<model>/seed<seed>/epoch<epoch>/<encoder>.h5", "raw_cells.h5"],
     "predict": ["<model>/seed<seed>/epoch<epoch>/<encoder>.csv", "<model>/seed<seed>/epoch<epoch>/<encoder>_pairs.csv",
                 "raw_cells.csv", "raw_cells_pairs.csv"],
-    "bo": ["<model>/seed<seed>/epoch<epoch>/<encoder>.h5"],
+    "bo": ["<model>/seed<seed>/epoch<epoch>/<encoder>.h5", "raw_cells.h5"],
     "evolution": ["evolution.h5"],
 }
 #: Files of a variant's figures folder `results/<run>/variants/<variant>/figures/`.

@@ -61,7 +61,7 @@ def test_compute_threads_key_every_stage_that_computes_on_the_cpu(default):
     """CPU sums depend on the thread count: a result must follow the setting, not --cores (issue 19)."""
     assert changed(default, compute_threads=1) == {
         "pretrain", "extract_io", "fit_scaler", "io_dataset", "train:infonas", "reinforce:infonas", "bo:infonas",
-        "predict:infonas", "reinforce:raw", "predict:raw"}
+        "predict:infonas", "reinforce:raw", "bo:raw", "predict:raw"}
 
 
 def test_raw_features_depend_on_the_search_space_only(default):
@@ -82,7 +82,7 @@ def test_raw_features_setting_adds_or_drops_the_raw_evaluations_only(default):
     config = copy.deepcopy(default)
     config["evaluate"]["raw_features"] = False
     before, after = digests(default), digests(config)
-    assert set(before) - set(after) == {"reinforce:raw", "predict:raw"}
+    assert set(before) - set(after) == {"reinforce:raw", "bo:raw", "predict:raw"}
     assert all(before[key] == digest for key, digest in after.items())
 
 
@@ -93,7 +93,7 @@ def test_workflow_keys_change_no_digest(default, key, value):
 
 
 def test_search_settings_rerun_only_their_search(default):
-    assert changed(default, evaluate__bo__incumbent="best") == {"bo:infonas"}
+    assert changed(default, evaluate__bo__incumbent="best") == {"bo:infonas", "bo:raw"}
     assert changed(default, evaluate__evolution__sample_size=5) == {"evolution"}
     assert changed(default, evaluate__reinforce__runs=3) == {"reinforce:infonas", "reinforce:raw", "random_search"}
 

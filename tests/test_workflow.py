@@ -25,7 +25,8 @@ RULE_STAGE = {"searchspace": "searchspace", "images": "images", "sample_networks
               "extract_io": "extract_io", "fit_scaler": "fit_scaler", "io_dataset": "io_dataset",
               "benchmark_table": "benchmark", "random_search": "random_search", "train": "train", "embed": "train",
               "reinforce": "reinforce", "predict": "predict", "raw_features": "raw_features",
-              "reinforce_raw": "reinforce", "predict_raw": "predict", "bo": "bo", "evolution": "evolution"}
+              "reinforce_raw": "reinforce", "predict_raw": "predict", "bo": "bo", "bo_raw": "bo",
+              "evolution": "evolution"}
 
 
 def snakemake(*args, timeout=600):
@@ -77,11 +78,11 @@ def test_default_dry_run_searches_and_predicts_on_the_raw_features(tmp_path):
     encoder; evaluate.raw_features: false leaves them out."""
     args = ["-n", "--config", "run=pytest-dry", f"store_dir={tmp_path / 'store'}"]
     planned = planned_rules(snakemake(*args))
-    assert planned["raw_features"] == planned["reinforce_raw"] == planned["predict_raw"] == 1
+    assert planned["raw_features"] == planned["reinforce_raw"] == planned["bo_raw"] == planned["predict_raw"] == 1
     overlay = tmp_path / "no_raw.yaml"
     overlay.write_text("evaluate: {raw_features: false}\n")
     planned = planned_rules(snakemake("--configfile", "config.yaml", str(overlay), *args))
-    assert not {"raw_features", "reinforce_raw", "predict_raw"} & planned.keys()
+    assert not {"raw_features", "reinforce_raw", "bo_raw", "predict_raw"} & planned.keys()
     assert planned["reinforce"] and planned["predict"]
 
 

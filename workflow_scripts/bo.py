@@ -1,4 +1,5 @@
-"""Rule bo: arch2vec's Bayesian optimisation (DNGO) on one encoder's latent features, all runs batched."""
+"""Rules bo and bo_raw: arch2vec's Bayesian optimisation (DNGO) on one encoder's latent features (or the raw
+cell features), all runs batched."""
 from infonas.evaluation.benchmark import load_benchmark
 from infonas.evaluation.dngo import dngo_search
 from infonas.evaluation.embed import load_embedding
@@ -10,7 +11,7 @@ def main(smk):
     table = load_benchmark(smk.input.benchmark)
     s = smk.params.settings
     result = dngo_search(
-        load_embedding(smk.input.embeddings, smk.wildcards.encoder),
+        load_embedding(smk.input.embeddings, smk.params.encoder),
         table.val_acc,
         table.test_acc,
         table.train_time,

@@ -29,7 +29,8 @@ from infonas.reporting import comparisons, figures, maps, tables
 #: display names of the searches (keys are encoder names, `raw` for the raw cell features, `bo_<encoder>`,
 #: `evolution` and `random`).
 SEARCH_LABELS = {"infonas": "info-NAS", "arch2vec": "arch2vec", RAW_ENCODER: RAW_LABEL, "bo_infonas": "BO: info-NAS",
-                 "bo_arch2vec": "BO: arch2vec", "evolution": "regularized evolution", "random": "random search"}
+                 "bo_arch2vec": "BO: arch2vec", f"bo_{RAW_ENCODER}": f"BO: {RAW_LABEL}",
+                 "evolution": "regularized evolution", "random": "random search"}
 
 
 def training_report(metrics_paths: Mapping[int, str], variant: str, out_dir) -> None:
