@@ -258,7 +258,7 @@ def changed_value(key: str, value, node: dict, tmp: Path):
         "cache_dir": str(tmp / "other-cache"), "download_timeout_s": 5,
         "searchspace.tfrecord": str(tmp / "unused.tfrecord"), "searchspace.metrics_csv": str(copy_csv),
         "images.root": str(tmp), "train.models": ["infonas", "arch2vec"], "train.seeds": [1, 2, 3],
-        "evaluate.embed_epochs": [3, 6], "evaluate.predict.regressors": ["rf"],
+        "evaluate.embed_epochs": [3, 6], "evaluate.predict.regressors": ["rf"], "evaluate.predict.scoring": "all",
         "evaluate.predict.n_train": [50, 100], "evaluate.predict.n_unlabeled": 100,
         "evaluate.predict.remove_labeled": ["train", "valid"], "report.projections": ["pca"],
     }
@@ -473,7 +473,7 @@ def test_train_and_predict_outputs_do_not_depend_on_cores(tmp_path):
     assert first.returncode == 0, first.stderr[-3000:]
     train = next((tmp_path / "store" / "train").glob("*/infonas/seed1"))
     predictions = sorted((tmp_path / "store" / "predict").rglob("*.csv"))
-    assert len(predictions) == 2  # info-NAS and its reference arch2vec encoder
+    assert len(predictions) == 4  # info-NAS and its reference arch2vec encoder, each with its scatter pairs
 
     def outputs():
         weights = torch.load(train / "weights.pt", weights_only=True)["epochs"][2]["models"]
