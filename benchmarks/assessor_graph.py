@@ -99,7 +99,7 @@ def main() -> None:
                         help="edge weight at the derived radius (the paper's threshold tau)")
     parser.add_argument("--no-baselines", action="store_true", help="only the derived graphs")
     parser.add_argument("--n-unlabeled", type=int, default=5000)
-    parser.add_argument("--min-acc", type=float, default=0.8)
+    parser.add_argument("--scoring", default="true>0.8", help="scoring protocol: all, true>T or both>T")
     parser.add_argument("--steps", type=int, default=AssessorConfig().steps)
     parser.add_argument("--pretrain-steps", type=int, default=AssessorConfig().pretrain_steps)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -119,7 +119,7 @@ def main() -> None:
         degrees = DegreeLog(args.steps - 1)
         assessor_log.addHandler(degrees)
         start = time.perf_counter()
-        frame = run_prediction(x, y, [args.n_train], args.seeds, ["assessor"], min_acc=args.min_acc,
+        frame = run_prediction(x, y, [args.n_train], args.seeds, ["assessor"], scoring=args.scoring,
                                n_unlabeled=args.n_unlabeled, params={"assessor": params})
         assessor_log.removeHandler(degrees)
         results[name] = {
@@ -132,7 +132,7 @@ def main() -> None:
     print(json.dumps({
         "features": f"{embeddings}:{args.encoder} ({x.shape[0]} rows, {x.shape[1]}-d)",
         "target": f"{target}, {int(np.isfinite(y).sum())} rows known; {table.source}",
-        "n_train": args.n_train, "seeds": args.seeds, "n_unlabeled": args.n_unlabeled, "min_acc": args.min_acc,
+        "n_train": args.n_train, "seeds": args.seeds, "n_unlabeled": args.n_unlabeled, "scoring": args.scoring,
         "steps": args.steps, "pretrain_steps": args.pretrain_steps, "torch_threads": args.threads,
         "paper_kendall_tau_1k": PAPER_KTAU_1K,
         "variants": results,

@@ -36,6 +36,7 @@ DIGEST_LENGTH = 10
 WORKFLOW_KEYS = frozenset({
     *INVOCATION_KEYS,
     "pretrain.gpu_percent", "train.gpu_percent", "train.models", "train.seeds", "evaluate.embed_epochs",
+    "evaluate.raw_features",
 })
 
 #: train keys that matter only when a model learns from labeled outputs (plain arch2vec ignores them).
@@ -57,7 +58,7 @@ class Stage:
     description: str
 
 
-#: Every stage with a digest, in topological order. `train`, `reinforce` and `predict` exist once
+#: Every stage with a digest, in topological order. `train`, `reinforce`, `bo` and `predict` exist once
 #: per model; their upstream depends on the model and the config (see `_upstream`).
 DIGEST_STAGES: dict[str, Stage] = {
     "searchspace": Stage(("searchspace", "seed"), (), "rows, metrics and arch2vec split"),
@@ -70,14 +71,22 @@ DIGEST_STAGES: dict[str, Stage] = {
     "benchmark": Stage((), ("searchspace",), "accuracies and costs the evaluations query"),
     "random_search": Stage(("evaluate.reinforce.runs", "evaluate.reinforce.budget_s", "seed"), ("benchmark",),
                            "random-search baseline"),
+    "raw_features": Stage((), ("searchspace",), "raw cell features (adjacency + one-hot ops), no training"),
     "train": Stage(("train", "compute_threads"), ("io_dataset",),
                    "one job per model and seed; embed reads its weights"),
+    "evolution": Stage(("evaluate.evolution", "seed"), ("searchspace", "benchmark"),
+                       "regularized-evolution baseline on the cells"),
     "reinforce": Stage(("evaluate.reinforce", "seed", "compute_threads"), ("train", "benchmark"),
-                       "REINFORCE per encoder"),
+                       "REINFORCE per encoder and on the raw features"),
+    "bo": Stage(("evaluate.bo", "seed", "compute_threads"), ("train", "benchmark"),
+                "BO (DNGO) per encoder"),
     "predict": Stage(("evaluate.predict", "seed", "compute_threads"), ("train", "benchmark"),
-                     "performance predictors per encoder"),
+                     "performance predictors per encoder and on the raw features"),
 }
-MODEL_STAGES = ("train", "reinforce", "predict")
+#: the evaluations that also run on the raw cell features (`evaluate.raw_features`), keyed '<stage>:raw'
+RAW = "raw"
+RAW_STAGES = ("reinforce", "bo", "predict")
+MODEL_STAGES = ("train", "reinforce", "bo", "predict")
 
 
 # ------------------------------------------------------------------------------------------ keys
@@ -134,9 +143,12 @@ def _upstream(stage: str, config: Mapping, model: str | None) -> tuple[str, ...]
         return ("searchspace", "networks", "pretrain")
     if stage == "train" and model is not None and not uses_labels(model):
         return ("searchspace",)
+    features = "raw_features" if model == RAW else "train"  # the raw features are read like an embedding
     if stage == "predict" and config["evaluate"]["predict"].get("remove_labeled"):
-        # the same fit pool for every encoder, plain arch2vec too (info-NAS' script did so)
-        return ("train", "benchmark", "networks")
+        # the same fit pool for every encoder, plain arch2vec and the raw features too (info-NAS' script did so)
+        return (features, "benchmark", "networks")
+    if stage in RAW_STAGES:
+        return (features, "benchmark")
     return DIGEST_STAGES[stage].upstream
 
 
@@ -203,6 +215,9 @@ def variant_records(config: Mapping, leaves: list[str] | None = None) -> dict[st
     for model in config["train"]["models"]:
         for stage in MODEL_STAGES:
             add(stage, model)
+    if config["evaluate"]["raw_features"]:
+        for stage in RAW_STAGES:
+            add(stage, RAW)
     return records
 
 

@@ -74,6 +74,10 @@ RATES = {
     # the tiny default: 20 runs over 5,000 rows in 2 s
     ("reinforce", "cpu"): 50_000.0,
     ("reinforce", "cuda"): 1_000_000.0,
+    # BO: run x row x iteration scored (and a network fit per run and iteration); benchmarks/bo_search.py
+    # measured ~1e6 on one CPU core (50 runs, 20k rows); the GPU figure is a guess
+    ("bo", "cpu"): 1_000_000.0,
+    ("bo", "cuda"): 50_000_000.0,
     # sklearn fits (GP cubic in n_train, below) on the CPU whatever the device
     ("predict", "cpu"): 2_000.0,
     ("predict", "cuda"): 2_000.0,
@@ -86,7 +90,7 @@ RATES = {
 #: seconds of a GP fit on 10,000 points (cubic in n), the dominant predictor at the paper's sizes
 GP_10K_S = 600.0
 #: GPU share (percent of one GPU) a job declares for profiles/local, where the config has no key for it
-GPU_SHARE = {"embed": 25, "reinforce": 50, "predict": 25, "output_heatmaps": 25}
+GPU_SHARE = {"embed": 25, "reinforce": 50, "bo": 50, "predict": 25, "output_heatmaps": 25}
 
 
 @dataclass(frozen=True)
@@ -249,12 +253,20 @@ def _reinforce(config: Mapping, model: str | None) -> Need:
     return Need(rows * 128 + runs * rows, runs * rows, "reinforce")  # features, metrics, visited masks
 
 
+def _bo(config: Mapping, model: str | None) -> Need:
+    """Every run scores every row each iteration; an iteration adds top_k cells of ~2,000 s each."""
+    b = config["evaluate"]["bo"]
+    rows, runs = search_rows(config), b["runs"]
+    iterations = b["budget_s"] / (b["top_k"] * 2_000.0)
+    return Need(rows * 128 + runs * rows + 2**27, runs * rows * iterations, "bo")  # + the scoring blocks
+
+
 def _predict(config: Mapping, model: str | None) -> Need:
     p = config["evaluate"]["predict"]
     largest = max(p["n_train"])
     unlabeled = p["n_unlabeled"] if p["n_unlabeled"] is not None else search_rows(config)
     kernels = 3 * 8 * largest**2 if "gp" in p["regressors"] else 0
-    graph = 2 * FLOAT * (largest + unlabeled) ** 2 if "assessor" in p["regressors"] else 0
+    graph = 2 * FLOAT * (largest + unlabeled) ** 2 if {"assessor", "assessor-cells"} & set(p["regressors"]) else 0
     gp_s = p["seeds"] * sum(GP_10K_S * (n / 10_000) ** 3 for n in p["n_train"]) if "gp" in p["regressors"] else 0
     fits = p["seeds"] * len(p["regressors"]) * sum(p["n_train"])
     return Need(search_rows(config) * 128 + max(kernels, graph), fits, "predict", extra_s=gp_s)
@@ -280,6 +292,7 @@ RULE_NEEDS: dict[str, Callable[[Mapping, str | None], Need]] = {
     "train": _train,
     "embed": _embed,
     "reinforce": _reinforce,
+    "bo": _bo,
     "predict": _predict,
     "output_heatmaps": _output_heatmaps,
 }

@@ -28,6 +28,8 @@ STAGE_FILES = {
     "io_dataset": "dataset.h5",
     "benchmark": "benchmark.h5",
     "random_search": "random.h5",
+    "raw_features": "embeddings.h5",
+    "evolution": "evolution.h5",
 }
 
 
@@ -92,6 +94,10 @@ class RunOutputs:
 
     def benchmark(self) -> Path:
         return self.output("benchmark")
+
+    def raw_features(self) -> Path:
+        """The raw cell features of the variant's search space, an embeddings file whose encoder is `raw`."""
+        return self.output("raw_features")
 
     def embeddings(self, model: str | None = None, seed: int | None = None, epoch: int | None = None) -> Path:
         """An embeddings file of the train stage; by default the first model and seed of the variant

@@ -11,8 +11,8 @@ from snakemake.logging import logger
 from infonas.config import load_config_files, saved_epochs
 from infonas.errors import InfonasError
 from infonas.files import hold_directory_lock
-from infonas.models.variants import encoders_of, label_feature_sets, uses_labels
-from infonas.plan import build_plan, metrics_file
+from infonas.models.variants import encoders_of, label_feature_sets, label_raw_feature_sets, uses_labels
+from infonas.plan import RAW, RAW_STAGES, build_plan, metrics_file
 from infonas.resources import RULE_NEEDS, request, small_job
 from infonas.slurm import check_fits, largest_node, partition_of
 
@@ -95,6 +95,30 @@ def random_h5(d):
     return f"{stage_dir('random_search', d)}/random.h5"
 
 
+def raw_features_h5(d):
+    return f"{stage_dir('raw_features', d)}/embeddings.h5"
+
+
+def raw_search_h5(d):
+    return f"{stage_dir('reinforce', d)}/raw_cells.h5"
+
+
+def raw_bo_h5(d):
+    return f"{stage_dir('bo', d)}/raw_cells.h5"
+
+
+def raw_predict_csv(d):
+    return f"{stage_dir('predict', d)}/raw_cells.csv"
+
+
+def raw_predict_pairs_csv(d):
+    return f"{stage_dir('predict', d)}/raw_cells_pairs.csv"
+
+
+def evolution_h5(d):
+    return f"{stage_dir('evolution', d)}/evolution.h5"
+
+
 def train_dir(d, model, seed):
     return f"{stage_dir('train', d)}/{model}/seed{seed}"
 
@@ -107,8 +131,17 @@ def search_h5(d, model, seed, epoch, encoder):
     return f"{stage_dir('reinforce', d)}/{model}/seed{seed}/epoch{epoch}/{encoder}.h5"
 
 
+def bo_h5(d, model, seed, epoch, encoder):
+    return f"{stage_dir('bo', d)}/{model}/seed{seed}/epoch{epoch}/{encoder}.h5"
+
+
 def predict_csv(d, model, seed, epoch, encoder):
     return f"{stage_dir('predict', d)}/{model}/seed{seed}/epoch{epoch}/{encoder}.csv"
+
+
+def predict_pairs_csv(d, model, seed, epoch, encoder):
+    """True and predicted accuracy of the scatter regressors (arch2vec Fig. 2), beside predict_csv."""
+    return f"{stage_dir('predict', d)}/{model}/seed{seed}/epoch{epoch}/{encoder}_pairs.csv"
 
 
 FIGURES = f"{RUN}/variants/{{variant}}/figures"
@@ -186,6 +219,11 @@ def network_hashes(networks_digest):
     return list(pd.read_csv(path, dtype=str)["hash"])
 
 
+def raw_evaluated(variant):
+    """Whether the variant's searches and predictors also run on the raw cell features."""
+    return PLAN.evaluated(variant) and PLAN.variants[variant]["evaluate"]["raw_features"]
+
+
 def embed_epochs(variant, model):
     """Epochs whose features are evaluated: evaluate.embed_epochs, or plain arch2vec's last epoch."""
     cfg = PLAN.variants[variant]
@@ -202,20 +240,27 @@ def model_epochs(model, settings):
 
 # ------------------------------------------------------------------------------ targets per variant
 def variant_outputs(variant):
-    """Every evaluation output of one variant: metrics, searches, predictions, random search."""
+    """Every evaluation output of one variant: metrics, searches (REINFORCE, BO, evolution, random), predictions."""
     cfg, evaluated = PLAN.variants[variant], PLAN.evaluated(variant)
-    out = {"metrics": [], "search": [], "predict": [], "random": []}
+    out = {"metrics": [], "search": [], "bo": [], "predict": [], "random": [], "evolution": []}
     if evaluated:
         out["random"].append(random_h5(PLAN.digest(variant, "random_search")))
+        out["evolution"].append(evolution_h5(PLAN.digest(variant, "evolution")))
+    if raw_evaluated(variant):
+        out["search"].append(raw_search_h5(PLAN.digest(variant, "reinforce", RAW)))
+        out["bo"].append(raw_bo_h5(PLAN.digest(variant, "bo", RAW)))
+        out["predict"].append(raw_predict_csv(PLAN.digest(variant, "predict", RAW)))
     for model in cfg["train"]["models"]:
         train_d = PLAN.digest(variant, "train", model)
         search_d = PLAN.digest(variant, "reinforce", model)
+        bo_d = PLAN.digest(variant, "bo", model)
         predict_d = PLAN.digest(variant, "predict", model)
         for seed in cfg["train"]["seeds"]:
             out["metrics"].append(f"{train_dir(train_d, model, seed)}/metrics.csv")
             for epoch in embed_epochs(variant, model) if evaluated else []:
                 for encoder in encoders_of(model):
                     out["search"].append(search_h5(search_d, model, seed, epoch, encoder))
+                    out["bo"].append(bo_h5(bo_d, model, seed, epoch, encoder))
                     out["predict"].append(predict_csv(predict_d, model, seed, epoch, encoder))
     return out
 
@@ -269,8 +314,9 @@ def store_files(variant, roots=None):
     cfg, recs = PLAN.variants[variant], PLAN.by_variant[variant]
     if roots is None:
         roots = [f"{stage}:{model}" for model in cfg["train"]["models"]
-                 for stage in (("train", "reinforce", "predict") if PLAN.evaluated(variant) else ("train",))]
-        roots += ["random_search"] if PLAN.evaluated(variant) else []
+                 for stage in (("train", "reinforce", "bo", "predict") if PLAN.evaluated(variant) else ("train",))]
+        roots += ["random_search", "evolution"] if PLAN.evaluated(variant) else []
+        roots += [f"{stage}:{RAW}" for stage in RAW_STAGES] if raw_evaluated(variant) else []
     todo, seen = [recs[root] for root in roots], set()
     while todo:
         rec = todo.pop()
@@ -283,7 +329,8 @@ def store_files(variant, roots=None):
 def stage_files(variant, stage, d, wait=True):
     """The files one stage instance of the variant writes (networks' stages: one per sampled network)."""
     single = {"searchspace": searchspace_h5, "images": images_h5, "networks": networks_csv, "fit_scaler": scaler_h5,
-              "io_dataset": dataset_h5, "benchmark": benchmark_h5, "random_search": random_h5}
+              "io_dataset": dataset_h5, "benchmark": benchmark_h5, "random_search": random_h5,
+              "raw_features": raw_features_h5, "evolution": evolution_h5}
     if stage in single:
         return [single[stage](d)]
     if stage in ("pretrain", "extract_io"):
@@ -302,7 +349,7 @@ def stage_files(variant, stage, d, wait=True):
         epochs = embed_epochs(variant, model) if PLAN.evaluated(variant) else []
         return [f"{train_dir(d, model, seed)}/{name}" for seed in PLAN.variants[variant]["train"]["seeds"]
                 for name in ["metrics.csv", "weights.pt"] + [f"embeddings/epoch{e}.h5" for e in epochs]]
-    return []  # reinforce, predict: their files are the evaluation outputs (variant_outputs)
+    return []  # reinforce, bo, predict: their files are the evaluation outputs (variant_outputs)
 
 
 def cluster_requests():

@@ -71,6 +71,19 @@ def evaluation_inputs(stage):
     return inputs
 
 
+def raw_evaluation_inputs(stage):
+    """The raw cell features of the job's search space and the benchmark (and networks.csv where read)."""
+    def inputs(w):
+        rec = PLAN.record(stage, w.digest)
+        files = {"embeddings": raw_features_h5(rec.upstream["raw_features"]),
+                 "benchmark": benchmark_h5(rec.upstream["benchmark"])}
+        if "networks" in rec.upstream:
+            files["networks"] = networks_csv(rec.upstream["networks"])
+        return files
+
+    return inputs
+
+
 # ------------------------------------------------------------------------------ report.smk
 def variant_cfg(wildcards):
     return PLAN.variants[wildcards.variant]
@@ -90,19 +103,30 @@ def report_item(name, caption, category, figure, labels=("model",)):
 
 
 def search_results(wildcards):
-    """Both encoders' searches of one (variant, model, seed, epoch), random search and the benchmark."""
+    """Both encoders' REINFORCE and BO searches of one (variant, model, seed, epoch), the raw features'
+    search (where run), regularized evolution, random search and the benchmark."""
     v, model = wildcards.variant, wildcards.model
-    d = PLAN.digest(v, "reinforce", model)
+    d, bo_d = PLAN.digest(v, "reinforce", model), PLAN.digest(v, "bo", model)
     searches = {enc: search_h5(d, model, wildcards.seed, wildcards.epoch, enc) for enc in encoders_of(model)}
-    return dict(searches, random=random_h5(PLAN.digest(v, "random_search")),
-                benchmark=benchmark_h5(PLAN.digest(v, "benchmark")))
+    if raw_evaluated(v):
+        searches[RAW] = raw_search_h5(PLAN.digest(v, "reinforce", RAW))
+        searches[f"bo_{RAW}"] = raw_bo_h5(PLAN.digest(v, "bo", RAW))
+    searches.update({f"bo_{enc}": bo_h5(bo_d, model, wildcards.seed, wildcards.epoch, enc) for enc in encoders_of(model)})
+    return dict(searches, evolution=evolution_h5(PLAN.digest(v, "evolution")),
+                random=random_h5(PLAN.digest(v, "random_search")), benchmark=benchmark_h5(PLAN.digest(v, "benchmark")))
 
 
 def prediction_results(wildcards):
     v, model = wildcards.variant, wildcards.model
     d = PLAN.digest(v, "predict", model)
     seeds = PLAN.variants[v]["train"]["seeds"]
-    return [predict_csv(d, model, seed, wildcards.epoch, enc) for seed in seeds for enc in encoders_of(model)]
+    raw = [raw_predict_csv(PLAN.digest(v, "predict", RAW))] if raw_evaluated(v) else []
+    return [predict_csv(d, model, seed, wildcards.epoch, enc) for seed in seeds for enc in encoders_of(model)] + raw
+
+
+def prediction_pairs_results(wildcards):
+    """The scatter pairs (arch2vec Fig. 2) written beside `prediction_results`."""
+    return [path.removesuffix(".csv") + "_pairs.csv" for path in prediction_results(wildcards)]
 
 
 def latent_distance_entries(variant):
@@ -148,8 +172,12 @@ def last_epoch(variant, model):
 def feature_sets(variants, kind, every_epoch=False):
     """(label, group, encoder, [result files over training seeds]) per feature set of the variants:
     each model's encoders at its last evaluated epoch (every evaluated epoch with `every_epoch`),
-    labelled by model variant (infonas.models.variants.label_feature_sets); `kind`: reinforce or predict."""
-    path = search_h5 if kind == "reinforce" else predict_csv
+    labelled by model variant (infonas.models.variants.label_feature_sets), then the raw cell features
+    where the variants run them; `kind`: reinforce, bo or predict."""
+    path = {"reinforce": search_h5, "bo": bo_h5, "predict": predict_csv}[kind]
+    raw_path = {"reinforce": raw_search_h5, "bo": raw_bo_h5, "predict": raw_predict_csv}[kind]
+    raw = label_raw_feature_sets([(v, [raw_path(PLAN.digest(v, kind, RAW))]) for v in variants
+                                  if raw_evaluated(v)])
     sets = []
     for v in variants:
         cfg = PLAN.variants[v]
@@ -158,13 +186,17 @@ def feature_sets(variants, kind, every_epoch=False):
             for epoch in embed_epochs(v, model) if every_epoch else [last_epoch(v, model)]:
                 for encoder in encoders_of(model):
                     sets.append((v, model, epoch, encoder, [path(d, model, s, epoch, encoder) for s in cfg["train"]["seeds"]]))
-    return label_feature_sets(sets)
+    return label_feature_sets(sets) + raw
 
 
 def search_curves(variants, every_epoch=False):
-    """The feature sets' searches and, last, random search (grey): the curves of a regret figure."""
+    """The feature sets' REINFORCE searches, their BO searches ("BO: " labels, colours of their own), then
+    regularized evolution and, last, random search (grey): the curves of a regret figure."""
+    bo = [(f"BO: {label}", f"bo/{group}", f"bo_{encoder}" if encoder == RAW else encoder, files)
+          for label, group, encoder, files in feature_sets(variants, "bo", every_epoch)]
+    evolution = ("regularized evolution", "", "evolution", [evolution_h5(PLAN.digest(variants[0], "evolution"))])
     random = ("random search", "", "random", [random_h5(PLAN.digest(variants[0], "random_search"))])
-    return feature_sets(variants, "reinforce", every_epoch) + [random]
+    return feature_sets(variants, "reinforce", every_epoch) + bo + [evolution, random]
 
 
 def curve_files(curves):

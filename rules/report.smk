@@ -92,12 +92,15 @@ rule search_report:
 
 rule prediction_report:
     input:
-        prediction_results,
+        csv=prediction_results,
+        pairs=prediction_pairs_results,
     output:
         figure=report_item("predict/{model}_epoch{epoch}.png", "predict", "Prediction", "box plots",
                            labels=("model", "epoch")),
         table=report_item("predict/{model}_epoch{epoch}_table.csv", "predict_table", "Prediction", "table",
                           labels=("model", "epoch")),
+        scatter=report_item("predict/{model}_epoch{epoch}_scatter.png", "prediction_scatter", "Prediction",
+                            "predicted vs true", labels=("model", "epoch")),
     params:
         cfg=variant_cfg,
     conda:

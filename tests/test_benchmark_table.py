@@ -33,6 +33,34 @@ def test_searchspace_metrics_take_the_largest_budget_and_mean_over_repeats():
     target, name = table.prediction_target()
     assert name == "val_acc" and target[0] == pytest.approx(0.85)
     assert "108 epochs" in table.source
+    assert (table.val_repeats, table.test_repeats, table.target_repeats) == (2, 0, 2)
+
+
+def test_the_target_is_the_mean_of_every_training_repeat_as_in_arch2vec(tmp_path):
+    """arch2vec's gen_json.py averages NB-101's 3 repeats of test and validation accuracy; the
+    table does the same and says how many repeats, also after a save and load."""
+    test = np.array([[0.90, 0.93, 0.96]] * 5, dtype=np.float32)
+    space = space_with(val_acc_108=test - 0.01, test_acc_108=test,
+                       train_time_108=np.full((5, 3), 100.0, dtype=np.float32))
+    table = from_searchspace(space)
+    target, name = table.prediction_target()
+    assert name == "test_acc" and target == pytest.approx(np.full(5, 0.93))
+    assert table.target_repeats == 3
+    save_benchmark(tmp_path / "b.h5", table)
+    loaded = load_benchmark(tmp_path / "b.h5")
+    assert (loaded.val_repeats, loaded.test_repeats, loaded.target_repeats) == (3, 3, 3)
+
+
+def test_a_benchmark_file_without_repeat_counts_asks_to_be_rebuilt(tmp_path):
+    import h5py
+
+    table = from_searchspace(space_with(val_acc_108=np.full((5, 1), 0.9, dtype=np.float32),
+                                        train_time_108=np.full((5, 1), 1.0, dtype=np.float32)))
+    save_benchmark(tmp_path / "b.h5", table)
+    with h5py.File(tmp_path / "b.h5", "a") as handle:
+        del handle.attrs["val_repeats"]
+    with pytest.raises(InfonasError, match="older infonas"):
+        load_benchmark(tmp_path / "b.h5")
 
 
 def pretrain_record(val, test, seconds, flops=2.0e6, images=1000, epochs=3, **extra):

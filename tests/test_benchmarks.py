@@ -169,7 +169,7 @@ def test_arch2vec_reconstruction(bench, tmp_path):
 
 def test_assessor_graph(bench, tiny_run):
     result = bench("assessor_graph", "--run", RUN, "--root", tiny_run, "--n-train", 40, "--seeds", 0, 1,
-                   "--n-unlabeled", 60, "--steps", 4, "--pretrain-steps", 2, "--min-acc", 0.5)
+                   "--n-unlabeled", 60, "--steps", 4, "--pretrain-steps", 2, "--scoring", "true>0.5")
     assert result["features"].startswith(str(tiny_run / "results" / "store" / "train"))
     assert result["features"].endswith(f"epoch1.h5:arch2vec ({N_ROWS} rows, {LATENT}-d)")
     assert result["target"].startswith(f"test_acc, {N_ROWS} rows known")
@@ -181,6 +181,33 @@ def test_assessor_graph(bench, tiny_run):
     no_edges = result["variants"]["no-edges"]
     assert derived["neighbours_per_node_last_batch"] > 0 == no_edges["neighbours_per_node_last_batch"]
     assert result["kendall_tau_gain_over_no_edges"]["no-edges"]["mean"] == 0
+
+
+def test_bo_search(bench, tmp_path):
+    rng = np.random.default_rng(0)
+    csv = tmp_path / "metrics.csv"
+    pd.DataFrame({"hash": [f"{i:032x}" for i in range(300)], "val_acc_108": 0.8 + 0.15 * rng.random(300),
+                  "train_time_108": rng.uniform(500.0, 3000.0, 300)}).to_csv(csv, index=False)
+    result = bench("bo_search", "--metrics-csv", csv, "--n-runs", 3, "--single-runs", 1, "--budget", 60000,
+                   "--epochs", 3, "--dtype", "float64", "--threads", 1)
+    assert result["n_rows"] == 300 and result["n_runs"] == 3
+    assert result["evaluations"] > 3 * 16 and result["bo_wall_s"] > 0 and result["batched_speedup"] > 0
+    assert result["single_equals_batched_run_0"] is True
+    assert 0 <= result["mean_final_val_regret"] < 0.15
+def test_cell_assessor(bench, tmp_path):
+    cells = enumerate_cells(5, 9, workers=1)
+    rng = np.random.default_rng(0)
+    n = len(cells["hash"])
+    pd.DataFrame({"hash": [h.decode() for h in cells["hash"]], "val_acc_108": rng.uniform(0.8, 0.95, n),
+                  "train_time_108": 100.0}).to_csv(tmp_path / "metrics.csv", index=False)
+    result = bench("cell_assessor", "--cells-cache", tmp_path / "cells.h5", "--max-vertices", 5,
+                   "--metrics-csv", tmp_path / "metrics.csv", "--n-train", 30, "--seeds", 0, 1,
+                   "--epochs", 1, "--pretrain-epochs", 1, "--threads", 1, "--regressors", "assessor-cells", "rf")
+    assert result["rows"] == n and result["scoring"] == "all" and result["target"] == "val_acc, mean of 1 repeat(s)"
+    cell = result["results"]["assessor-cells n_train=30"]
+    assert cell["n_unlabeled"] == cell["n_eval"] == n - 30  # N_u = N - N_l, every other row scored
+    assert -1 <= cell["kendall_tau"]["mean"] <= 1 and cell["rmse"]["mean"] > 0
+    assert "rf n_train=30" in result["results"]
 
 
 def test_cluster_overhead(bench, tmp_path):
@@ -304,7 +331,7 @@ def test_reinforce_search(bench):
 
 def test_thesis_regressors(bench, tiny_run):
     result = bench("thesis_regressors", "--run", RUN, "--root", tiny_run, "--n-train", 40, "--seeds", 0, 1,
-                   "--min-acc", 0.5)
+                   "--scoring", "true>0.5")
     assert result["labeled"] == f"6 networks of roles ['train'] in {open_run(RUN, None, tiny_run).networks()}"
     assert set(result["settings"]) == {"before", "after", "after-all-rows"}
     after = result["settings"]["after"]

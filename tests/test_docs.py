@@ -59,11 +59,15 @@ STORE_FILES = {
     "io_dataset": ["dataset.h5"],
     "benchmark": ["benchmark.h5"],
     "random_search": ["random.h5"],
+    "raw_features": ["embeddings.h5"],
     "train": ["<model>/seed<seed>/metrics.csv", "<model>/seed<seed>/weights.pt",
               "<model>/seed<seed>/embeddings/epoch<epoch>.h5", "<model>/seed<seed>/checkpoints/epoch_<epoch>.pt",
               "<model>/seed<seed>/checkpoints.inputs.json"],
-    "reinforce": ["<model>/seed<seed>/epoch<epoch>/<encoder>.h5"],
-    "predict": ["<model>/seed<seed>/epoch<epoch>/<encoder>.csv"],
+    "reinforce": ["<model>/seed<seed>/epoch<epoch>/<encoder>.h5", "raw_cells.h5"],
+    "predict": ["<model>/seed<seed>/epoch<epoch>/<encoder>.csv", "<model>/seed<seed>/epoch<epoch>/<encoder>_pairs.csv",
+                "raw_cells.csv", "raw_cells_pairs.csv"],
+    "bo": ["<model>/seed<seed>/epoch<epoch>/<encoder>.h5", "raw_cells.h5"],
+    "evolution": ["evolution.h5"],
 }
 #: Files of a variant's figures folder `results/<run>/variants/<variant>/figures/`.
 VARIANT_FIGURES = [
@@ -74,6 +78,7 @@ VARIANT_FIGURES = [
     "latent_distances.<figure>", "latent_distances_table.<table>",
     "search/<model>_seed<seed>_epoch<epoch>.<figure>", "search/<model>_seed<seed>_epoch<epoch>_table.<table>",
     "predict/<model>_epoch<epoch>.<figure>", "predict/<model>_epoch<epoch>_table.<table>",
+    "predict/<model>_epoch<epoch>_scatter.<figure>",
     "search_validation.<figure>", "search_test.<figure>", "search_table.<table>", "prediction_rmse.<figure>",
     "prediction_pearson_r.<figure>", "prediction_table.<table>",
 ]

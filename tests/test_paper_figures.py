@@ -120,7 +120,7 @@ def test_box_plots_per_n_train_put_every_feature_set_side_by_side(tmp_path, draw
     labelled = label_feature_sets([("paper", "infonas", e, enc, [str(tmp_path / f"{enc}{e}.csv")])
                                    for e in (10, 30) for enc in ("infonas", "arch2vec")])
     for k, (label, group, encoder, files) in enumerate(labelled):
-        frame = run_prediction(x + 0.1 * k, y, [20, 50, 100], [0, 1, 2], ["rf", "svr"], min_acc=0.85)
+        frame = run_prediction(x + 0.1 * k, y, [20, 50, 100], [0, 1, 2], ["rf", "svr"], scoring="true>0.85")
         frame.insert(0, "encoder", encoder)
         frame.to_csv(files[0], index=False)
         entries.append((label, group, encoder, files))
@@ -147,7 +147,7 @@ def test_box_plots_per_n_train_put_every_feature_set_side_by_side(tmp_path, draw
 
 def test_a_constant_prediction_is_a_word_in_the_table_never_an_empty_cell():
     x, y, _, _ = accuracy_like(n_train=200, n_test=0)
-    frame = run_prediction(x, y, [50], [0, 1], ["svr", "rf"], min_acc=0.85).assign(encoder="info-NAS")
+    frame = run_prediction(x, y, [50], [0, 1], ["svr", "rf"], scoring="true>0.85").assign(encoder="info-NAS")
     assert frame.loc[frame["regressor"] == "svr", "constant_prediction"].all()
     assert not frame.loc[frame["regressor"] == "rf", "constant_prediction"].any()
     mixed = frame.copy()
@@ -164,3 +164,27 @@ def test_a_constant_prediction_is_a_word_in_the_table_never_an_empty_cell():
     assert all(cell for row in rows for header, cell in zip(headers, row) if header != "rmse")
     older = frame.drop(columns=["constant_prediction"])  # a predict CSV written before the column existed
     assert tables.predictor_table(older).iloc[0]["pearson_r_mean"] == tables.UNDEFINED
+
+
+def test_prediction_scatter_pools_seeds_and_scores_every_protocol(tmp_path):
+    """arch2vec Fig. 2: a panel per (encoder, regressor) with r and RMSE under all, true>0.8, both>0.8."""
+    from infonas.evaluation.prediction_protocol import pair_scores, prediction_pairs
+
+    x, y, _, _ = accuracy_like(n_train=400, n_test=0)
+    y = y - 0.1 + 0.1 * (x[:, 2] > 0)  # half the rows below 0.8, so the protocols differ
+    pairs = prediction_pairs(x, y, 50, [0, 1, 2], ["gp-tuned", "rf"])
+    paths = []
+    for encoder in ("arch2vec", "info-NAS"):
+        path = tmp_path / f"{encoder}_pairs.csv"
+        pairs.assign(encoder=encoder).to_csv(path, index=False)
+        paths.append(path)
+    stages.prediction_scatter_report(paths, tmp_path / "scatter")
+    assert (tmp_path / "scatter.png").stat().st_size > 10_000 and (tmp_path / "scatter.pdf").is_file()
+    part = pairs[pairs["regressor"] == "gp-tuned"]
+    assert part["seed"].nunique() == 3
+    scores = {s: pair_scores(part, s) for s in ("all", "true>0.8", "both>0.8")}
+    assert scores["all"]["n"] > scores["true>0.8"]["n"] >= scores["both>0.8"]["n"] > 0
+    figures.plot_prediction_scatter(pairs.iloc[:0].assign(encoder=[]), tmp_path / "empty")  # a tiny space: a note
+    assert (tmp_path / "empty.png").is_file()
+    with pytest.raises(InfonasError, match="missing column.*encoder"):
+        figures.plot_prediction_scatter(pairs, tmp_path / "bad")

@@ -29,7 +29,9 @@ SIZE_KEYS = {
     "train.checkpoint_every", "train.n_latent_points", "train.n_bootstrap",
     "train.regressor.stem_channels", "train.regressor.dense_size",
     "evaluate.embed_epochs", "evaluate.reinforce.runs", "evaluate.reinforce.budget_s",
-    "evaluate.predict.n_train", "evaluate.predict.seeds",
+    "evaluate.bo.runs", "evaluate.bo.budget_s", "evaluate.bo.epochs", "evaluate.evolution.runs",
+    "evaluate.evolution.budget_s", "evaluate.predict.n_train", "evaluate.predict.seeds",
+    "evaluate.predict.scatter.n_train", "evaluate.predict.scatter.seeds",
 }
 DATA_KEYS = {"searchspace.source", "searchspace.tfrecord", "searchspace.metrics_csv", "searchspace.only_with_metrics",
              "images.source"}
@@ -48,6 +50,7 @@ PAPER_FIGURES = (
     "search_validation", "search_test", "prediction_rmse", "prediction_pearson_r",  # paper Figs 7-10
     "search/infonas_seed1_epoch1", "search/infonas_seed1_epoch2", "search/arch2vec_seed1_epoch2",
     "predict/infonas_epoch1", "predict/infonas_epoch2", "predict/arch2vec_epoch2",
+    "predict/infonas_epoch1_scatter", "predict/infonas_epoch2_scatter", "predict/arch2vec_epoch2_scatter",
 )
 
 #: tables (csv + md + tex) beside them

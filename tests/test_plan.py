@@ -42,13 +42,13 @@ def test_same_config_same_digests(default):
 
 def test_scaling_change_keeps_everything_before_the_scaler(default):
     assert changed(default, io__scaling="axis0") == {
-        "fit_scaler", "io_dataset", "train:infonas", "reinforce:infonas", "predict:infonas"}
+        "fit_scaler", "io_dataset", "train:infonas", "reinforce:infonas", "bo:infonas", "predict:infonas"}
 
 
 @pytest.mark.parametrize("key, value", [("train__lr", 0.01), ("train__labeled_loss", "mse"),
                                         ("train__vae_weight", 0.5), ("train__labeled_weight", 3.0)])
 def test_training_settings_rerun_only_training_and_evaluation(default, key, value):
-    assert changed(default, **{key: value}) == {"train:infonas", "reinforce:infonas", "predict:infonas"}
+    assert changed(default, **{key: value}) == {"train:infonas", "reinforce:infonas", "bo:infonas", "predict:infonas"}
 
 
 def test_pretraining_setting_reruns_pretraining_and_what_reads_it(default):
@@ -60,13 +60,42 @@ def test_pretraining_setting_reruns_pretraining_and_what_reads_it(default):
 def test_compute_threads_key_every_stage_that_computes_on_the_cpu(default):
     """CPU sums depend on the thread count: a result must follow the setting, not --cores (issue 19)."""
     assert changed(default, compute_threads=1) == {
-        "pretrain", "extract_io", "fit_scaler", "io_dataset", "train:infonas", "reinforce:infonas", "predict:infonas"}
+        "pretrain", "extract_io", "fit_scaler", "io_dataset", "train:infonas", "reinforce:infonas", "bo:infonas",
+        "predict:infonas", "reinforce:raw", "bo:raw", "predict:raw"}
+
+
+def test_raw_features_depend_on_the_search_space_only(default):
+    """Computed once per search space: no training, image, network or evaluation setting reruns them."""
+    records = variant_records(copy.deepcopy(default))
+    assert records["raw_features"].upstream == {"searchspace": records["searchspace"].digest}
+    assert records["raw_features"].settings == {}
+    assert records["reinforce:raw"].upstream["raw_features"] == records["raw_features"].digest
+    assert records["predict:raw"].upstream["raw_features"] == records["raw_features"].digest
+    for key, value in [("train__lr", 0.01), ("pretrain__epochs", 4), ("evaluate__reinforce__runs", 3),
+                       ("images__valid_size", 300)]:
+        assert "raw_features" not in changed(default, **{key: value}), key
+    assert "raw_features" in changed(default, searchspace__max_archs=4000)
+    assert {"reinforce:raw", "predict:raw"} <= changed(default, evaluate__reinforce__runs=3, evaluate__predict__seeds=3)
+
+
+def test_raw_features_setting_adds_or_drops_the_raw_evaluations_only(default):
+    config = copy.deepcopy(default)
+    config["evaluate"]["raw_features"] = False
+    before, after = digests(default), digests(config)
+    assert set(before) - set(after) == {"reinforce:raw", "bo:raw", "predict:raw"}
+    assert all(before[key] == digest for key, digest in after.items())
 
 
 @pytest.mark.parametrize("key, value", [("device", "cpu"), ("run", "other"), ("train__seeds", [7]),
                                         ("pretrain__gpu_percent", 50), ("evaluate__embed_epochs", [3])])
 def test_workflow_keys_change_no_digest(default, key, value):
     assert changed(default, **{key: value}) == set()
+
+
+def test_search_settings_rerun_only_their_search(default):
+    assert changed(default, evaluate__bo__incumbent="best") == {"bo:infonas", "bo:raw"}
+    assert changed(default, evaluate__evolution__sample_size=5) == {"evolution"}
+    assert changed(default, evaluate__reinforce__runs=3) == {"reinforce:infonas", "reinforce:raw", "random_search"}
 
 
 def test_plain_arch2vec_ignores_labeled_settings(default):
@@ -130,8 +159,10 @@ def test_content_hashes_are_cached_by_file_identity(tmp_path, monkeypatch):
 def test_rerun_table_follows_the_configs_own_edges(default):
     table = rerun_table(default)
     assert set(table) == set(schema_leaves())
-    assert table["io.scaling"] == ["fit_scaler", "io_dataset", "train", "reinforce", "predict"]
+    assert table["io.scaling"] == ["fit_scaler", "io_dataset", "train", "reinforce", "bo", "predict"]
     assert table["evaluate.reinforce.discount"] == ["reinforce"]
+    assert table["evaluate.bo.incumbent"] == ["bo"]
+    assert table["evaluate.evolution.population"] == ["evolution"]
     assert table["device"] == [] and table["train.seeds"] == []
     assert table["seed"] == list(DIGEST_STAGES)
 

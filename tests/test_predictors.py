@@ -15,6 +15,9 @@ from sklearn.svm import SVR
 from infonas.errors import InfonasError
 from infonas.evaluation.prediction_protocol import (
     COLUMNS,
+    ScoringProtocol,
+    pair_scores,
+    prediction_pairs,
     prediction_metrics,
     run_prediction,
     split_indices,
@@ -54,7 +57,7 @@ def test_gp_recovers_a_linear_function_nearly_exactly():
 
 
 def test_registry_lists_every_config_name_and_builds_fresh_objects():
-    assert available_predictors() == ["assessor", "gb", "gp", "gp-tuned", "rf", "svr", "svr-tuned"]
+    assert available_predictors() == ["assessor", "assessor-cells", "gb", "gp", "gp-tuned", "rf", "svr", "svr-tuned"]
     first, second = build_predictor("rf"), build_predictor("rf")
     assert isinstance(first, Predictor) and first is not second
     assert not build_predictor("rf").uses_unlabeled and build_predictor("assessor").uses_unlabeled
@@ -99,7 +102,7 @@ def test_tuned_gp_and_svr_rank_accuracies_where_the_thesis_defaults_cannot():
 
 
 def test_unknown_regressor_names_the_valid_ones():
-    with pytest.raises(InfonasError, match="'knn'.*assessor, gb, gp, gp-tuned, rf, svr, svr-tuned"):
+    with pytest.raises(InfonasError, match="'knn'.*assessor, assessor-cells, gb, gp, gp-tuned, rf, svr, svr-tuned"):
         build_predictor("knn")
 
 
@@ -197,7 +200,7 @@ def accuracy_table(n=300, seed=0):
 
 def test_split_excludes_unknown_and_low_accuracy_rows_from_scoring():
     _, acc = accuracy_table()
-    train, evaluate = split_indices(acc, 50, np.random.default_rng(0), min_acc=0.85)
+    train, evaluate = split_indices(acc, 50, np.random.default_rng(0), scoring="true>0.85")
     assert len(train) == 50 and len(np.unique(train)) == 50
     assert not np.isnan(acc[train]).any()
     assert np.intersect1d(train, evaluate).size == 0
@@ -209,7 +212,7 @@ def test_split_excludes_unknown_and_low_accuracy_rows_from_scoring():
 def test_run_prediction_rows_columns_and_skipped_sizes(caplog):
     x, acc = accuracy_table()
     with caplog.at_level(logging.WARNING):
-        df = run_prediction(x, acc, [20, 60, 260, 400], [0, 1, 2], ["rf", "svr-tuned"], min_acc=0.85)
+        df = run_prediction(x, acc, [20, 60, 260, 400], [0, 1, 2], ["rf", "svr-tuned"], scoring="true>0.85")
     assert list(df.columns) == COLUMNS
     assert len(df) == 2 * 2 * 3  # 260 and 400 are >= the 260 known rows: skipped
     assert "skipping n_train=260" in caplog.text and "skipping n_train=400" in caplog.text
@@ -220,11 +223,61 @@ def test_run_prediction_rows_columns_and_skipped_sizes(caplog):
 
 def test_run_prediction_scores_exactly_the_split_rows():
     x, acc = accuracy_table()
-    df = run_prediction(x, acc, [30], [5], ["gb"], min_acc=0.85)
-    train, evaluate = split_indices(acc, 30, np.random.default_rng(5), min_acc=0.85)
+    df = run_prediction(x, acc, [30], [5], ["gb"], scoring="true>0.85")
+    train, evaluate = split_indices(acc, 30, np.random.default_rng(5), scoring="true>0.85")
     assert df.loc[0, "n_eval"] == len(evaluate)
     pred = build_predictor("gb", seed=5).fit(x[train], acc[train]).predict(x[evaluate])
     assert df.loc[0, "rmse"] == pytest.approx(prediction_metrics(acc[evaluate], pred)["rmse"])
+
+
+@pytest.mark.parametrize("text,kind,threshold", [("all", "all", None), ("true>0.8", "true", 0.8),
+                                                  ("both>0.85", "both", 0.85), ("true>1", "true", 1.0)])
+def test_scoring_protocol_names_parse_and_print_back(text, kind, threshold):
+    protocol = ScoringProtocol.parse(text)
+    assert (protocol.kind, protocol.threshold, protocol.name) == (kind, threshold, text)
+    assert protocol.name in protocol.describe()
+
+
+@pytest.mark.parametrize("text", ["", "none", "true>", "true>1.5", "both<0.8", "min_acc", "all>0.8"])
+def test_scoring_protocol_rejects_other_names(text):
+    with pytest.raises(InfonasError, match="evaluate.predict.scoring"):
+        ScoringProtocol.parse(text)
+
+
+def test_scoring_all_scores_every_known_row_outside_the_sample():
+    x, acc = accuracy_table()
+    train, evaluate = split_indices(acc, 30, np.random.default_rng(5), scoring="all")
+    assert set(evaluate) == set(np.flatnonzero(~np.isnan(acc))) - set(train)
+    df = run_prediction(x, acc, [30], [5], ["gb"], scoring="all")
+    pred = build_predictor("gb", seed=5).fit(x[train], acc[train]).predict(x[evaluate])
+    assert df.loc[0, "scoring"] == "all" and df.loc[0, "n_eval"] == len(evaluate)
+    assert df.loc[0, "kendall_tau"] == pytest.approx(prediction_metrics(acc[evaluate], pred)["kendall_tau"])
+
+
+def test_scoring_both_keeps_pairs_where_true_and_predicted_exceed_the_threshold():
+    """arch2vec's Fig. 2: predict every row, score the pairs with both accuracies above 0.85 here."""
+    x, acc = accuracy_table()
+    df = run_prediction(x, acc, [30], [5], ["gb"], scoring="both>0.85")
+    train, evaluate = split_indices(acc, 30, np.random.default_rng(5), scoring="both>0.85")
+    pred = build_predictor("gb", seed=5).fit(x[train], acc[train]).predict(x[evaluate])
+    keep = (acc[evaluate] > 0.85) & (pred > 0.85)
+    assert 0 < keep.sum() < (acc[evaluate] > 0.85).sum()  # the predictions drop some true>0.85 rows
+    assert df.loc[0, "scoring"] == "both>0.85" and df.loc[0, "n_eval"] == keep.sum()
+    assert df.loc[0, "rmse"] == pytest.approx(prediction_metrics(acc[evaluate][keep], pred[keep])["rmse"])
+
+
+@pytest.mark.parametrize("scoring", ["all", "true>0.85", "both>0.85"])
+def test_prediction_pairs_give_the_sweeps_scores_under_every_protocol(scoring):
+    """arch2vec Fig. 2's scatter: the pairs of one fit, scored under any protocol afterwards."""
+    x, acc = accuracy_table()
+    pairs = prediction_pairs(x, acc, 30, [5], ["gb"])
+    assert list(pairs.columns) == ["regressor", "n_train", "seed", "row", "true", "predicted"]
+    train, _ = split_indices(acc, 30, np.random.default_rng(5), scoring="all")
+    assert set(pairs["row"]) == set(np.flatnonzero(~np.isnan(acc))) - set(train)
+    swept = run_prediction(x, acc, [30], [5], ["gb"], scoring=scoring).iloc[0]
+    scores = pair_scores(pairs, scoring)
+    assert scores["n"] == swept["n_eval"]
+    assert scores["rmse"] == pytest.approx(swept["rmse"]) and scores["pearson_r"] == pytest.approx(swept["pearson_r"])
 
 
 def test_run_prediction_is_reproducible_and_seed_dependent():
@@ -290,7 +343,7 @@ def test_split_without_exclusions_is_the_plain_draw_from_known_rows():
     known = np.flatnonzero(~np.isnan(acc))
     expected = np.sort(np.random.default_rng(4).choice(known, 30, replace=False))
     for exclude in (None, np.array([], dtype=np.int64)):
-        train, _ = split_indices(acc, 30, np.random.default_rng(4), 0.85, exclude)
+        train, _ = split_indices(acc, 30, np.random.default_rng(4), "true>0.85", exclude)
         np.testing.assert_array_equal(train, expected)
 
 
@@ -314,7 +367,7 @@ def test_excluded_rows_are_never_trained_on_but_still_scored(monkeypatch):
     x[:, 0] = np.arange(len(acc))  # row ids
     labeled = np.flatnonzero(~np.isnan(acc))[::4]  # a quarter of the known rows
     monkeypatch.setattr(protocol, "build_predictor", lambda name, params=None, seed=0: Spy())
-    run_prediction(x, acc, [100], range(6), ["spy"], min_acc=0.85, exclude_from_training=labeled)
+    run_prediction(x, acc, [100], range(6), ["spy"], scoring="true>0.85", exclude_from_training=labeled)
     for rows, scored_rows in zip(trained, scored):
         assert len(rows) == 100 and np.intersect1d(rows, labeled).size == 0
         expected = np.setdiff1d(np.flatnonzero(np.nan_to_num(acc, nan=0) > 0.85), rows)

@@ -262,6 +262,23 @@ def test_predictor_table_mean_std_and_order():
         tables.predictor_table(frame.drop(columns=["encoder"]))
 
 
+def test_predictor_table_keeps_scoring_protocols_apart_and_the_caption_names_them():
+    frame = pd.DataFrame({
+        "encoder": "arch2vec", "regressor": "gp", "n_train": 250, "seed": [0, 1, 0, 1],
+        "scoring": ["all", "all", "both>0.8", "both>0.8"], "target": "test_acc", "target_repeats": 3,
+        "rmse": [0.05, 0.07, 0.01, 0.03], "pearson_r": 0.5, "kendall_tau": 0.4})
+    table = tables.predictor_table(frame)
+    assert table["scoring"].tolist() == ["all", "both>0.8"]
+    assert table["rmse_mean"].tolist() == pytest.approx([0.06, 0.02])
+    note = tables.protocol_note(frame)
+    assert "(all)" in note and "true and predicted accuracy exceed 0.8 are scored (both>0.8)" in note
+    assert "test_acc, the mean of 3 training repeats" in note
+    older = frame.drop(columns=["scoring", "target_repeats"])  # files written before both existed
+    assert tables.predictor_table(older)["scoring"].tolist() == [tables.LEGACY_SCORING]
+    assert "(true>0.8)" in tables.protocol_note(older) and "unrecorded number" in tables.protocol_note(older)
+    assert "one training repeat." in tables.protocol_note(frame.assign(target_repeats=1))
+
+
 def test_scaling_tables():
     variants = tables.scaling_variants_table()
     assert variants["variant"].tolist() == list(SCALING_VARIANTS)

@@ -10,7 +10,7 @@ from infonas.errors import InfonasError
 from infonas.resources import RULE_NEEDS, io_rows, request, small_job, table
 
 #: rules that run on the config's device (they call infonas.runtime.job_device)
-DEVICE_RULES = {"pretrain", "extract_io", "train", "embed", "reinforce", "predict", "output_heatmaps"}
+DEVICE_RULES = {"pretrain", "extract_io", "train", "embed", "reinforce", "bo", "predict", "output_heatmaps"}
 
 
 @pytest.fixture

@@ -74,6 +74,17 @@ def test_embeddings_default_to_the_first_model_and_seed_and_the_last_evaluated_e
         outputs.embeddings("arch2vec")
 
 
+def test_raw_features_are_one_file_per_search_space(tmp_path):
+    plan = write_run(tmp_path)
+    target = tmp_path / "results/store/raw_features" / plan.digest(AXIS0, "raw_features") / "embeddings.h5"
+    assert plan.digest(AXIS0, "raw_features") == plan.digest("scaling=axisnull-multiply", "raw_features")
+    with pytest.raises(InfonasError, match="raw_features output of run 'r'"):
+        open_run("r", AXIS0, tmp_path).raw_features()
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"")
+    assert open_run("r", AXIS0, tmp_path).raw_features() == target
+
+
 def test_embedded_epochs_follow_the_model():
     config = {"evaluate": {"embed_epochs": [3, 6]}, "train": {"arch2vec_epochs": 8}}
     assert embedded_epochs(config, "infonas") == [3, 6] and embedded_epochs(config, "infonas-opemb") == [3, 6]

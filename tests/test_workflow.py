@@ -24,7 +24,9 @@ HEATMAP_SPLITS = ("train", "valid_unseen_networks", "valid_unseen_images")
 RULE_STAGE = {"searchspace": "searchspace", "images": "images", "sample_networks": "networks", "pretrain": "pretrain",
               "extract_io": "extract_io", "fit_scaler": "fit_scaler", "io_dataset": "io_dataset",
               "benchmark_table": "benchmark", "random_search": "random_search", "train": "train", "embed": "train",
-              "reinforce": "reinforce", "predict": "predict"}
+              "reinforce": "reinforce", "predict": "predict", "raw_features": "raw_features",
+              "reinforce_raw": "reinforce", "predict_raw": "predict", "bo": "bo", "bo_raw": "bo",
+              "evolution": "evolution"}
 
 
 def snakemake(*args, timeout=600):
@@ -69,6 +71,19 @@ def test_two_infonas_models_in_one_variant_plan_their_comparisons(tmp_path):
                                       "--config", "run=pytest-dry", f"store_dir={tmp_path / 'store'}"))
     assert planned["compare_search"] == planned["compare_prediction"] == 1
     assert planned["variant_search"] == planned["variant_prediction"] == 2
+
+
+def test_default_dry_run_searches_and_predicts_on_the_raw_features(tmp_path):
+    """The raw cell features are computed once for the shared search space and evaluated like an
+    encoder; evaluate.raw_features: false leaves them out."""
+    args = ["-n", "--config", "run=pytest-dry", f"store_dir={tmp_path / 'store'}"]
+    planned = planned_rules(snakemake(*args))
+    assert planned["raw_features"] == planned["reinforce_raw"] == planned["bo_raw"] == planned["predict_raw"] == 1
+    overlay = tmp_path / "no_raw.yaml"
+    overlay.write_text("evaluate: {raw_features: false}\n")
+    planned = planned_rules(snakemake("--configfile", "config.yaml", str(overlay), *args))
+    assert not {"raw_features", "reinforce_raw", "bo_raw", "predict_raw"} & planned.keys()
+    assert planned["reinforce"] and planned["predict"]
 
 
 def test_thesis_preset_shares_everything_upstream_of_training():
@@ -175,7 +190,7 @@ def test_tiny_default_sweep_runs_end_to_end(finished):
         for figure in ("infonas/labeled_losses", *(f"infonas/heatmaps_{split}_{view}" for split in HEATMAP_SPLITS
                                                    for view in ("networks", "one_image")),
                        "search_validation", "search_test", "prediction_rmse", "prediction_pearson_r",
-                       "search/infonas_seed1_epoch6", "predict/infonas_epoch6",
+                       "search/infonas_seed1_epoch6", "predict/infonas_epoch6", "predict/infonas_epoch6_scatter",
                        "infonas/latent_space_pca_epoch6", "infonas/latent_space_tsne_epoch6", "latent_distances"):
             assert (figures / f"{figure}.png").stat().st_size > 10_000, (variant, figure)
             assert (figures / f"{figure}.pdf").is_file(), (variant, figure)
@@ -190,6 +205,12 @@ def test_tiny_default_sweep_runs_end_to_end(finished):
     assert per_split["labeled_l1_valid_unseen_networks_mean"].notna().all()
     recon = pd.read_csv(compare / "comparison_reconstruction.csv")
     assert recon["ops_acc_padded_mean"].between(0, 1).all() and "info-NAS" in set(recon["model"])
+    assert len(list((store / "raw_features").glob("*/embeddings.h5"))) == 1  # one search space, shared
+    for table in (compare / "search_table.csv", figures / "search_table.csv", figures / "search/infonas_seed1_epoch6_table.csv"):
+        assert "raw cells" in set(pd.read_csv(table)["method"]), table
+    for table in (compare / "prediction_table.csv", figures / "prediction_table.csv", figures / "predict/infonas_epoch6_table.csv"):
+        assert "raw cells" in set(pd.read_csv(table)["encoder"]), table
+    assert "not comparable" in (compare / "search_table.md").read_text()  # a 5,000-cell subset: no published curves
     assert finished.dry() == {}, "a second run has nothing to do"
     report = snakemake("--configfile", "config.yaml", *finished.args, "--report", str(out / "report.html"))
     assert report.returncode == 0, report.stderr[-2000:]
@@ -237,7 +258,7 @@ def changed_value(key: str, value, node: dict, tmp: Path):
         "cache_dir": str(tmp / "other-cache"), "download_timeout_s": 5,
         "searchspace.tfrecord": str(tmp / "unused.tfrecord"), "searchspace.metrics_csv": str(copy_csv),
         "images.root": str(tmp), "train.models": ["infonas", "arch2vec"], "train.seeds": [1, 2, 3],
-        "evaluate.embed_epochs": [3, 6], "evaluate.predict.regressors": ["rf"],
+        "evaluate.embed_epochs": [3, 6], "evaluate.predict.regressors": ["rf"], "evaluate.predict.scoring": "all",
         "evaluate.predict.n_train": [50, 100], "evaluate.predict.n_unlabeled": 100,
         "evaluate.predict.remove_labeled": ["train", "valid"], "report.projections": ["pca"],
     }
@@ -268,8 +289,9 @@ def schema_node(schema: dict, key: str) -> dict:
 
 
 #: keys that add jobs (or report folders) instead of rerunning: the stages those new jobs belong to
-ADDS_JOBS = {"train.seeds": {"train", "reinforce", "predict"}, "train.models": {"train", "reinforce", "predict"},
-             "evaluate.embed_epochs": {"train", "reinforce", "predict"}}
+ADDS_JOBS = {"train.seeds": {"train", "reinforce", "bo", "predict"},
+             "train.models": {"train", "reinforce", "bo", "predict"},
+             "evaluate.embed_epochs": {"train", "reinforce", "bo", "predict"}}
 #: settings that need others changed with them to stay valid
 COMPANIONS = {"searchspace.source": lambda tmp: {"searchspace.tfrecord": str(tmp / "unused.tfrecord"),
                                                 "searchspace.metrics_csv": None, "searchspace.only_with_metrics": False}}
@@ -389,7 +411,8 @@ STORE_KINDS = {
     "extract_io/*/*.h5": "extract_io", "fit_scaler/*/scaler.h5": "fit_scaler", "io_dataset/*/dataset.h5": "io_dataset",
     "benchmark/*/benchmark.h5": "benchmark_table", "random_search/*/random.h5": "random_search",
     "train/*/*/seed*/metrics.csv": "train", "train/*/*/seed*/weights.pt": "train",
-    "train/*/*/seed*/embeddings/*.h5": "embed", "reinforce/*/*/*/*/*.h5": "reinforce",
+    "train/*/*/seed*/embeddings/*.h5": "embed", "reinforce/*/*/*/*/*.h5": "reinforce", "bo/*/*/*/*/*.h5": "bo",
+    "evolution/*/evolution.h5": "evolution",
     "predict/*/*/*/*/*.csv": "predict",
 }
 
@@ -450,7 +473,7 @@ def test_train_and_predict_outputs_do_not_depend_on_cores(tmp_path):
     assert first.returncode == 0, first.stderr[-3000:]
     train = next((tmp_path / "store" / "train").glob("*/infonas/seed1"))
     predictions = sorted((tmp_path / "store" / "predict").rglob("*.csv"))
-    assert len(predictions) == 2  # info-NAS and its reference arch2vec encoder
+    assert len(predictions) == 4  # info-NAS and its reference arch2vec encoder, each with its scatter pairs
 
     def outputs():
         weights = torch.load(train / "weights.pt", weights_only=True)["epochs"][2]["models"]

@@ -1,4 +1,5 @@
-"""Rule reinforce: arch2vec's REINFORCE search on one encoder's latent features, all runs batched."""
+"""Rules reinforce and reinforce_raw: arch2vec's REINFORCE search on one encoder's latent features (or the
+raw cell features), all runs batched."""
 from infonas.evaluation.benchmark import load_benchmark
 from infonas.evaluation.embed import load_embedding
 from infonas.evaluation.regret import save_search
@@ -10,7 +11,7 @@ def main(smk):
     table = load_benchmark(smk.input.benchmark)
     s = smk.params.settings
     result = reinforce_search(
-        load_embedding(smk.input.embeddings, smk.wildcards.encoder),
+        load_embedding(smk.input.embeddings, smk.params.encoder),
         table.val_acc,
         table.test_acc,
         table.train_time,

@@ -1,4 +1,4 @@
-"""Rule search_report: regret curves, ECDF and table of REINFORCE (both encoders) and random search."""
+"""Rule search_report: regret curves, ECDF and table of REINFORCE and BO (both encoders), evolution and random."""
 from infonas.reporting.stages import search_report
 from infonas.runtime import run_rule
 

@@ -91,33 +91,46 @@ class AssessorConfig:
     device: str = "cpu"  # cpu | cuda | auto
 
     def __post_init__(self):
-        checks = {
-            "sigma": _valid_sigma(self.sigma),
-            "tau": 0 < self.tau < 1 if self.sigma == AUTO else 0 <= self.tau < 1,
-            "edge_quantile": 0 <= self.edge_quantile < 1,
-            "lam": 0 <= self.lam <= 1,
+        check_hyperparameters(self, {
             "hidden_dim": self.hidden_dim >= 1,
-            "embed_dim": self.embed_dim >= 1,
-            "gcn_dim": self.gcn_dim >= 1,
-            "batch_size": self.batch_size >= 2,
-            "labeled_fraction": 0 < self.labeled_fraction < 1,
             "steps": self.steps >= 1,
             "pretrain_steps": self.pretrain_steps >= 0,
-            "lr": self.lr > 0,
-        }
-        for key, ok in checks.items():
-            if not ok:
-                raise InfonasError(f"assessor hyperparameter '{key}': invalid value {getattr(self, key)!r}")
+        })
 
     @classmethod
     def from_dict(cls, params: Mapping[str, Any] | None) -> "AssessorConfig":
-        valid = {f.name for f in fields(cls)}
-        unknown = sorted(set(params or {}) - valid)
-        if unknown:
-            raise InfonasError(
-                f"assessor: unknown hyperparameter(s) {', '.join(unknown)} (valid: {', '.join(sorted(valid))})"
-            )
-        return cls(**dict(params or {}))
+        return config_from_dict(cls, params)
+
+
+def check_hyperparameters(cfg, own_checks: Mapping[str, bool]) -> None:
+    """The checks every assessor config shares (graph, loss, batches, optimiser) plus `own_checks`;
+    the first failing one is an InfonasError naming the hyperparameter."""
+    checks = {
+        "sigma": _valid_sigma(cfg.sigma),
+        "tau": 0 < cfg.tau < 1 if cfg.sigma == AUTO else 0 <= cfg.tau < 1,
+        "edge_quantile": 0 <= cfg.edge_quantile < 1,
+        "lam": 0 <= cfg.lam <= 1,
+        "embed_dim": cfg.embed_dim >= 1,
+        "gcn_dim": cfg.gcn_dim >= 1,
+        "batch_size": cfg.batch_size >= 2,
+        "labeled_fraction": 0 < cfg.labeled_fraction < 1,
+        "lr": cfg.lr > 0,
+        **own_checks,
+    }
+    for key, ok in checks.items():
+        if not ok:
+            raise InfonasError(f"assessor hyperparameter '{key}': invalid value {getattr(cfg, key)!r}")
+
+
+def config_from_dict(cls, params: Mapping[str, Any] | None):
+    """An assessor config dataclass from overrides; unknown names are one error listing the valid ones."""
+    valid = {f.name for f in fields(cls)}
+    unknown = sorted(set(params or {}) - valid)
+    if unknown:
+        raise InfonasError(
+            f"assessor: unknown hyperparameter(s) {', '.join(unknown)} (valid: {', '.join(sorted(valid))})"
+        )
+    return cls(**dict(params or {}))
 
 
 def squared_distances(embeddings: torch.Tensor) -> torch.Tensor:
@@ -198,15 +211,20 @@ class GCNLayer(nn.Module):
 
 
 class AssessorNet(nn.Module):
-    """Encoder E, decoder D and the two-layer GCN assessor P of Eq. 4."""
+    """Encoder E, decoder D and the two-layer GCN assessor P of Eq. 4.
 
-    def __init__(self, n_features: int, cfg: AssessorConfig, generator: torch.Generator):
+    E and D default to MLPs over feature rows; `cell_assessor` passes its graph-convolutional
+    auto-encoder of the cell's matrices instead (E maps (B, n_features) to (B, embed_dim), D back).
+    """
+
+    def __init__(self, n_features: int, cfg: AssessorConfig, generator: torch.Generator,
+                 encoder: nn.Module | None = None, decoder: nn.Module | None = None):
         super().__init__()
         self.cfg = cfg
-        self.encoder = nn.Sequential(
+        self.encoder = encoder or nn.Sequential(
             nn.Linear(n_features, cfg.hidden_dim), nn.ReLU(), nn.Linear(cfg.hidden_dim, cfg.embed_dim)
         )
-        self.decoder = nn.Sequential(
+        self.decoder = decoder or nn.Sequential(
             nn.Linear(cfg.embed_dim, cfg.hidden_dim), nn.ReLU(), nn.Linear(cfg.hidden_dim, n_features)
         )
         self.gcn1 = GCNLayer(cfg.embed_dim, cfg.gcn_dim)
@@ -262,9 +280,10 @@ class SemiSupervisedAssessor(Predictor):
     """GCN assessor trained on labeled rows plus unlabeled rows (see the module docstring)."""
 
     uses_unlabeled = True
+    config_class = AssessorConfig
 
     def __init__(self, params: Mapping[str, Any] | None = None, seed: int = 0, progress: bool = False):
-        self.cfg = AssessorConfig.from_dict(params)
+        self.cfg = self.config_class.from_dict(params)
         self.seed = int(seed)
         self.progress = progress
         self.net: AssessorNet | None = None
@@ -282,20 +301,36 @@ class SemiSupervisedAssessor(Predictor):
             else check_features(x_unlabeled, "assessor x_unlabeled", x_lab.shape[1])
         )
         cfg, device = self.cfg, resolve_device(self.cfg.device)
-        self._x_mean, self._x_std = _standardise_stats(np.concatenate([x_lab, x_unl]))
+        self._x_mean, self._x_std = self._input_stats(np.concatenate([x_lab, x_unl]))
         self._y_mean, self._y_std = _standardise_stats(y[:, None])
         lab = self._to_tensor(x_lab, device)
         unl = self._to_tensor(x_unl, device)
         y_std = torch.as_tensor((y - self._y_mean[0]) / self._y_std[0], dtype=torch.float32, device=device)
 
         generator = torch.Generator().manual_seed(self.seed)
-        net = AssessorNet(x_lab.shape[1], cfg, generator).to(device)
+        net = self._make_net(x_lab.shape[1], generator).to(device)
         rng = np.random.default_rng(self.seed)
         self._train(net, lab, unl, y_std, rng, joint=False)
         self._train(net, lab, unl, y_std, rng, joint=True)
         self.net = net.eval()
         self._x_lab, self._device = lab, device
         return self
+
+    # hooks that the assessor on cell matrices (`cell_assessor.CellAssessor`) overrides
+    def _make_net(self, n_features: int, generator: torch.Generator) -> AssessorNet:
+        return AssessorNet(n_features, self.cfg, generator)
+
+    def _input_stats(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and scale the inputs are standardised with (features: per column)."""
+        return _standardise_stats(x)
+
+    def _steps(self, n_nodes: int, joint: bool) -> int:
+        """Training steps of a phase; n_nodes = labeled + unlabeled rows."""
+        return self.cfg.steps if joint else self.cfg.pretrain_steps
+
+    def _row_error(self, x: torch.Tensor, x_rec: torch.Tensor) -> torch.Tensor:
+        """Reconstruction error per row (B,): mean squared error per feature (Eq. 2)."""
+        return ((x_rec - x) ** 2).mean(dim=1)
 
     def _to_tensor(self, x: np.ndarray, device: str) -> torch.Tensor:
         return torch.as_tensor((x - self._x_mean) / self._x_std, dtype=torch.float32, device=device)
@@ -305,7 +340,7 @@ class SemiSupervisedAssessor(Predictor):
         cfg = self.cfg
         params = list(net.parameters()) if joint else [*net.encoder.parameters(), *net.decoder.parameters()]
         opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=0.0)
-        steps = cfg.steps if joint else cfg.pretrain_steps
+        steps = self._steps(lab.shape[0] + unl.shape[0], joint)
         net.train()
         for step in tqdm(range(steps), desc="assessor" if joint else "assessor pretrain", disable=not self.progress):
             i_lab, i_unl = sample_batch(lab.shape[0], unl.shape[0], cfg.batch_size, cfg.labeled_fraction, rng)
@@ -315,9 +350,9 @@ class SemiSupervisedAssessor(Predictor):
             if joint:
                 y_hat, x_rec, adj = net(x)
                 loss = (1 - cfg.lam) * torch.mean((y_hat[:n_lab] - y[i_lab_t]) ** 2)
-                loss = loss + cfg.lam * _reconstruction_loss(x, x_rec, n_lab)
+                loss = loss + cfg.lam * _reconstruction_loss(self._row_error(x, x_rec), n_lab)
             else:
-                loss = _reconstruction_loss(x, net.decoder(net.encoder(x)), n_lab)
+                loss = _reconstruction_loss(self._row_error(x, net.decoder(net.encoder(x))), n_lab)
             if not torch.isfinite(loss):
                 phase = "joint training" if joint else "pretraining"
                 raise InfonasError(f"assessor: loss became {loss.item()} at {phase} step {step}")
@@ -363,8 +398,8 @@ class SemiSupervisedAssessor(Predictor):
         return out.cpu().numpy().astype(np.float64) * self._y_std[0] + self._y_mean[0]
 
 
-def _reconstruction_loss(x: torch.Tensor, x_rec: torch.Tensor, n_lab: int) -> torch.Tensor:
-    """Eq. 2 over one batch: mean error of the labeled nodes plus that of the unlabeled nodes."""
-    err = ((x_rec - x) ** 2).mean(dim=1)
+def _reconstruction_loss(err: torch.Tensor, n_lab: int) -> torch.Tensor:
+    """Eq. 2 over one batch, from the per-row errors (B,): mean error of the labeled nodes plus
+    that of the unlabeled nodes."""
     loss = err[:n_lab].mean()
     return loss + err[n_lab:].mean() if err.shape[0] > n_lab else loss

@@ -33,6 +33,8 @@ class BenchmarkTable:
     test_acc: np.ndarray
     train_time: np.ndarray
     source: str
+    val_repeats: int = 1  # training repeats averaged into val_acc (most of any row; NB-101 has 3)
+    test_repeats: int = 1  # the same for test_acc (0 where the table has none)
 
     @property
     def has_test(self) -> bool:
@@ -41,6 +43,18 @@ class BenchmarkTable:
     def prediction_target(self) -> tuple[np.ndarray, str]:
         """Test accuracy as in the paper, validation accuracy when the table has no test accuracy."""
         return (self.test_acc, "test_acc") if self.has_test else (self.val_acc, "val_acc")
+
+    @property
+    def target_repeats(self) -> int:
+        """Training repeats averaged into the prediction target (arch2vec's gen_json.py averages
+        NB-101's 3 repeats of test and validation accuracy; so does this table)."""
+        return self.test_repeats if self.has_test else self.val_repeats
+
+
+def _most_repeats(values: np.ndarray) -> int:
+    """Most known repeats of any row of an (N, repeats) metric array."""
+    values = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+    return int(np.isfinite(values).sum(axis=1).max(initial=0))
 
 
 def _row_mean(values: np.ndarray) -> np.ndarray:
@@ -64,7 +78,9 @@ def from_searchspace(space: dict) -> BenchmarkTable | None:
     val = _row_mean(space[f"val_acc_{epochs}"])
     if not np.isfinite(time[np.isfinite(val)]).any():
         raise InfonasError(f"search space: val_acc_{epochs} is known but train_time_{epochs} is not")
-    return BenchmarkTable(val, test, time, f"search space metrics after {epochs} epochs (mean over repeats)")
+    test_repeats = _most_repeats(space[f"test_acc_{epochs}"]) if f"test_acc_{epochs}" in space else 0
+    return BenchmarkTable(val, test, time, f"search space metrics after {epochs} epochs (mean over repeats)",
+                          val_repeats=_most_repeats(space[f"val_acc_{epochs}"]), test_repeats=test_repeats)
 
 
 def training_cost_s(record: dict) -> float:
@@ -117,10 +133,14 @@ def save_benchmark(path, table: BenchmarkTable) -> None:
     with write_h5(path) as handle:
         for key in ("val_acc", "test_acc", "train_time"):
             add_dataset(handle, key, getattr(table, key))
-        set_attrs(handle, source=table.source)
+        set_attrs(handle, source=table.source, val_repeats=table.val_repeats, test_repeats=table.test_repeats)
 
 
 def load_benchmark(path) -> BenchmarkTable:
     with read_h5(path, "benchmark table") as handle:
+        if "val_repeats" not in handle.attrs:
+            raise InfonasError(f"{path}: benchmark table from an older infonas (no repeat counts); delete it and "
+                               "run again (Snakemake then rebuilds it)")
         return BenchmarkTable(read_dataset(handle, "val_acc"), read_dataset(handle, "test_acc"),
-                              read_dataset(handle, "train_time"), str(get_attr(handle, "source")))
+                              read_dataset(handle, "train_time"), str(get_attr(handle, "source")),
+                              int(get_attr(handle, "val_repeats")), int(get_attr(handle, "test_repeats")))

@@ -33,6 +33,12 @@ class Predictor(ABC):
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Scores (N,) float64 for rows x (N, d) with the d seen in `fit`."""
 
+    def feature_problem(self, x: np.ndarray) -> str | None:
+        """Why this predictor cannot read feature rows x, or None. Every predictor reads any
+        features except the assessor on cell matrices, which needs raw cell features: the sweep
+        skips a predictor on features it cannot read, so one regressor list serves every encoder."""
+        return None
+
 
 def check_features(x, what: str, n_features: int | None = None) -> np.ndarray:
     """x as a finite float64 (N, d) array, or InfonasError naming `what`."""

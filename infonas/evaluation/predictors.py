@@ -25,7 +25,11 @@ max_features ("auto", i.e. all features) were passed explicitly, both sklearn's 
   n_restarts_optimizer 0. Exact GP: O(n_train^3) time, O(n_train^2) memory.
 - ``svr-tuned`` SVR on standardised features and standardised target. Defaults: kernel "rbf",
   C 1.0, epsilon 0.1 (in target standard deviations), gamma "scale".
-- ``assessor`` the semi-supervised GCN assessor, see `infonas.evaluation.assessor`.
+- ``assessor`` the semi-supervised GCN assessor on the given features through an MLP
+  auto-encoder, see `infonas.evaluation.assessor`.
+- ``assessor-cells`` the same assessor as its paper builds it: reads the cell's adjacency and
+  one-hot ops through a graph-convolutional auto-encoder, so it runs on raw cell features only
+  (the sweep skips it on an encoder's latent features), see `infonas.evaluation.cell_assessor`.
 
 Each entry is a factory: nothing is constructed (and torch is not imported) until
 `build_predictor` is called with that name.
@@ -138,6 +142,18 @@ def _assessor_defaults() -> dict[str, Any]:
     return asdict(AssessorConfig())
 
 
+def _cell_assessor(p: dict, seed: int) -> Predictor:
+    from infonas.evaluation.cell_assessor import CellAssessor  # lazy: the registry imports no torch
+
+    return CellAssessor(p, seed=seed)
+
+
+def _cell_assessor_defaults() -> dict[str, Any]:
+    from infonas.evaluation.cell_assessor import CellAssessorConfig  # lazy: the registry imports no torch
+
+    return asdict(CellAssessorConfig())
+
+
 @dataclass(frozen=True)
 class _Entry:
     build: Callable[[dict, int], Predictor]
@@ -161,6 +177,7 @@ REGISTRY: dict[str, _Entry] = {
     ),
     "svr-tuned": _Entry(_tuned_support_vector, lambda: dict(kernel="rbf", C=1.0, epsilon=0.1, gamma="scale")),
     "assessor": _Entry(_assessor, _assessor_defaults),
+    "assessor-cells": _Entry(_cell_assessor, _cell_assessor_defaults),
 }
 
 

@@ -6,11 +6,14 @@ Light on purpose (no torch): the workflow reads it while it builds the DAG.
 - `infonas-opemb`: the same with learned operation embeddings (operation-embeddings paper).
 - `arch2vec`: plain arch2vec trained alone on the unlabeled cells (the paper's 8-epoch baseline);
   it needs no pretrained networks.
+
+Beside them, the raw cell features (`evaluate.raw_features`) are a feature set that no model yields.
 """
 
 from __future__ import annotations
 
 from infonas.errors import InfonasError
+from infonas.searchspace.features import RAW_ENCODER, RAW_LABEL
 
 #: variant -> (trains on labeled IO data, uses learned op embeddings)
 MODEL_VARIANTS: dict[str, tuple[bool, bool]] = {
@@ -89,3 +92,18 @@ def label_feature_sets(sets) -> list[tuple[str, str, str, list]]:
         labels.add(label)
         out.append((label, f"{variant}/{model}/{epoch}", encoder, files))
     return out
+
+
+def label_raw_feature_sets(sets) -> list[tuple[str, str, str, list]]:
+    """(label, group, encoder, files) of the raw cell features, from (variant, files) per variant.
+
+    Variants that share a search space share one raw-feature result ("raw cells"); where they differ,
+    each is its own set, labelled by variant. Group and encoder are `raw`, which figures draw in one
+    colour and dash pattern of their own (`infonas.reporting.comparisons.comparison_styles`).
+    """
+    unique: dict[tuple, str] = {}
+    for variant, files in sets:
+        unique.setdefault(tuple(files), str(variant))
+    several = len(unique) > 1
+    return [(f"{variant}: {RAW_LABEL}" if several else RAW_LABEL, RAW_ENCODER, RAW_ENCODER, list(files))
+            for files, variant in unique.items()]

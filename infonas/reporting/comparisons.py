@@ -31,6 +31,7 @@ from infonas.errors import InfonasError
 from infonas.reporting import figures, tables
 from infonas.reporting.figures import draw_curve, epoch_axis, new_figure, paper_style, sample_ci, seed_curve
 from infonas.reporting.tables import model_label, model_order, split_label, with_seed
+from infonas.searchspace.features import RAW_ENCODER
 
 #: Default metric columns per thesis table group (patterns; absent columns are skipped).
 COMPARISON_COLUMNS: dict[str, list[str]] = {
@@ -66,6 +67,7 @@ VARIANT_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564
 ENCODER_STYLES = {"infonas": ("-", "o"), "infonas-opemb": ("-", "o"), "arch2vec": ("--", "s"), "random": (":", "")}
 OTHER_STYLES = (("-.", "^"), ((0, (5, 1, 1, 1, 1, 1)), "v"), ((0, (1, 1)), "D"))
 RANDOM_COLOR = "0.45"
+RAW_STYLE = {"color": "black", "linestyle": "-.", "marker": "x"}
 
 
 # ---------------------------------------------------------------- column selection
@@ -196,15 +198,19 @@ def _statistics(part: pd.DataFrame, columns: Sequence[str]) -> dict[str, float]:
 def comparison_styles(keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict]:
     """Colour per variant or group (order of first appearance), line style and marker per encoder.
 
-    keys: (variant or group, encoder) pairs. Encoder `random` is grey and dotted whatever its variant;
-    encoders other than info-NAS/arch2vec get further dash patterns in order of appearance.
+    keys: (variant or group, encoder) pairs. Encoder `random` is grey and dotted whatever its variant,
+    the raw cell features black and dash-dotted; encoders other than info-NAS/arch2vec get further dash
+    patterns in order of appearance.
     """
-    variants = list(dict.fromkeys(v for v, e in keys if e != "random"))
-    others = [e for e in dict.fromkeys(e for _, e in keys) if e not in ENCODER_STYLES]
+    variants = list(dict.fromkeys(v for v, e in keys if e not in ("random", RAW_ENCODER)))
+    others = [e for e in dict.fromkeys(e for _, e in keys) if e not in ENCODER_STYLES and e != RAW_ENCODER]
     styles = {}
     for variant, encoder in keys:
         if encoder == "random":
             styles[(variant, encoder)] = {"color": RANDOM_COLOR, "linestyle": ":", "marker": ""}
+            continue
+        if encoder == RAW_ENCODER:
+            styles[(variant, encoder)] = dict(RAW_STYLE)
             continue
         ls, marker = ENCODER_STYLES.get(encoder) or OTHER_STYLES[others.index(encoder) % len(OTHER_STYLES)]
         color = VARIANT_COLORS[variants.index(variant) % len(VARIANT_COLORS)]

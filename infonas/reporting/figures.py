@@ -30,6 +30,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from infonas.errors import InfonasError
+from infonas.evaluation.reference_curves import ReferenceCurve
 from infonas.evaluation.regret import SearchResult, ecdf, final_regret, log_time_grid, regret_curves
 from infonas.files import atomic_path
 from infonas.reporting.tables import (
@@ -59,6 +60,8 @@ PAPER_RC = {
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 LINESTYLES = ("-", "--", "-.", ":")
 PREDICTION_LABELS = {"rmse": "RMSE", "pearson_r": "Pearson's r", "kendall_tau": "Kendall's tau"}
+#: colours of arch2vec's published curves (thin, dashed), apart from the runs' own
+REFERENCE_COLORS = ("0.15", "#7f7f00", "0.55", "#a05d9c", "#4b7f7f", "#b07a3a", "#556b2f", "#8b4513")
 
 
 def paper_style(func):
@@ -310,6 +313,26 @@ def run_band(regret: np.ndarray, band: str) -> tuple[np.ndarray, np.ndarray, np.
     return mean, low, high
 
 
+def draw_references(ax, references: Mapping[str, ReferenceCurve] | None, kind: str, grid: np.ndarray) -> list:
+    """arch2vec's published mean regret (`infonas.evaluation.reference_curves`), thin and dashed, within
+    the time axis of the run's own curves; returns the drawn values (for the axis scale)."""
+    drawn = []
+    for k, ref in enumerate((references or {}).values()):
+        keep = (ref.time_s >= grid[0]) & (ref.time_s <= grid[-1])
+        if keep.any():
+            values = ref.regret(kind)[keep]
+            ax.plot(ref.time_s[keep], values, color=REFERENCE_COLORS[k % len(REFERENCE_COLORS)], linestyle="--",
+                    linewidth=0.9, label=f"arch2vec paper: {ref.label}")
+            drawn.append(values)
+    return drawn
+
+
+def search_note(note: str | None, width: int) -> str | None:
+    """The figure's sentence on the published curves (drawn, or why not), wrapped as its legend's title,
+    so the figure says it wherever it is shown."""
+    return textwrap.fill(note, width) if note else None
+
+
 def _regret_scale(ax, axis: str, values: np.ndarray) -> None:
     """Log scale as in arch2vec Fig. 6; symlog when a zero regret (best cell found) must stay visible."""
     v = np.asarray(values, dtype=np.float64)
@@ -333,6 +356,8 @@ def plot_search_regret(
     test_of: str = "incumbent",
     n_points: int = 200,
     styles: Mapping[str, Mapping[str, str]] | None = None,
+    references: Mapping[str, ReferenceCurve] | None = None,
+    note: str | None = None,
 ) -> tuple[Path, Path]:
     """Mean regret over time and the ECDF of the final regret (arch2vec Fig. 6, paper Fig. 7-8).
 
@@ -341,6 +366,8 @@ def plot_search_regret(
     ± one standard error ("sem") or the interquartile range ("iqr"); right: ECDF of the regret at
     each method's budget. `results` maps the legend name to its SearchResult; `styles` optionally
     maps a name to its `color` and `linestyle` (default: the module's cycles, in order).
+    `references`: published curves drawn thin and dashed in the regret panels (only for a run on the
+    full NB-101 space: the caller decides); `note`: the sentence that says so, as the legend's title.
     """
     check_band(band, RUN_BANDS)
     if not results:
@@ -371,6 +398,7 @@ def plot_search_regret(
             if x.size:
                 ax_e.step(np.r_[x[0], x], np.r_[0.0, p], where="post", color=color, linestyle=ls, label=name)
                 final_values.append(x)
+        drawn += draw_references(ax_t, references, kind, grid)
         ax_t.set_xscale("log")
         _regret_scale(ax_t, "y", np.concatenate(drawn))
         ax_t.set_xlabel("estimated wall-clock time [s]")
@@ -383,7 +411,7 @@ def plot_search_regret(
         ax_e.set_xlabel(f"final {kind} regret")
         ax_e.set_ylabel("fraction of runs")
         ax_e.set_title(f"ECDF of final {kind} regret")
-    figure_legend(fig)
+    figure_legend(fig, title=search_note(note, 110))
     return save_figure(fig, out)
 
 
@@ -399,10 +427,13 @@ def plot_regret_over_time(
     missing: str | None = None,
     test_of: str = "incumbent",
     n_points: int = 200,
+    references: Mapping[str, ReferenceCurve] | None = None,
+    note: str | None = None,
 ) -> tuple[Path, Path]:
     """Mean validation or test regret over time of every search on one axis (paper Figs. 7 and 8).
 
-    kind: "validation" or "test"; band, styles and test_of as in `plot_search_regret`. A test
+    kind: "validation" or "test"; band, styles, test_of, references and note as in
+    `plot_search_regret`. A test
     figure of searches without test accuracies is a panel that says so, with `missing` (the
     reason) when given: the figure exists, and tells the reader why it has no curves.
     """
@@ -431,12 +462,13 @@ def plot_regret_over_time(
                 label=f"{name}, {res.n_runs} runs")
         ax.fill_between(grid, low, high, color=color, alpha=0.15, linewidth=0)
         drawn += [mean, low, high]
+    drawn += draw_references(ax, references, kind, grid)
     ax.set_xscale("log")
     _regret_scale(ax, "y", np.concatenate(drawn))
     ax.set_xlabel("estimated wall-clock time [s]")
     ax.set_ylabel(f"{kind} regret")
     ax.set_title(f"mean {kind} regret ({'± s.e.m.' if band == 'sem' else 'interquartile band'})")
-    figure_legend(fig, right=True)
+    figure_legend(fig, right=True, title=search_note(note, 46))
     return save_figure(fig, out)
 
 
@@ -501,4 +533,53 @@ def plot_predictor_boxes(
                 ax.set_xlabel("number of training architectures")
     handles = [Patch(alpha=0.75, label=str(enc), **looks[enc]) for enc in encoders]
     figure_legend(fig, handles=handles, title=legend_title)
+    return save_figure(fig, out)
+
+
+#: the protocols a prediction scatter's panels are scored under, with the sources that used each
+SCATTER_PROTOCOLS = (("all", "assessor paper"), ("true>0.8", "thesis"), ("both>0.8", "arch2vec Fig. 2"))
+
+
+def plot_prediction_scatter(pairs: pd.DataFrame, out: str | os.PathLike, what: str = "prediction pairs") -> tuple[Path, Path]:
+    """Predicted against true accuracy (arch2vec Fig. 2), a panel per (encoder, regressor).
+
+    `pairs`: rows of `prediction_protocol.prediction_pairs` (every seed pooled) plus an `encoder`
+    column. Each panel draws every pair, the diagonal and the 0.8 lines, and prints Pearson r, RMSE
+    and the pair count under each protocol of `SCATTER_PROTOCOLS`, since the sources scored
+    different subsets (arch2vec's plot kept the pairs with both accuracies above 0.8).
+    """
+    from infonas.evaluation.prediction_protocol import pair_scores  # the scores live with the protocol
+
+    require_columns(pairs, ("encoder", "regressor", "n_train", "seed", "true", "predicted"), what)
+    if pairs.empty:  # n_train not below the rows with a known target (a tiny space): say so, draw nothing
+        fig, axes = new_figure(1, 1)
+        axes[0, 0].text(0.5, 0.5, "no pairs: the training sample size is not below\nthe rows with a known accuracy",
+                        ha="center", va="center", fontsize=7, transform=axes[0, 0].transAxes)
+        axes[0, 0].set_axis_off()
+        fig.suptitle("Predicted vs true accuracy (arch2vec Fig. 2)")
+        return save_figure(fig, out)
+    panels = list(dict.fromkeys(zip(pairs["encoder"], pairs["regressor"])))
+    fig, axes = new_figure(1, len(panels), panel=(2.6, 2.6))
+    low = float(np.nanquantile(pairs["true"], 0.005))
+    high = float(max(pairs["true"].max(), 0.96))
+    for ax, (encoder, regressor) in zip(axes[0], panels):
+        part = pairs[(pairs["encoder"] == encoder) & (pairs["regressor"] == regressor)]
+        ax.scatter(part["true"], part["predicted"].clip(low, high), s=1.5, alpha=0.15, linewidths=0,
+                   color=COLORS[0], rasterized=True)
+        ax.plot([low, high], [low, high], color="black", linewidth=0.6)
+        for line in (ax.axvline, ax.axhline):
+            line(0.8, color="grey", linewidth=0.5, linestyle=":")
+        lines = []
+        for scoring, source in SCATTER_PROTOCOLS:
+            s = pair_scores(part, scoring)
+            lines.append(f"{scoring} ({source}): r {s['pearson_r']:.2f}, RMSE {s['rmse']:.3f}, n {s['n']}")
+        ax.text(0.02, 0.98, "\n".join(lines), transform=ax.transAxes, va="top", ha="left", fontsize=5)
+        ax.set_xlim(low, high)
+        ax.set_ylim(low, high)
+        ax.set_xlabel("true accuracy")
+        ax.set_ylabel("predicted accuracy")
+        seeds = part["seed"].nunique()
+        ax.set_title(f"{encoder}: {REGRESSOR_LABELS.get(regressor, regressor)}\n"
+                     f"{int(part['n_train'].iloc[0])} labels, {seeds} seed{'s' if seeds != 1 else ''}")
+    fig.suptitle("Predicted vs true accuracy (arch2vec Fig. 2)")
     return save_figure(fig, out)

@@ -18,14 +18,19 @@ import pandas as pd
 from infonas.errors import InfonasError
 from infonas.evaluation.benchmark import load_benchmark
 from infonas.evaluation.latent_distance import distance_summary, sample_pairs
+from infonas.evaluation.reference_curves import load_reference_curves, reference_note, searches_full_space
 from infonas.evaluation.regret import concat_results, load_search
 from infonas.searchspace.distance import CellCodes
+from infonas.searchspace.features import RAW_ENCODER, RAW_LABEL
 from infonas.searchspace.store import load_searchspace
 from infonas.reporting import comparisons, figures, maps, tables
 
 
-#: display names of the searches (keys are encoder names and `random`).
-SEARCH_LABELS = {"infonas": "info-NAS", "arch2vec": "arch2vec", "random": "random search"}
+#: display names of the searches (keys are encoder names, `raw` for the raw cell features, `bo_<encoder>`,
+#: `evolution` and `random`).
+SEARCH_LABELS = {"infonas": "info-NAS", "arch2vec": "arch2vec", RAW_ENCODER: RAW_LABEL, "bo_infonas": "BO: info-NAS",
+                 "bo_arch2vec": "BO: arch2vec", f"bo_{RAW_ENCODER}": f"BO: {RAW_LABEL}",
+                 "evolution": "regularized evolution", "random": "random search"}
 
 
 def training_report(metrics_paths: Mapping[int, str], variant: str, out_dir) -> None:
@@ -57,22 +62,46 @@ def best_accuracies(benchmark) -> tuple[float, float]:
     return float(benchmark.val_acc[searchable].max()), best_test
 
 
+def published_references(benchmark) -> tuple[dict, str]:
+    """arch2vec's published curves to draw beside a run's searches (none unless the benchmark scores the
+    full NB-101 space) and the note that says which: `infonas.evaluation.reference_curves`."""
+    full = searches_full_space(benchmark.val_acc, benchmark.train_time)
+    n_searchable = int((np.isfinite(benchmark.val_acc) & np.isfinite(benchmark.train_time)).sum())
+    return (load_reference_curves() if full else {}), reference_note(full, n_searchable)
+
+
+def _search_table(results, best_val, best_test, out_prefix, note: str) -> Path:
+    return tables.write_table(tables.search_table(results, best_val, best_test), f"{out_prefix}_table",
+                              caption=f"Regret (best possible minus best found) over runs. {note}",
+                              float_format="{:.2e}")["csv"]
+
+
 def search_report(result_paths: Mapping[str, str], benchmark_path, out_prefix) -> None:
-    """Regret over time with the ECDF of final regret, and the regret table, for named searches."""
+    """Regret over time with the ECDF of final regret, and the regret table, for named searches
+    (encoders, the raw cell features, random search), beside arch2vec's published curves on the full space."""
     results = {SEARCH_LABELS.get(name, name): load_search(path) for name, path in result_paths.items()}
-    best_val, best_test = best_accuracies(load_benchmark(benchmark_path))
-    figures.plot_search_regret(results, best_val, best_test, out_prefix)
-    tables.write_table(tables.search_table(results, best_val, best_test), f"{out_prefix}_table",
-                       caption="Regret (best possible minus best found) over runs", float_format="{:.2e}")
+    benchmark = load_benchmark(benchmark_path)
+    best_val, best_test = best_accuracies(benchmark)
+    references, note = published_references(benchmark)
+    figures.plot_search_regret(results, best_val, best_test, out_prefix, references=references, note=note)
+    _search_table(results, best_val, best_test, out_prefix, note)
 
 
 def prediction_report(csv_paths, out_prefix) -> None:
-    """Box plots of RMSE and Pearson r by n_train and encoder, and the mean ± std table."""
+    """Box plots of RMSE and Pearson r by n_train and encoder (info-NAS, arch2vec, raw cells), and the
+    mean ± std table."""
     frame = pd.concat([_read_predictions(path) for path in csv_paths], ignore_index=True)
+    frame = frame.assign(encoder=frame["encoder"].map(tables.model_label))
     figures.plot_predictor_boxes(frame, out_prefix)
     table = tables.predictor_table(frame)
     tables.write_table(table, f"{out_prefix}_table", caption="Performance prediction on latent features, "
-                       "mean ± std over seeds." + tables.constant_note(table))
+                       "mean ± std over seeds." + tables.protocol_note(frame) + tables.constant_note(table))
+
+
+def prediction_scatter_report(pair_paths, out_prefix) -> None:
+    """arch2vec Fig. 2: predicted vs true accuracy per encoder and scatter regressor, every seed pooled."""
+    frame = pd.concat([_read_predictions(path) for path in pair_paths], ignore_index=True)
+    figures.plot_prediction_scatter(frame, out_prefix)
 
 
 def scaling_variants(out_prefix) -> None:
@@ -284,10 +313,12 @@ def search_comparison_report(curves: Sequence[tuple], benchmark_path, out_prefix
     with their ECDFs) and `<out_prefix>_table.csv/.md/.tex`; returns the PNG path.
     """
     results, styles = _load_curves(curves)
-    best_val, best_test = best_accuracies(load_benchmark(benchmark_path))
-    png = figures.plot_search_regret(results, best_val, best_test, out_prefix, band=band, styles=styles)[0]
-    tables.write_table(tables.search_table(results, best_val, best_test), f"{out_prefix}_table",
-                       caption="Regret (best possible minus best found) over runs", float_format="{:.2e}")
+    benchmark = load_benchmark(benchmark_path)
+    best_val, best_test = best_accuracies(benchmark)
+    references, note = published_references(benchmark)
+    png = figures.plot_search_regret(results, best_val, best_test, out_prefix, band=band, styles=styles,
+                                     references=references, note=note)[0]
+    _search_table(results, best_val, best_test, out_prefix, note)
     return png
 
 
@@ -311,12 +342,12 @@ def search_features_report(curves: Sequence[tuple], benchmark_path, out_prefix, 
     results, styles = _load_curves(curves)
     benchmark = load_benchmark(benchmark_path)
     best_val, best_test = best_accuracies(benchmark)
+    references, note = published_references(benchmark)
     written = {kind: figures.plot_regret_over_time(results, best_val, best_test, kind, f"{out_prefix}_{kind}",
-                                                   band=band, styles=styles, missing=no_test_reason(benchmark))[0]
+                                                   band=band, styles=styles, missing=no_test_reason(benchmark),
+                                                   references=references, note=note)[0]
                for kind in ("validation", "test")}
-    written["table"] = tables.write_table(
-        tables.search_table(results, best_val, best_test), f"{out_prefix}_table",
-        caption="Regret (best possible minus best found) over runs", float_format="{:.2e}")["csv"]
+    written["table"] = _search_table(results, best_val, best_test, out_prefix, note)
     return written
 
 
@@ -338,7 +369,8 @@ def _feature_predictions(entries: Sequence[tuple]) -> pd.DataFrame:
 def _prediction_table(frame: pd.DataFrame, out_prefix, caption: str) -> Path:
     """predictor_table by feature set (the labels), with the caption's note on constant predictions."""
     table = tables.predictor_table(frame.assign(encoder=frame["label"]))
-    return tables.write_table(table, f"{out_prefix}_table", caption=caption + tables.constant_note(table))["csv"]
+    caption += tables.protocol_note(frame) + tables.constant_note(table)
+    return tables.write_table(table, f"{out_prefix}_table", caption=caption)["csv"]
 
 
 def prediction_comparison_report(

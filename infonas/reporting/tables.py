@@ -35,10 +35,11 @@ from infonas.data.scaling import SCALING_VARIANTS, get_variant
 from infonas.errors import InfonasError
 from infonas.evaluation.regret import SearchResult, final_regret
 from infonas.files import atomic_path
+from infonas.searchspace.features import RAW_ENCODER, RAW_LABEL
 
 log = logging.getLogger(__name__)
 
-MODEL_LABELS = {"infonas": "info-NAS", "arch2vec": "arch2vec"}
+MODEL_LABELS = {"infonas": "info-NAS", "arch2vec": "arch2vec", RAW_ENCODER: RAW_LABEL}
 SPLIT_LABELS = {
     "train": "train",
     "valid_unseen_networks": "unseen networks",
@@ -54,6 +55,7 @@ REGRESSOR_LABELS = {
     "gp-tuned": "Gaussian process (tuned)",
     "svr-tuned": "SVR (tuned)",
     "assessor": "semi-supervised assessor",
+    "assessor-cells": "semi-supervised assessor (cell matrices)",
 }
 PREDICTION_METRICS = ("rmse", "pearson_r", "kendall_tau")
 CELL_QUANTITIES = (
@@ -280,30 +282,63 @@ def predictor_table(frame: pd.DataFrame, what: str = "predictions") -> pd.DataFr
     """Mean ± std over seeds of RMSE, Pearson's r and Kendall's tau (thesis Table 4.14).
 
     `frame`: rows of `infonas.evaluation.prediction_protocol.run_prediction` with an added
-    `encoder` column. One row per (regressor, encoder, n_train), regressors and encoders in order
-    of appearance, n_train ascending; regressors get their readable names. `n_seeds` counts the
-    runs averaged (the prediction seeds of every training seed pooled), `n_constant` counts the
-    seeds whose predictor predicted a constant (scikit-learn's default SVR does on raw accuracies):
-    their Pearson r and Kendall tau are undefined, so the correlations average the other seeds,
-    and read "constant" when every seed did ("undefined" when none is defined for another reason).
+    `encoder` column. One row per (regressor, encoder, scoring, n_train), regressors and encoders
+    in order of appearance, n_train ascending; regressors get their readable names, so another
+    encoder or regressor is simply more rows. `scoring` names the scoring protocol (files written
+    before it existed scored true>0.8), so numbers under different protocols are never pooled.
+    `n_seeds` counts the runs averaged (the prediction seeds of every training seed pooled),
+    `n_constant` counts the seeds whose predictor predicted a constant (scikit-learn's default
+    SVR does on raw accuracies): their Pearson r and Kendall tau are undefined, so the
+    correlations average the other seeds, and read "constant" when every seed did ("undefined"
+    when none is defined for another reason).
     """
     require_columns(frame, ("encoder", "regressor", "n_train", "seed", *PREDICTION_METRICS), what)
     frame = frame.reset_index(drop=True)  # pooled files may repeat index labels
+    scoring = scoring_of(frame)
     constant = constant_predictions(frame)
     rows = []
     for reg in dict.fromkeys(frame["regressor"]):
         for enc in dict.fromkeys(frame["encoder"]):
-            part = frame[(frame["regressor"] == reg) & (frame["encoder"] == enc)]
-            for n in sorted(part["n_train"].unique()):
-                cell = part[part["n_train"] == n]
-                row = {"regressor": REGRESSOR_LABELS.get(reg, reg), "encoder": enc,
-                       "n_train": int(n), "n_seeds": len(cell),
-                       "n_constant": int(constant[cell.index].sum())}
-                for metric in PREDICTION_METRICS:
-                    row[f"{metric}_mean"], row[f"{metric}_std"] = (
-                        _correlation_cells(cell, metric) if metric in CORRELATIONS else finite_mean_std(cell[metric]))
-                rows.append(row)
+            for protocol in dict.fromkeys(scoring):
+                part = frame[(frame["regressor"] == reg) & (frame["encoder"] == enc) & (scoring == protocol)]
+                for n in sorted(part["n_train"].unique()):
+                    cell = part[part["n_train"] == n]
+                    row = {"regressor": REGRESSOR_LABELS.get(reg, reg), "encoder": enc, "scoring": protocol,
+                           "n_train": int(n), "n_seeds": len(cell),
+                           "n_constant": int(constant[cell.index].sum())}
+                    for metric in PREDICTION_METRICS:
+                        row[f"{metric}_mean"], row[f"{metric}_std"] = (
+                            _correlation_cells(cell, metric) if metric in CORRELATIONS
+                            else finite_mean_std(cell[metric]))
+                    rows.append(row)
     return pd.DataFrame(rows)
+
+
+#: the scoring protocol of prediction files written before the protocol was a setting
+LEGACY_SCORING = "true>0.8"
+
+
+def scoring_of(frame: pd.DataFrame) -> pd.Series:
+    """Per prediction row, the scoring protocol's name (`LEGACY_SCORING` for older files)."""
+    if "scoring" not in frame:
+        return pd.Series(LEGACY_SCORING, index=frame.index)
+    return frame["scoring"].fillna(LEGACY_SCORING).astype(str)
+
+
+def protocol_note(frame: pd.DataFrame) -> str:
+    """The caption's sentence on what was predicted and which rows were scored, from the rows of
+    `run_prediction` (with the `target` and `target_repeats` columns the predict rule adds)."""
+    from infonas.evaluation.prediction_protocol import ScoringProtocol  # the protocol's words live there
+
+    scored = "; ".join(ScoringProtocol.parse(name).describe() for name in dict.fromkeys(scoring_of(frame)))
+    targets = []
+    if "target" in frame:
+        repeats = frame["target_repeats"] if "target_repeats" in frame else pd.Series(pd.NA, index=frame.index)
+        for name, n in dict.fromkeys(zip(frame["target"].astype(str), repeats)):
+            count = "an unrecorded number of" if pd.isna(n) else ("one" if int(n) == 1 else str(int(n)))
+            targets.append(f"{name}, the mean of {count} training repeat{'' if count == 'one' else 's'}")
+    target = f" Target: {'; '.join(targets)}." if targets else ""
+    return f" Scoring: {scored}.{target}"
 
 
 def constant_note(table: pd.DataFrame) -> str:

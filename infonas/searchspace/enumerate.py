@@ -90,11 +90,13 @@ def wl_fingerprints(adj: np.ndarray, hash_labels: np.ndarray) -> np.ndarray:
     Mirrors it step by step: vertex value from (out-degree, in-degree, label); n rounds of
     (multiset of in-neighbour values, multiset of out-neighbour values, own value); the multiset of
     final values. A multiset is the wrapping sum of its mixed members. Returns (S, L, 2) uint64.
+    Labels of shape (S, L, n) give each structure its own L labelings (labels must lie in -2..5).
     """
     n = adj.shape[1]
     out_deg = adj.sum(axis=2, dtype=np.int64)[:, None, :]
     in_deg = adj.sum(axis=1, dtype=np.int64)[:, None, :]
-    code = ((out_deg * 8 + in_deg) * 8 + (hash_labels[None] + 2)).astype(np.uint64)
+    labels = hash_labels if hash_labels.ndim == 3 else hash_labels[None]
+    code = ((out_deg * 8 + in_deg) * 8 + (labels + 2)).astype(np.uint64)
     fwd = adj.astype(np.uint64)
     bwd = fwd.transpose(0, 2, 1)
     lanes = []

@@ -1,0 +1,351 @@
+"""arch2vec's Bayesian optimisation with DNGO on a feature matrix, with all independent runs batched.
+
+How arch2vec runs it (paper section 3.3.2; what the paper leaves open was read from arch2vec's
+search_methods/dngo.py and the one-hidden-layer DNGO it imports; docs/settings.md lists where the
+prose and the code differ):
+
+- Start: `init_size` (16) architectures drawn uniformly without repetition, each evaluated and charged.
+- Iteration: fit DNGO to the pool (features -> validation accuracy): inputs normalised to zero mean
+  and unit variance over the pool; a network x -> tanh(x W1 + b1) -> linear output with `n_units`
+  (128) hidden units, PyTorch's default uniform initialisation, trained `epochs` (100) epochs of
+  Adam (lr 1e-2) on the mean squared error in shuffled minibatches of 10 (a last partial minibatch
+  is dropped, as the code's minibatch iterator does). Then Bayesian linear regression on the hidden
+  layer (no bias column): weight prior N(0, 1/alpha), noise precision beta, alpha and beta set by
+  maximising the marginal likelihood (MacKay's fixed-point updates on the eigenvalues of
+  Phi^T Phi, bounded to pybnn's range e^-10..e^10).
+- Acquisition: expected improvement of every unvisited row over an incumbent: the constant 0.95 by
+  default (`incumbent="fixed"`, as the code does), or the best validation accuracy in the pool
+  (`incumbent="best"`). Rows are ranked by log EI (exact where EI underflows to 0 far below the
+  incumbent, so those rows do not tie). The `top_k` (5) best are evaluated in the code's order
+  (ascending EI: the best last) and charged.
+- Stop: a run stops with the evaluation that brings its clock to the budget (kept, as in the code),
+  or when every row has been visited.
+
+Batched form: every run has its own CPU torch.Generator seeded `run_seeds(seed, n_runs)[r]`, which
+draws, in order: the initial permutation, then per iteration the network's initial weights and the
+minibatch orders of all epochs. All runs in an iteration have the same pool size, so their networks
+train as one batched model (batched matmuls, gradients written out, Adam elementwise per run), and
+the regression and EI are batched too. In float64 the batch reproduces the plain one-run reference
+of tests/test_dngo.py (torch.nn, autograd, torch.optim.Adam) pick for pick.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time as _time
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from infonas.errors import InfonasError
+from infonas.evaluation.regret import SearchResult, as_float64, pack_runs, run_seeds, searchable_rows
+from infonas.runtime import resolve_device
+
+logger = logging.getLogger(__name__)
+
+INCUMBENTS = ("fixed", "best")
+MINIBATCH = 10  # pybnn's DNGO default batch size, which arch2vec's script keeps
+LOG_BOUND = 10.0  # pybnn bounds log(alpha) and log(1/beta) to [-10, 10]
+MACKAY_ITERS = 100
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def dngo_settings(init_size, top_k, n_units, epochs, lr, incumbent, objective, dtype) -> dict:
+    """Validated hyperparameters, also stored with the result for provenance."""
+    if min(init_size, top_k, n_units, epochs) < 1:
+        raise InfonasError(f"bo: init_size, top_k, n_units and epochs must be >= 1, got "
+                           f"{init_size}, {top_k}, {n_units}, {epochs}")
+    if incumbent not in INCUMBENTS:
+        raise InfonasError(f"bo: incumbent must be one of {INCUMBENTS}, got '{incumbent}'")
+    if not lr > 0 or dtype not in _DTYPES:
+        raise InfonasError(f"bo: need lr > 0 and dtype in {tuple(_DTYPES)}, got {lr}, '{dtype}'")
+    return {"init_size": int(init_size), "top_k": int(top_k), "n_units": int(n_units), "epochs": int(epochs),
+            "lr": float(lr), "incumbent": incumbent, "objective": float(objective), "dtype": dtype,
+            "minibatch": MINIBATCH, "betas": [0.9, 0.999], "eps": 1e-8, "mackay_iters": MACKAY_ITERS}
+
+
+def prepare_inputs(features, val_acc, test_acc, train_time, budget_s):
+    """float64 inputs and the searchable rows (finite metrics and features)."""
+    feats = as_float64(features, "features")
+    val, test, time = (as_float64(a, n) for a, n in
+                       ((val_acc, "val_acc"), (test_acc, "test_acc"), (train_time, "train_time")))
+    rows = searchable_rows(val, test, time, feats)
+    if not budget_s > 0:
+        raise InfonasError(f"bo: budget_s must be > 0, got {budget_s}")
+    return feats, val, test, time, rows
+
+
+def init_draws(gen: torch.Generator, n_rows: int, init_size: int) -> torch.Tensor:
+    """A run's initial rows: the first `init_size` of a uniform permutation of the searchable rows."""
+    return torch.randperm(n_rows, generator=gen)[:init_size]
+
+
+def network_draws(gen: torch.Generator, dim: int, n_units: int, epochs: int, n_pool: int):
+    """One iteration's draws of a run: initial weights (PyTorch's nn.Linear bounds) and minibatch orders.
+
+    Returns w1 (dim, units), b1 (units,), w2 (units,), b2 () in float64 and (epochs, n_pool) orders.
+    """
+    u = torch.rand(dim * n_units + 2 * n_units + 1, generator=gen, dtype=torch.float64) * 2 - 1
+    b_in, b_out = 1.0 / math.sqrt(dim), 1.0 / math.sqrt(n_units)
+    w1 = u[: dim * n_units].view(dim, n_units) * b_in
+    b1 = u[dim * n_units: dim * n_units + n_units] * b_in
+    w2 = u[dim * n_units + n_units: -1] * b_out
+    b2 = u[-1] * b_out
+    order = torch.rand((epochs, n_pool), generator=gen, dtype=torch.float64).argsort(dim=1)
+    return (w1, b1, w2, b2), order
+
+
+def normalise(pool_x: torch.Tensor):
+    """Zero mean, unit variance per feature over the pool (population std; a constant feature keeps std 1)."""
+    mean = pool_x.mean(dim=-2, keepdim=True)
+    std = pool_x.std(dim=-2, unbiased=False, keepdim=True)
+    return mean, torch.where(std > 0, std, torch.ones_like(std))
+
+
+def mackay_evidence(lam: torch.Tensor, q: torch.Tensor, yy: torch.Tensor, n: int, iters: int = MACKAY_ITERS):
+    """alpha, beta maximising the BLR marginal likelihood, batched over the leading dimension.
+
+    lam: (..., H) eigenvalues of Phi^T Phi; q: (..., H) V^T Phi^T y; yy: (...) |y|^2. MacKay's
+    fixed-point updates (Bishop, PRML 3.5.2) from pybnn's defaults alpha=1, beta=1000, each clamped
+    to [e^-10, e^10] like pybnn's search range.
+    """
+    lam = lam.clamp_min(0)
+    alpha = torch.ones_like(yy)
+    beta = torch.full_like(yy, 1000.0)
+    lo, hi = math.exp(-LOG_BOUND), math.exp(LOG_BOUND)
+    for _ in range(iters):
+        denom = beta[..., None] * lam + alpha[..., None]
+        m_coef = beta[..., None] * q / denom  # weights in the eigenbasis
+        gamma = (beta[..., None] * lam / denom).sum(-1)
+        mm = (m_coef ** 2).sum(-1)
+        resid = (yy - 2 * (m_coef * q).sum(-1) + (m_coef ** 2 * lam).sum(-1)).clamp_min(1e-300)
+        alpha = (gamma / mm.clamp_min(1e-300)).clamp(lo, hi)
+        beta = ((n - gamma) / resid).clamp(lo, hi)
+    return alpha, beta
+
+
+def log_expected_improvement(mean: torch.Tensor, std: torch.Tensor, incumbent) -> torch.Tensor:
+    """log EI for maximisation: log(std) + log(phi(u) + u Phi(u)), u = (mean - incumbent) / std.
+
+    Written as phi(u) * (1 + u * Phi(u)/phi(u)) with the Mills ratio from erfcx, so it stays finite
+    far below the incumbent, where EI itself underflows to 0 and all such rows would tie.
+    """
+    u = (mean - incumbent) / std
+    ratio = math.sqrt(math.pi / 2) * torch.special.erfcx(-u / math.sqrt(2))  # Phi(u) / phi(u)
+    inner = (1 + u * ratio).clamp_min(torch.finfo(mean.dtype).tiny)
+    return torch.log(std) - 0.5 * u * u - 0.5 * math.log(2 * math.pi) + torch.log(inner)
+
+
+def dngo_search(
+    features,
+    val_acc,
+    test_acc,
+    train_time,
+    n_runs: int,
+    budget_s: float,
+    seed: int,
+    device: str = "auto",
+    *,
+    init_size: int = 16,
+    top_k: int = 5,
+    n_units: int = 128,
+    epochs: int = 100,
+    lr: float = 1e-2,
+    incumbent: str = "fixed",
+    objective: float = 0.95,
+    dtype: str = "float32",
+    max_chunk_elems: int | None = None,
+    progress: bool = True,
+) -> SearchResult:
+    """n_runs independent arch2vec DNGO searches on `features`, fitted and scored as one batch.
+
+    features: (N, dim) per architecture; val_acc, test_acc, train_time: (N,) NB-101 metrics. Rows
+    with any NaN are never visited. `objective` is the fixed incumbent of EI (`incumbent="fixed"`).
+    `dtype` is the precision of network training and scoring (the regression runs in float64):
+    float32 (default) is about twice as fast; float64 reproduces the reference pick for pick.
+    `max_chunk_elems` bounds the (runs x rows x units) block of the scoring pass (CPU default: 2**18,
+    which keeps a block in cache; scoring is then compute-bound, a 128 x 128 quadratic form per row).
+    Run r equals the one-run reference (tests/test_dngo.py) seeded `run_seeds(seed, n_runs)[r]`.
+    """
+    if n_runs < 1:
+        raise InfonasError(f"bo: n_runs must be >= 1, got {n_runs}")
+    settings = dngo_settings(init_size, top_k, n_units, epochs, lr, incumbent, objective, dtype)
+    feats_all, val, test, time, rows = prepare_inputs(features, val_acc, test_acc, train_time, budget_s)
+    dev = torch.device(resolve_device(device))
+    space = _Space(feats_all[rows], val[rows], time[rows], budget_s, dev, _DTYPES[dtype])
+    if max_chunk_elems is None:
+        max_chunk_elems = 2**18 if dev.type == "cpu" else 2**27
+    started = _time.perf_counter()
+    gens = [torch.Generator().manual_seed(s) for s in run_seeds(seed, n_runs)]
+    runs = _initial_runs(space, gens, min(settings["init_size"], space.n_rows))
+    with tqdm(total=n_runs, desc="bo runs done", disable=not progress) as bar:
+        active = [r for r in runs if not r.done]
+        bar.update(n_runs - len(active))
+        while active:
+            _iteration(space, active, settings, max_chunk_elems)
+            still = [r for r in active if not r.done]
+            bar.update(len(active) - len(still))
+            active = still
+    logger.info("bo: %d runs on %d rows, %.1f s on %s", n_runs, space.n_rows, _time.perf_counter() - started, dev)
+    settings["n_searchable_rows"] = int(space.n_rows)
+    return pack_runs("bo", [rows[np.asarray(r.sequence, dtype=np.int64)] for r in runs],
+                     val, test, time, budget_s, seed, settings=settings)
+
+
+class _Space:
+    """The searchable rows on the device: features (float64 and working dtype), metrics, budget."""
+
+    def __init__(self, feats, val, time, budget_s, dev, dtype):
+        self.feats64 = torch.as_tensor(feats, device=dev)
+        self.feats = self.feats64.to(dtype)
+        self.val = torch.as_tensor(val, device=dev)
+        self.time = time  # numpy float64: the clock adds in the same order as pack_runs
+        self.budget_s = float(budget_s)
+        self.n_rows, self.dim = self.feats.shape
+        self.dtype = dtype
+
+
+class _Run:
+    """One run's generator, visited rows in order, clock and visited mask."""
+
+    def __init__(self, gen, n_rows, dev):
+        self.gen = gen
+        self.sequence: list[int] = []
+        self.clock = 0.0
+        self.done = False
+        self.visited = torch.zeros(n_rows, dtype=torch.bool, device=dev)
+
+    def evaluate(self, picks, space: _Space) -> None:
+        """Charge picks in order; stop at the one that brings the clock to the budget."""
+        for row in picks:
+            self.sequence.append(int(row))
+            self.visited[int(row)] = True
+            self.clock += float(space.time[int(row)])
+            if self.clock >= space.budget_s:
+                self.done = True
+                return
+        if len(self.sequence) >= space.n_rows:
+            self.done = True
+
+
+def _initial_runs(space: _Space, gens, init_size: int) -> list[_Run]:
+    runs = []
+    for gen in gens:
+        run = _Run(gen, space.n_rows, space.feats.device)
+        run.evaluate(init_draws(gen, space.n_rows, init_size).tolist(), space)
+        runs.append(run)
+    return runs
+
+
+def _iteration(space: _Space, runs: list[_Run], settings: dict, max_chunk_elems: int) -> None:
+    """Fit every run's DNGO on its pool, score the unvisited rows by EI and evaluate the top k."""
+    dev, dt = space.feats.device, space.dtype
+    pool = torch.tensor([r.sequence for r in runs], device=dev)  # (R, n): equal pool sizes
+    n = pool.shape[1]
+    draws = [network_draws(r.gen, space.dim, settings["n_units"], settings["epochs"], n) for r in runs]
+    params = [torch.stack([d[0][i] for d in draws]).to(dev, dt) for i in range(4)]
+    orders = torch.stack([d[1] for d in draws]).to(dev)
+    x = space.feats[pool]
+    mean, std = normalise(x)
+    xn = (x - mean) / std
+    y = space.val[pool].to(dt)
+    w1, b1, w2, b2 = train_batched(xn, y, params, orders, settings)
+    # fold the normalisation into the first layer: ((x - mean) / std) W1 + b1 = x W1' + b1'
+    w1s = w1 / std.transpose(1, 2)
+    b1s = b1 - (mean @ w1s).squeeze(1)
+    phi = torch.tanh(torch.baddbmm(b1s.unsqueeze(1), x, w1s)).double()
+    weights, cov = bayesian_linear_regression(phi, space.val[pool])
+    inc = torch.full((len(runs),), settings["objective"], dtype=torch.float64, device=dev)
+    if settings["incumbent"] == "best":
+        inc = space.val[pool].max(dim=1).values
+    visited = torch.stack([r.visited for r in runs])
+    k = min(settings["top_k"], space.n_rows - n)
+    picks = top_ei(space.feats, w1s, b1s, weights.to(dt), cov, inc.to(dt), visited, k, max_chunk_elems)
+    for run, row_picks in zip(runs, picks.flip(1).tolist()):  # ascending EI, as the code appends them
+        run.evaluate(row_picks, space)
+
+
+def train_batched(xn, y, params, orders, settings):
+    """`epochs` of minibatch Adam on the MSE of each run's network, all runs at once.
+
+    xn: (R, n, dim) normalised pool inputs; y: (R, n); params w1 (R, dim, H), b1 (R, H), w2 (R, H),
+    b2 (R,); orders: (R, epochs, n) row orders. Gradients are written out (two layers); Adam is
+    elementwise, so one torch.optim.Adam over the stacked (R, ...) tensors updates every run on its
+    own (fused into one kernel per step where PyTorch offers it for the device).
+    """
+    w1, b1, w2, b2 = (p.detach().clone().requires_grad_() for p in params)
+    lr, betas, eps = settings["lr"], tuple(settings["betas"]), settings["eps"]
+    optimizer = torch.optim.Adam([w1, b1, w2, b2], lr=lr, betas=betas, eps=eps, fused=True)
+    n = xn.shape[1]
+    bs = n if n <= MINIBATCH else MINIBATCH
+    lanes = torch.arange(xn.shape[0], device=xn.device)[:, None]
+    with torch.no_grad():
+        for epoch in range(orders.shape[1]):
+            for start in range(0, n - bs + 1, bs):
+                idx = orders[:, epoch, start:start + bs]
+                xb, yb = xn[lanes, idx], y[lanes, idx]
+                h = torch.tanh(torch.baddbmm(b1.unsqueeze(1), xb, w1))  # (R, B, H)
+                out = torch.baddbmm(b2[:, None, None], h, w2.unsqueeze(2)).squeeze(2)
+                d_out = (out - yb).mul_(2.0 / bs)  # d mean((out - y)^2) / d out
+                d_z = (d_out.unsqueeze(2) * w2.unsqueeze(1)).mul_(1 - h * h)
+                w1.grad = torch.bmm(xb.transpose(1, 2), d_z)
+                b1.grad = d_z.sum(1)
+                w2.grad = torch.bmm(d_out.unsqueeze(1), h).squeeze(1)
+                b2.grad = d_out.sum(1)
+                optimizer.step()
+    return w1.detach(), b1.detach(), w2.detach(), b2.detach()
+
+
+def bayesian_linear_regression(phi: torch.Tensor, y: torch.Tensor):
+    """BLR on basis phi (R, n, H) and targets y (R, n), float64: posterior mean weights (R, H) and
+    (posterior weight covariance (R, H, H), noise variance 1/beta (R,)), alpha and beta by evidence.
+
+    The predictive variance of a row with basis h is h^T cov h + 1/beta (pybnn's BLR prediction).
+    """
+    gram = phi.transpose(1, 2) @ phi
+    lam, vecs = torch.linalg.eigh(gram)
+    q = (vecs.transpose(1, 2) @ (phi.transpose(1, 2) @ y.unsqueeze(2))).squeeze(2)
+    alpha, beta = mackay_evidence(lam, q, (y * y).sum(1), phi.shape[1])
+    inv = 1.0 / (beta[:, None] * lam.clamp_min(0) + alpha[:, None])
+    weights = (vecs @ (beta[:, None] * q * inv).unsqueeze(2)).squeeze(2)
+    cov = (vecs * inv.unsqueeze(1)) @ vecs.transpose(1, 2)
+    return weights, (cov, 1.0 / beta)
+
+
+@torch.no_grad()
+def top_ei(feats, w1, b1, weights, cov_noise, incumbent, visited, k: int, max_chunk_elems: int):
+    """The k unvisited rows of highest EI for each run, best first: (R, k) row numbers.
+
+    Scans blocks of (runs, rows, units) of at most `max_chunk_elems` (a few runs by up to 4096 rows,
+    so each matmul is large and its block stays in cache); visited rows score -inf.
+    """
+    cov, noise = (t.to(feats.dtype) for t in cov_noise)
+    n_runs, n_units = w1.shape[0], w1.shape[2]
+    rows_per = max(1, min(feats.shape[0], 4096, max_chunk_elems // n_units))
+    runs_per = max(1, max_chunk_elems // (n_units * rows_per))
+    picks = []
+    for g in range(0, n_runs, runs_per):
+        sl = slice(g, g + runs_per)
+        picks.append(_top_ei_group(feats, w1[sl], b1[sl], weights[sl], cov[sl], noise[sl], incumbent[sl],
+                                   visited[sl], k, rows_per))
+    return torch.cat(picks).cpu()
+
+
+def _top_ei_group(feats, w1, b1, weights, cov, noise, incumbent, visited, k, rows_per):
+    n_runs = w1.shape[0]
+    best_v = torch.full((n_runs, k), -math.inf, dtype=feats.dtype, device=feats.device)
+    best_i = torch.zeros((n_runs, k), dtype=torch.long, device=feats.device)
+    for s in range(0, feats.shape[0], rows_per):
+        block = feats[s:s + rows_per]
+        h = torch.tanh(torch.matmul(block, w1).add_(b1.unsqueeze(1)))  # (G, C, H)
+        mean = (h @ weights.unsqueeze(2)).squeeze(2)
+        var = (h @ cov).mul_(h).sum(2).add_(noise[:, None])
+        score = log_expected_improvement(mean, var.sqrt_(), incumbent[:, None])
+        score.masked_fill_(visited[:, s:s + rows_per], -math.inf)
+        vals = torch.cat([best_v, score], dim=1)
+        idx = torch.cat([best_i, torch.arange(s, s + block.shape[0], device=feats.device).expand(n_runs, -1)], dim=1)
+        best_v, pos = vals.topk(k, dim=1)
+        best_i = idx.gather(1, pos)
+    return best_i
