@@ -261,6 +261,7 @@ def changed_value(key: str, value, node: dict, tmp: Path):
         "evaluate.embed_epochs": [3, 6], "evaluate.predict.regressors": ["rf"], "evaluate.predict.scoring": "all",
         "evaluate.predict.n_train": [50, 100], "evaluate.predict.n_unlabeled": 100,
         "evaluate.predict.remove_labeled": ["train", "valid"], "report.projections": ["pca"],
+        "evaluate.predict.scatter.regressors": ["gp"],
     }
     if key in special:
         return special[key]
