@@ -93,6 +93,8 @@ rule variant_search:
         test=report_item("search_test.png", "search_test", "Search", "test regret, all features", labels=()),
         table=report_item("search_table.csv", "search_features_table", "Search", "regret table, all features",
                           labels=()),
+        queries=report_item("search_queries.csv", "search_queries", "Search", "accuracy after queries, all features",
+                            labels=()),
     params:
         curves=lambda w: search_curves([w.variant], every_epoch=True),
         cfg=variant_cfg,

@@ -79,8 +79,8 @@ VARIANT_FIGURES = [
     "search/<model>_seed<seed>_epoch<epoch>.<figure>", "search/<model>_seed<seed>_epoch<epoch>_table.<table>",
     "predict/<model>_epoch<epoch>.<figure>", "predict/<model>_epoch<epoch>_table.<table>",
     "predict/<model>_epoch<epoch>_scatter.<figure>",
-    "search_validation.<figure>", "search_test.<figure>", "search_table.<table>", "prediction_rmse.<figure>",
-    "prediction_pearson_r.<figure>", "prediction_table.<table>",
+    "search_validation.<figure>", "search_test.<figure>", "search_table.<table>", "search_queries.<table>",
+    "prediction_rmse.<figure>", "prediction_pearson_r.<figure>", "prediction_table.<table>",
 ]
 #: Files of a comparison's folder `results/<run>/compare/<comparison>/`.
 COMPARISON_FILES = [

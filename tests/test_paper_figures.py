@@ -88,7 +88,8 @@ def save_world(tmp_path, nan_test=False):
 
 def test_validation_and_test_regret_draw_epoch_10_and_30_on_one_axis(tmp_path, drawn):
     written = stages.search_features_report(save_world(tmp_path), tmp_path / "bench.h5", tmp_path / "search")
-    assert [p.name for p in written.values()] == ["search_validation.png", "search_test.png", "search_table.csv"]
+    assert [p.name for p in written.values()] == ["search_validation.png", "search_test.png", "search_table.csv",
+                                                  "search_queries.csv"]
     for kind in ("validation", "test"):
         fig = drawn[f"search_{kind}"]
         assert len(fig.axes) == 1 and fig.axes[0].get_ylabel() == f"{kind} regret"
@@ -100,6 +101,8 @@ def test_validation_and_test_regret_draw_epoch_10_and_30_on_one_axis(tmp_path, d
         assert lines[0].get_linestyle() == "-" and lines[1].get_linestyle() == "--"
     table = pd.read_csv(tmp_path / "search_table.csv")
     assert table["test_regret_mean"].notna().all() and table["method"].nunique() == 6
+    queries = pd.read_csv(tmp_path / "search_queries.csv")
+    assert queries["queries"].unique().tolist() == [50, 100, 150, 400] and queries["method"].nunique() == 6
 
 
 def test_without_test_accuracies_the_test_figure_says_why(tmp_path, drawn):

@@ -232,6 +232,26 @@ def test_search_table_known_regrets():
     default = tables.search_table({"toy": res}, 0.9, 0.88)
     assert default["time_s"].tolist() == [0.3, 3.0, 30.0]
     assert default.iloc[0]["n_runs"] == 0 and np.isnan(default.iloc[0]["val_regret_mean"])
+    assert at30["val_regret_sem"] == pytest.approx(at30["val_regret_std"] / np.sqrt(2))
+
+
+def test_queries_table_reports_the_incumbent_after_each_query_count():
+    """arch2vec Table 2's format: the incumbent's accuracies after q queries, over the runs that made q."""
+    val = np.array([0.5, 0.7, 0.9, 0.8, 0.9])
+    test = np.array([0.55, 0.6, 0.85, 0.88, 0.80])
+    time = np.full(5, 10.0)
+    runs = [np.array([0, 1, 2, 4]), np.array([3, 0]), np.array([1, 4, 2])]
+    res = pack_runs("toy", runs, val, test, time, budget_s=100.0, seed=0)
+    table = tables.queries_table({"toy": res}, queries=[1, 3, 5])
+    one, three, five = (table.iloc[k] for k in range(3))
+    assert one["n_runs"] == 3 and one["test_acc_mean"] == pytest.approx((0.55 + 0.88 + 0.6) / 3)
+    # after 3 queries: run 0 found row 2 first (0.9, test 0.85); run 2 found row 4 (0.9, test 0.80) before row 2
+    assert three["n_runs"] == 2 and three["test_acc_mean"] == pytest.approx((0.85 + 0.80) / 2)
+    assert three["test_acc_sem"] == pytest.approx(np.std([0.85, 0.80], ddof=1) / np.sqrt(2))
+    assert three["val_acc_median"] == pytest.approx(0.9)
+    assert five["n_runs"] == 0 and np.isnan(five["test_acc_mean"])
+    with pytest.raises(InfonasError, match="positive integers"):
+        tables.queries_table({"toy": res}, queries=[0])
 
 
 def test_thesis_and_tuned_regressors_get_distinct_readable_names():

@@ -244,11 +244,52 @@ def search_table(
             val, test = final_regret(res, best_val, best_test, at_time=t, test_of=test_of)
             row = {"method": name, "time_s": float(t), "n_runs": int(np.isfinite(val).sum())}
             for kind, reg in (("val", val), ("test", test)):
-                finite = reg[np.isfinite(reg)]
-                mean, std = finite_mean_std(finite)
-                row.update({f"{kind}_regret_mean": mean, f"{kind}_regret_std": std,
-                            f"{kind}_regret_median": float(np.median(finite)) if finite.size else math.nan})
+                row.update(_spread(reg, f"{kind}_regret", with_std=True))
             rows.append(row)
+    return pd.DataFrame(rows)
+
+
+#: query counts of the table in arch2vec's Table 2 format (it printed 400 queries for arch2vec)
+QUERIES = (50, 100, 150, 400)
+
+
+def _spread(values: np.ndarray, name: str, with_std: bool = False) -> dict[str, float]:
+    """Mean, standard error of the mean (and std), median of the finite values, keyed `<name>_<stat>`."""
+    finite = values[np.isfinite(values)]
+    mean, std = finite_mean_std(finite)
+    out = {f"{name}_mean": mean, f"{name}_sem": std / math.sqrt(finite.size) if finite.size > 1 else math.nan}
+    if with_std:
+        out[f"{name}_std"] = std
+    out[f"{name}_median"] = float(np.median(finite)) if finite.size else math.nan
+    return out
+
+
+def incumbent_after(result: SearchResult, queries: int) -> tuple[np.ndarray, np.ndarray]:
+    """(R,) validation and test accuracy of each run's incumbent (best validation accuracy, first on
+    ties) after its first `queries` evaluations; NaN for runs that stopped before that many."""
+    val, test = np.full(result.n_runs, np.nan), np.full(result.n_runs, np.nan)
+    for r in np.flatnonzero(result.lengths >= queries):
+        best = int(np.argmax(result.val_acc[r, :queries]))
+        val[r], test[r] = result.val_acc[r, best], result.test_acc[r, best]
+    return val, test
+
+
+def queries_table(results: Mapping[str, SearchResult], queries: Sequence[int] = QUERIES) -> pd.DataFrame:
+    """Accuracy reached after a number of queries (arch2vec Table 2's format: the test accuracy of the
+    incumbent, mean over runs), with the validation accuracy, s.e.m. and median beside it.
+
+    One row per (method, queries); `n_runs` counts the runs that made that many evaluations within
+    their time budget (the others are left out, so a count below the runs says the budget ran out).
+    A query is one evaluated architecture of the search record.
+    """
+    if not queries or any(int(q) != q or q < 1 for q in queries):
+        raise InfonasError(f"queries_table: query counts must be positive integers, got {list(queries)}")
+    rows = []
+    for name, res in results.items():
+        for q in queries:
+            val, test = incumbent_after(res, int(q))
+            rows.append({"method": name, "queries": int(q), "n_runs": int(np.isfinite(val).sum()),
+                         **_spread(test, "test_acc"), **_spread(val, "val_acc")})
     return pd.DataFrame(rows)
 
 
