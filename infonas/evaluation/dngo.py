@@ -283,13 +283,14 @@ def train_batched(xn, y, params, orders, settings):
     lanes = torch.arange(xn.shape[0], device=xn.device)[:, None]
     with torch.no_grad():
         for epoch in range(orders.shape[1]):
+            # one gather per epoch; each minibatch is then a view of the shuffled pool
+            x_epoch, y_epoch = xn[lanes, orders[:, epoch]], y[lanes, orders[:, epoch]]
             for start in range(0, n - bs + 1, bs):
-                idx = orders[:, epoch, start:start + bs]
-                xb, yb = xn[lanes, idx], y[lanes, idx]
+                xb, yb = x_epoch[:, start:start + bs], y_epoch[:, start:start + bs]
                 h = torch.tanh(torch.baddbmm(b1.unsqueeze(1), xb, w1))  # (R, B, H)
                 out = torch.baddbmm(b2[:, None, None], h, w2.unsqueeze(2)).squeeze(2)
                 d_out = (out - yb).mul_(2.0 / bs)  # d mean((out - y)^2) / d out
-                d_z = (d_out.unsqueeze(2) * w2.unsqueeze(1)).mul_(1 - h * h)
+                d_z = torch.mul(h, h).neg_().add_(1).mul_(d_out.unsqueeze(2)).mul_(w2.unsqueeze(1))
                 w1.grad = torch.bmm(xb.transpose(1, 2), d_z)
                 b1.grad = d_z.sum(1)
                 w2.grad = torch.bmm(d_out.unsqueeze(1), h).squeeze(1)
