@@ -184,6 +184,8 @@ def dngo_search(
         active = [r for r in runs if not r.done]
         bar.update(n_runs - len(active))
         while active:
+            # runs end together near the budget: the postfix shows progress before any run is done
+            bar.set_postfix(evaluated=len(active[0].sequence), clock_s=f"{min(r.clock for r in active):.3g}")
             _iteration(space, active, settings, max_chunk_elems)
             still = [r for r in active if not r.done]
             bar.update(len(active) - len(still))
