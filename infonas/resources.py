@@ -89,6 +89,9 @@ RATES = {
 }
 #: seconds of a GP fit on 10,000 points (cubic in n), the dominant predictor at the paper's sizes
 GP_10K_S = 600.0
+#: seconds of one assessor-cells step (a 1,024-cell graph batch), measured on one CPU core: ~100 s per fit of
+#: 210 epochs x 20 steps on the 20k subset (benchmarks/cell_assessor.py); a GPU is faster, this bounds it
+CELL_ASSESSOR_STEP_S = 0.025
 #: GPU share (percent of one GPU) a job declares for profiles/local, where the config has no key for it
 GPU_SHARE = {"embed": 25, "reinforce": 50, "bo": 50, "predict": 25, "output_heatmaps": 25}
 
@@ -266,10 +269,23 @@ def _predict(config: Mapping, model: str | None) -> Need:
     largest = max(p["n_train"])
     unlabeled = p["n_unlabeled"] if p["n_unlabeled"] is not None else search_rows(config)
     kernels = 3 * 8 * largest**2 if "gp" in p["regressors"] else 0
-    graph = 2 * FLOAT * (largest + unlabeled) ** 2 if {"assessor", "assessor-cells"} & set(p["regressors"]) else 0
+    # the assessors build their relation graph per mini-batch of 1,024 nodes: a few batch x batch matrices
+    graph = 16 * FLOAT * 1024**2 + unlabeled * 128 if {"assessor", "assessor-cells"} & set(p["regressors"]) else 0
     gp_s = p["seeds"] * sum(GP_10K_S * (n / 10_000) ** 3 for n in p["n_train"]) if "gp" in p["regressors"] else 0
     fits = p["seeds"] * len(p["regressors"]) * sum(p["n_train"])
-    return Need(search_rows(config) * 128 + max(kernels, graph), fits, "predict", extra_s=gp_s)
+    return Need(search_rows(config) * 128 + max(kernels, graph), fits, "predict",
+                extra_s=gp_s + _cell_assessor_s(p, unlabeled, model))
+
+
+def _cell_assessor_s(p: Mapping, unlabeled: int, model: str | None) -> float:
+    """assessor-cells' epochs over the N_l + N_u cells per fit; it runs on the raw cells only (model None)."""
+    if model is not None or "assessor-cells" not in p["regressors"]:
+        return 0.0
+    from infonas.evaluation.predictors import default_params  # lazy: imports torch, only for this regressor
+
+    c = {**default_params("assessor-cells"), **(p.get("params") or {}).get("assessor-cells", {})}
+    steps = sum(math.ceil((n + unlabeled) / c["batch_size"]) for n in p["n_train"])
+    return p["seeds"] * (c["epochs"] + c["pretrain_epochs"]) * steps * CELL_ASSESSOR_STEP_S
 
 
 def _output_heatmaps(config: Mapping, model: str | None) -> Need:

@@ -121,3 +121,13 @@ def test_each_job_is_sized_by_a_variant_that_runs_it(repo):
         "pretrain", plan.config_of("pretrain", plan.digest("epochs=3", "pretrain"))).runtime
     with pytest.raises(InfonasError, match="no pretrain stage with digest 0000000000"):
         plan.config_of("pretrain", "0000000000")
+
+
+def test_predict_on_raw_cells_counts_the_cell_assessor_epochs():
+    """assessor-cells trains 210 epochs over every cell per fit: the raw-cell predict job asks for that time."""
+    config = validate_config({"evaluate": {"predict": {"regressors": ["rf", "assessor-cells"], "n_train": [1000],
+                                                       "seeds": 3, "n_unlabeled": None}}})
+    without = validate_config({"evaluate": {"predict": {"regressors": ["rf"], "n_train": [1000], "seeds": 3,
+                                                        "n_unlabeled": None}}})
+    raw, encoder = request("predict", config, None), request("predict", config, "arch2vec")
+    assert raw.runtime > encoder.runtime == request("predict", without, "arch2vec").runtime
