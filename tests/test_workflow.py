@@ -211,6 +211,9 @@ def test_tiny_default_sweep_runs_end_to_end(finished):
     for table in (compare / "prediction_table.csv", figures / "prediction_table.csv", figures / "predict/infonas_epoch6_table.csv"):
         assert "raw cells" in set(pd.read_csv(table)["encoder"]), table
     assert "not comparable" in (compare / "search_table.md").read_text()  # a 5,000-cell subset: no published curves
+    queries = pd.read_csv(figures / "search_queries.csv")  # arch2vec Table 2: every method after 50-400 queries
+    assert {"random search", "regularized evolution", "raw cells"} <= set(queries["method"])
+    assert (queries.loc[queries["queries"] == 50, "n_runs"] > 0).all()
     assert finished.dry() == {}, "a second run has nothing to do"
     report = snakemake("--configfile", "config.yaml", *finished.args, "--report", str(out / "report.html"))
     assert report.returncode == 0, report.stderr[-2000:]
