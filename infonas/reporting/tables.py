@@ -244,7 +244,7 @@ def search_table(
             val, test = final_regret(res, best_val, best_test, at_time=t, test_of=test_of)
             row = {"method": name, "time_s": float(t), "n_runs": int(np.isfinite(val).sum())}
             for kind, reg in (("val", val), ("test", test)):
-                row.update(_spread(reg, f"{kind}_regret", with_std=True))
+                row.update(_spread(reg, f"{kind}_regret"))
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -253,15 +253,13 @@ def search_table(
 QUERIES = (50, 100, 150, 400)
 
 
-def _spread(values: np.ndarray, name: str, with_std: bool = False) -> dict[str, float]:
-    """Mean, standard error of the mean (and std), median of the finite values, keyed `<name>_<stat>`."""
+def _spread(values: np.ndarray, name: str) -> dict[str, float]:
+    """Mean, std, standard error of the mean and median of the finite values, keyed `<name>_<stat>`."""
     finite = values[np.isfinite(values)]
     mean, std = finite_mean_std(finite)
-    out = {f"{name}_mean": mean, f"{name}_sem": std / math.sqrt(finite.size) if finite.size > 1 else math.nan}
-    if with_std:
-        out[f"{name}_std"] = std
-    out[f"{name}_median"] = float(np.median(finite)) if finite.size else math.nan
-    return out
+    return {f"{name}_mean": mean, f"{name}_std": std,
+            f"{name}_sem": std / math.sqrt(finite.size) if finite.size > 1 else math.nan,
+            f"{name}_median": float(np.median(finite)) if finite.size else math.nan}
 
 
 def incumbent_after(result: SearchResult, queries: int) -> tuple[np.ndarray, np.ndarray]:
@@ -276,7 +274,7 @@ def incumbent_after(result: SearchResult, queries: int) -> tuple[np.ndarray, np.
 
 def queries_table(results: Mapping[str, SearchResult], queries: Sequence[int] = QUERIES) -> pd.DataFrame:
     """Accuracy reached after a number of queries (arch2vec Table 2's format: the test accuracy of the
-    incumbent, mean over runs), with the validation accuracy, s.e.m. and median beside it.
+    incumbent, mean over runs), with the validation accuracy, std, s.e.m. and median beside it.
 
     One row per (method, queries); `n_runs` counts the runs that made that many evaluations within
     their time budget (the others are left out, so a count below the runs says the budget ran out).
