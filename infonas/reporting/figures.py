@@ -559,7 +559,7 @@ def plot_prediction_scatter(pairs: pd.DataFrame, out: str | os.PathLike, what: s
         fig.suptitle("Predicted vs true accuracy (arch2vec Fig. 2)")
         return save_figure(fig, out)
     panels = list(dict.fromkeys(zip(pairs["encoder"], pairs["regressor"])))
-    fig, axes = new_figure(1, len(panels), panel=(2.6, 2.6))
+    fig, axes = new_figure(1, len(panels), panel=(3.2, 3.2))
     low = float(np.nanquantile(pairs["true"], 0.005))
     high = float(max(pairs["true"].max(), 0.96))
     for ax, (encoder, regressor) in zip(axes[0], panels):
@@ -573,13 +573,13 @@ def plot_prediction_scatter(pairs: pd.DataFrame, out: str | os.PathLike, what: s
         for scoring, source in SCATTER_PROTOCOLS:
             s = pair_scores(part, scoring)
             lines.append(f"{scoring} ({source}): r {s['pearson_r']:.2f}, RMSE {s['rmse']:.3f}, n {s['n']}")
-        ax.text(0.02, 0.98, "\n".join(lines), transform=ax.transAxes, va="top", ha="left", fontsize=5)
         ax.set_xlim(low, high)
         ax.set_ylim(low, high)
-        ax.set_xlabel("true accuracy")
+        # the scores go under the axis label, where the layout makes room for them (never over the points)
+        ax.set_xlabel("true accuracy\n\n" + "\n".join(lines), fontsize=6)
         ax.set_ylabel("predicted accuracy")
         seeds = part["seed"].nunique()
-        ax.set_title(f"{encoder}: {REGRESSOR_LABELS.get(regressor, regressor)}\n"
-                     f"{int(part['n_train'].iloc[0])} labels, {seeds} seed{'s' if seeds != 1 else ''}")
+        ax.set_title(f"{encoder}\n{REGRESSOR_LABELS.get(regressor, regressor)}, "
+                     f"{int(part['n_train'].iloc[0])} labels, {seeds} seed{'s' if seeds != 1 else ''}", fontsize=8)
     fig.suptitle("Predicted vs true accuracy (arch2vec Fig. 2)")
     return save_figure(fig, out)
