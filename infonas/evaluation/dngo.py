@@ -34,7 +34,6 @@ from __future__ import annotations
 import logging
 import math
 import time as _time
-from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -50,10 +49,6 @@ INCUMBENTS = ("fixed", "best")
 MINIBATCH = 10  # pybnn's DNGO default batch size, which arch2vec's script keeps
 LOG_BOUND = 10.0  # pybnn bounds log(alpha) and log(1/beta) to [-10, 10]
 MACKAY_ITERS = 100
-BOUND_DIMS = 31  # eigen-directions scored exactly in the bounding pass of top_ei; with the mean, 32 columns
-BOUND_SLACK = 1e-4  # relative to c_max |h|^2: covers the exact pass's rounding (float32 too)
-LOG_EI_MARGIN = 1e-3  # rows whose bound is this close below the k-th exact log EI are scored too
-FIRST_EXACT = 4  # top_ei scores the top_k x this rows of highest bound exactly first
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -171,7 +166,7 @@ def dngo_search(
     `dtype` is the precision of network training and scoring (the regression runs in float64):
     float32 (default) is about twice as fast; float64 reproduces the reference pick for pick.
     `max_chunk_elems` bounds the (runs x rows x units) block of the scoring pass (CPU default: 2**18,
-    which keeps a block in cache; see `top_ei` for why few rows pay the 128 x 128 quadratic form).
+    which keeps a block in cache; scoring is then compute-bound, a 128 x 128 quadratic form per row).
     Run r equals the one-run reference (tests/test_dngo.py) seeded `run_seeds(seed, n_runs)[r]`.
     """
     if n_runs < 1:
@@ -263,13 +258,13 @@ def _iteration(space: _Space, runs: list[_Run], settings: dict, max_chunk_elems:
     w1s = w1 / std.transpose(1, 2)
     b1s = b1 - (mean @ w1s).squeeze(1)
     phi = torch.tanh(torch.baddbmm(b1s.unsqueeze(1), x, w1s)).double()
-    weights, posterior = bayesian_linear_regression(phi, space.val[pool])
+    weights, cov = bayesian_linear_regression(phi, space.val[pool])
     inc = torch.full((len(runs),), settings["objective"], dtype=torch.float64, device=dev)
     if settings["incumbent"] == "best":
         inc = space.val[pool].max(dim=1).values
     visited = torch.stack([r.visited for r in runs])
     k = min(settings["top_k"], space.n_rows - n)
-    picks = top_ei(space.feats, w1s, b1s, weights.to(dt), posterior, inc.to(dt), visited, k, max_chunk_elems)
+    picks = top_ei(space.feats, w1s, b1s, weights.to(dt), cov, inc.to(dt), visited, k, max_chunk_elems)
     for run, row_picks in zip(runs, picks.flip(1).tolist()):  # ascending EI, as the code appends them
         run.evaluate(row_picks, space)
 
@@ -288,142 +283,72 @@ def train_batched(xn, y, params, orders, settings):
     n = xn.shape[1]
     bs = n if n <= MINIBATCH else MINIBATCH
     lanes = torch.arange(xn.shape[0], device=xn.device)[:, None]
-    grads = [torch.empty_like(p) for p in (w1, b1, w2, b2)]
-    for p, g in zip((w1, b1, w2, b2), grads):
-        p.grad = g  # written in place every step
     with torch.no_grad():
         for epoch in range(orders.shape[1]):
             # one gather per epoch; each minibatch is then a view of the shuffled pool
             x_epoch, y_epoch = xn[lanes, orders[:, epoch]], y[lanes, orders[:, epoch]]
             for start in range(0, n - bs + 1, bs):
                 xb, yb = x_epoch[:, start:start + bs], y_epoch[:, start:start + bs]
-                h = torch.baddbmm(b1.unsqueeze(1), xb, w1).tanh_()  # (R, B, H)
-                # the output layer has one unit: a weighted sum, cheaper than a matmul with N = 1
-                d_out = torch.einsum("rbh,rh->rb", h, w2).add_(b2[:, None]).sub_(yb).mul_(2.0 / bs)
-                d_z = torch.ops.aten.tanh_backward(d_out.unsqueeze(2) * w2.unsqueeze(1), h)  # * (1 - h^2)
-                torch.bmm(xb.transpose(1, 2), d_z, out=grads[0])
-                torch.sum(d_z, 1, out=grads[1])
-                grads[2].copy_(torch.einsum("rb,rbh->rh", d_out, h))
-                torch.sum(d_out, 1, out=grads[3])
+                h = torch.tanh(torch.baddbmm(b1.unsqueeze(1), xb, w1))  # (R, B, H)
+                out = torch.baddbmm(b2[:, None, None], h, w2.unsqueeze(2)).squeeze(2)
+                d_out = (out - yb).mul_(2.0 / bs)  # d mean((out - y)^2) / d out
+                d_z = torch.mul(h, h).neg_().add_(1).mul_(d_out.unsqueeze(2)).mul_(w2.unsqueeze(1))
+                w1.grad = torch.bmm(xb.transpose(1, 2), d_z)
+                b1.grad = d_z.sum(1)
+                w2.grad = torch.bmm(d_out.unsqueeze(1), h).squeeze(1)
+                b2.grad = d_out.sum(1)
                 optimizer.step()
     return w1.detach(), b1.detach(), w2.detach(), b2.detach()
 
 
-class Posterior(NamedTuple):
-    """The BLR weight posterior per run in the eigenbasis of Phi^T Phi: covariance vecs diag(inv) vecs^T.
-
-    vecs (R, H, H) with eigenvalues ascending, so inv = 1 / (beta lam + alpha) (R, H) descends;
-    noise (R,) = 1/beta. A row with basis h has predictive variance h^T cov h + noise.
-    """
-
-    vecs: torch.Tensor
-    inv: torch.Tensor
-    noise: torch.Tensor
-
-    def cov(self) -> torch.Tensor:
-        return (self.vecs * self.inv.unsqueeze(1)) @ self.vecs.transpose(1, 2)
-
-    def select(self, runs: slice) -> "Posterior":
-        return Posterior(*(t[runs] for t in self))
-
-    def to(self, dtype) -> "Posterior":
-        return Posterior(*(t.to(dtype) for t in self))
-
-
 def bayesian_linear_regression(phi: torch.Tensor, y: torch.Tensor):
-    """BLR on basis phi (R, n, H) and targets y (R, n), float64: posterior mean weights (R, H) and the
-    weight posterior (`Posterior`), alpha and beta by evidence (pybnn's BLR prediction)."""
+    """BLR on basis phi (R, n, H) and targets y (R, n), float64: posterior mean weights (R, H) and
+    (posterior weight covariance (R, H, H), noise variance 1/beta (R,)), alpha and beta by evidence.
+
+    The predictive variance of a row with basis h is h^T cov h + 1/beta (pybnn's BLR prediction).
+    """
     gram = phi.transpose(1, 2) @ phi
     lam, vecs = torch.linalg.eigh(gram)
     q = (vecs.transpose(1, 2) @ (phi.transpose(1, 2) @ y.unsqueeze(2))).squeeze(2)
     alpha, beta = mackay_evidence(lam, q, (y * y).sum(1), phi.shape[1])
     inv = 1.0 / (beta[:, None] * lam.clamp_min(0) + alpha[:, None])
     weights = (vecs @ (beta[:, None] * q * inv).unsqueeze(2)).squeeze(2)
-    return weights, Posterior(vecs, inv, 1.0 / beta)
+    cov = (vecs * inv.unsqueeze(1)) @ vecs.transpose(1, 2)
+    return weights, (cov, 1.0 / beta)
 
 
 @torch.no_grad()
-def top_ei(feats, w1, b1, weights, posterior: Posterior, incumbent, visited, k: int, max_chunk_elems: int,
-           bound_dims: int = BOUND_DIMS):
+def top_ei(feats, w1, b1, weights, cov_noise, incumbent, visited, k: int, max_chunk_elems: int):
     """The k unvisited rows of highest EI for each run, best first: (R, k) row numbers.
 
-    Scoring a row exactly costs a 128 x 128 quadratic form (its predictive variance). So a first
-    pass bounds every row's EI from above: the variance is exact along the `bound_dims`
-    eigen-directions of smallest posterior variance (where a basis vector has most of its length)
-    and the rest is charged at the largest eigenvalue; EI grows with the variance. The rows of
-    highest bound are then scored exactly, and every row whose bound reaches the k-th exact EI is
-    scored too (usually none more: a few dozen of 20,000 rows in all). Blocks of (runs, rows, units)
-    hold at most `max_chunk_elems` (a few runs by up to 4096 rows, in cache); visited rows score -inf.
+    Scans blocks of (runs, rows, units) of at most `max_chunk_elems` (a few runs by up to 4096 rows,
+    so each matmul is large and its block stays in cache); visited rows score -inf.
     """
+    cov, noise = (t.to(feats.dtype) for t in cov_noise)
     n_runs, n_units = w1.shape[0], w1.shape[2]
     rows_per = max(1, min(feats.shape[0], 4096, max_chunk_elems // n_units))
     runs_per = max(1, max_chunk_elems // (n_units * rows_per))
     picks = []
     for g in range(0, n_runs, runs_per):
         sl = slice(g, g + runs_per)
-        post = posterior.select(sl)  # the covariance is formed in the posterior's float64, then cast
-        net = (w1[sl], b1[sl], weights[sl], post.to(feats.dtype), post.cov().to(feats.dtype), incumbent[sl])
-        if bound_dims < n_units:
-            picks.append(_top_ei_bounded(feats, net, visited[sl], k, rows_per, bound_dims))
-        else:
-            picks.append(_top_ei_exact(feats, net, visited[sl], k, rows_per)[1])
+        picks.append(_top_ei_group(feats, w1[sl], b1[sl], weights[sl], cov[sl], noise[sl], incumbent[sl],
+                                   visited[sl], k, rows_per))
     return torch.cat(picks).cpu()
 
 
-def _hidden(block, w1, b1):
-    """Basis vectors tanh(x W1 + b1) of a block of rows: (C, dim) shared or (G, C, dim) per run."""
-    return torch.tanh(torch.matmul(block, w1).add_(b1.unsqueeze(1)))
-
-
-def _top_ei_bounded(feats, net, visited, k, rows_per, bound_dims):
-    """top_ei's two passes for a group of runs: bounds on every row, exact EI where they cannot rule out."""
-    upper = _upper_log_ei(feats, net, visited, rows_per, bound_dims)
-    first = upper.topk(min(FIRST_EXACT * k, feats.shape[0]), dim=1).indices
-    values, best = _top_ei_exact(feats, net, visited, k, rows_per, first)
-    n_cand = int((upper >= values[:, -1:] - LOG_EI_MARGIN).sum(1).max())
-    if n_cand <= first.shape[1]:
-        return best
-    cand = None if n_cand > feats.shape[0] // 4 else upper.topk(n_cand, dim=1).indices
-    return _top_ei_exact(feats, net, visited, k, rows_per, cand)[1]
-
-
-def _upper_log_ei(feats, net, visited, rows_per, bound_dims):
-    """(G, N) upper bounds on log EI: h^T cov h <= c_max |h|^2 + sum_j (c_j - c_max) (v_j . h)^2 over
-    the `bound_dims` eigenvectors v_j of smallest variance c_j, since every other c is <= c_max."""
-    w1, b1, weights, post, _, incumbent = net
-    proj_w = torch.cat([weights.unsqueeze(2), post.vecs[:, :, -bound_dims:]], dim=2)  # mean, projections
-    c_max = post.inv[:, :1] * (1 + BOUND_SLACK)
-    gap = (post.inv[:, -bound_dims:] - post.inv[:, :1]).unsqueeze(2)  # <= 0
-    noise = post.noise[:, None]
-    upper = []
+def _top_ei_group(feats, w1, b1, weights, cov, noise, incumbent, visited, k, rows_per):
+    n_runs = w1.shape[0]
+    best_v = torch.full((n_runs, k), -math.inf, dtype=feats.dtype, device=feats.device)
+    best_i = torch.zeros((n_runs, k), dtype=torch.long, device=feats.device)
     for s in range(0, feats.shape[0], rows_per):
-        h = _hidden(feats[s:s + rows_per], w1, b1)
-        out = h @ proj_w
-        proj = out[..., 1:]
-        var = (h * h).sum(2).mul_(c_max).add_(((proj * proj) @ gap).squeeze(2)).add_(noise)
-        score = log_expected_improvement(out[..., 0], var.clamp_min_(noise).sqrt_(), incumbent[:, None])
-        upper.append(score.masked_fill_(visited[:, s:s + rows_per], -math.inf))
-    return torch.cat(upper, 1)
-
-
-def _top_ei_exact(feats, net, visited, k, rows_per, cand=None):
-    """Exact EI of every row (cand None) or of each run's candidate rows (G, S): the k best per run,
-    as (values, row numbers), best first."""
-    w1, b1, weights, post, cov, incumbent = net
-    n_runs, dev = w1.shape[0], feats.device
-    n_rows = feats.shape[0] if cand is None else cand.shape[1]
-    best_v = torch.full((n_runs, k), -math.inf, dtype=feats.dtype, device=dev)
-    best_i = torch.zeros((n_runs, k), dtype=torch.long, device=dev)
-    for s in range(0, n_rows, rows_per):
-        if cand is None:
-            idx = torch.arange(s, min(s + rows_per, n_rows), device=dev).expand(n_runs, -1)
-            h, seen = _hidden(feats[s:s + rows_per], w1, b1), visited[:, s:s + rows_per]
-        else:
-            idx = cand[:, s:s + rows_per]
-            h, seen = _hidden(feats[idx], w1, b1), visited.gather(1, idx)
+        block = feats[s:s + rows_per]
+        h = torch.tanh(torch.matmul(block, w1).add_(b1.unsqueeze(1)))  # (G, C, H)
         mean = (h @ weights.unsqueeze(2)).squeeze(2)
-        var = (h @ cov).mul_(h).sum(2).add_(post.noise[:, None])
-        score = log_expected_improvement(mean, var.sqrt_(), incumbent[:, None]).masked_fill_(seen, -math.inf)
-        best_v, pos = torch.cat([best_v, score], dim=1).topk(k, dim=1)
-        best_i = torch.cat([best_i, idx], dim=1).gather(1, pos)
-    return best_v, best_i
+        var = (h @ cov).mul_(h).sum(2).add_(noise[:, None])
+        score = log_expected_improvement(mean, var.sqrt_(), incumbent[:, None])
+        score.masked_fill_(visited[:, s:s + rows_per], -math.inf)
+        vals = torch.cat([best_v, score], dim=1)
+        idx = torch.cat([best_i, torch.arange(s, s + block.shape[0], device=feats.device).expand(n_runs, -1)], dim=1)
+        best_v, pos = vals.topk(k, dim=1)
+        best_i = idx.gather(1, pos)
+    return best_i
