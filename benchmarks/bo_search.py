@@ -11,6 +11,8 @@ of average training time, more iterations than a useful embedding needs (a pessi
 
 The single-run figure searches --single-runs of the same runs one at a time (n_runs=1 each, the
 same code): `batched_speedup` = (single-run seconds per run x runs) / batched seconds.
+--compare-kernels also runs the whole batched search with the networks trained in PyTorch
+(kernel "torch") on the same data: `native_kernel_speedup` = its seconds / the default's seconds.
 Prints one JSON object.
 """
 
@@ -59,6 +61,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--kernel", default="auto", choices=["auto", "native", "torch"], help="network training")
+    parser.add_argument("--compare-kernels", action="store_true", help="also time the search with kernel torch")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -66,7 +70,7 @@ def main() -> None:
     val, train_time = load_metrics(args.metrics_csv, args.n_rows)
     feats = np.random.default_rng(args.seed).standard_normal((len(val), args.dim))
     test = np.full_like(val, np.nan)
-    kw = dict(device=device, dtype=args.dtype, epochs=args.epochs, progress=False)
+    kw = dict(device=device, dtype=args.dtype, epochs=args.epochs, kernel=args.kernel, progress=False)
 
     res, wall = timed(device, lambda: dngo_search(feats, val, test, train_time, args.n_runs, args.budget,
                                                   args.seed, **kw))
@@ -76,11 +80,18 @@ def main() -> None:
         single_wall += t
     single_per_run = single_wall / max(args.single_runs, 1)
     val_regret, _ = final_regret(res, np.nanmax(val), np.nan)
+    kernels = {}
+    if args.compare_kernels:
+        base, base_wall = timed(device, lambda: dngo_search(feats, val, test, train_time, args.n_runs, args.budget,
+                                                            args.seed, **{**kw, "kernel": "torch"}))
+        kernels = {"torch_kernel_bo_wall_s": round(base_wall, 3), "native_kernel_speedup": round(base_wall / wall, 2),
+                   "runs_with_same_picks_as_torch_kernel": int(sum(np.array_equal(base.run(r), res.run(r))
+                                                                   for r in range(args.n_runs)))}
     print(json.dumps({
         "device": torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu",
         "torch_threads": torch.get_num_threads(),
         "n_rows": int(len(val)), "n_runs": args.n_runs, "budget_s": args.budget, "dtype": args.dtype,
-        "epochs": args.epochs,
+        "epochs": args.epochs, "kernel": res.settings["kernel"],
         "bo_wall_s": round(wall, 3),
         "evaluations": int(res.lengths.sum()),
         "mean_evaluations_per_run": round(float(res.lengths.mean()), 1),
@@ -88,6 +99,7 @@ def main() -> None:
         "batched_speedup": round(single_per_run * args.n_runs / wall, 2) if args.single_runs else None,
         "single_equals_batched_run_0": bool(np.array_equal(one.run(0), res.run(0))) if args.single_runs else None,
         "mean_final_val_regret": float(np.nanmean(val_regret)),
+        **kernels,
     }))
 
 

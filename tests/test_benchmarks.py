@@ -189,11 +189,15 @@ def test_bo_search(bench, tmp_path):
     pd.DataFrame({"hash": [f"{i:032x}" for i in range(300)], "val_acc_108": 0.8 + 0.15 * rng.random(300),
                   "train_time_108": rng.uniform(500.0, 3000.0, 300)}).to_csv(csv, index=False)
     result = bench("bo_search", "--metrics-csv", csv, "--n-runs", 3, "--single-runs", 1, "--budget", 60000,
-                   "--epochs", 3, "--dtype", "float64", "--threads", 1)
+                   "--epochs", 3, "--dtype", "float64", "--threads", 1, "--compare-kernels")
     assert result["n_rows"] == 300 and result["n_runs"] == 3
     assert result["evaluations"] > 3 * 16 and result["bo_wall_s"] > 0 and result["batched_speedup"] > 0
     assert result["single_equals_batched_run_0"] is True
     assert 0 <= result["mean_final_val_regret"] < 0.15
+    assert result["torch_kernel_bo_wall_s"] > 0 and result["native_kernel_speedup"] > 0
+    assert result["runs_with_same_picks_as_torch_kernel"] == 3  # float64: the kernels pick alike
+
+
 def test_cell_assessor(bench, tmp_path):
     cells = enumerate_cells(5, 9, workers=1)
     rng = np.random.default_rng(0)

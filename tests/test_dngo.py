@@ -13,12 +13,16 @@ from infonas.evaluation.dngo import (
     MINIBATCH,
     bayesian_linear_regression,
     dngo_search,
+    dngo_settings,
+    fit_networks,
     init_draws,
     log_expected_improvement,
     mackay_evidence,
     network_draws,
     prepare_inputs,
+    train_batched,
 )
+from infonas.evaluation import dngo_native
 from infonas.evaluation.regret import run_seeds
 
 torch.set_num_threads(1)
@@ -113,14 +117,20 @@ def _space(n_rows=60, dim=4, seed=0):
     return feats, val, test, time
 
 
+needs_cc = pytest.mark.skipif(dngo_native.compiler() is None, reason="no C compiler for the native kernel")
+KERNELS = ["torch", pytest.param("native", marks=needs_cc)]
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("incumbent", ["fixed", "best"])
-def test_batched_search_equals_single_run_reference(incumbent):
+def test_batched_search_equals_single_run_reference(incumbent, kernel):
     feats, val, test, time = _space()
     val[7] = np.nan  # a row without metrics is never visited
     budget = 6000.0
     kw = dict(init_size=8, top_k=3, n_units=16, epochs=5, incumbent=incumbent)
     res = dngo_search(feats, val, test, time, n_runs=3, budget_s=budget, seed=11, device="cpu",
-                      progress=False, dtype="float64", **kw)
+                      progress=False, dtype="float64", kernel=kernel, **kw)
+    assert res.settings["kernel"] == kernel
     for r, run_seed in enumerate(run_seeds(11, 3)):
         ref = dngo_single_run_reference(feats, val, test, time, budget, run_seed, **kw)
         np.testing.assert_array_equal(res.run(r), ref)
@@ -130,6 +140,46 @@ def test_batched_search_equals_single_run_reference(incumbent):
     for r in range(res.n_runs):
         times = res.times[r, : res.lengths[r]]
         assert times[-1] >= budget and (len(times) < 2 or times[-2] < budget)
+
+
+@needs_cc
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 2e-3)])
+@pytest.mark.parametrize("n_pool", [7, 43])  # one whole-pool minibatch; minibatches of 10, last one dropped
+def test_native_kernel_trains_like_pytorch(dtype, tol, n_pool):
+    """The C kernel gives train_batched's weights (float64: to rounding; float32: close), on any thread count."""
+    gen = torch.Generator().manual_seed(0)
+    n_runs, dim, units, epochs = 5, 3, 16, 20
+    xn = torch.randn(n_runs, n_pool, dim, generator=gen, dtype=dtype)
+    y = torch.rand(n_runs, n_pool, generator=gen, dtype=dtype)
+    params, orders = zip(*(network_draws(gen, dim, units, epochs, n_pool) for _ in range(n_runs)))
+    params = [torch.stack([p[i] for p in params]).to(dtype) for i in range(4)]
+    settings = {**dngo_settings(16, 5, units, epochs, 1e-2, "fixed", 0.95, "float64"), "kernel": "native"}
+    want = train_batched(xn, y, params, torch.stack(orders), settings)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        got = fit_networks(xn, y, params, torch.stack(orders), settings)
+    finally:
+        torch.set_num_threads(threads)
+    for g, w in zip(got, want):
+        assert g.dtype == dtype and g.shape == w.shape
+        torch.testing.assert_close(g, w, rtol=0, atol=tol)
+    assert not torch.equal(got[0], params[0])  # trained, and the draws were not changed in place
+    assert torch.tensor(1e-40, dtype=torch.float32) * 1 > 0  # loading it left denormals on for the process
+
+
+def test_without_a_working_compiler_auto_trains_in_pytorch(monkeypatch):
+    monkeypatch.setenv("CC", "false")  # found on PATH, fails every build
+    dngo_native._library.cache_clear()
+    try:
+        assert not dngo_native.available(torch.float64)
+        feats, val, test, time = _space(n_rows=30)
+        kw = dict(n_runs=1, budget_s=2000.0, seed=0, device="cpu", init_size=4, n_units=4, epochs=1, progress=False)
+        assert dngo_search(feats, val, test, time, **kw).settings["kernel"] == "torch"
+        with pytest.raises(InfonasError, match="kernel 'native' needs the CPU and a working C compiler"):
+            dngo_search(feats, val, test, time, kernel="native", **kw)
+    finally:
+        dngo_native._library.cache_clear()
 
 
 def test_run_is_independent_of_batch_size_and_float32_runs():
@@ -206,6 +256,7 @@ def test_log_expected_improvement_matches_closed_form_and_stays_finite():
     (dict(dtype="float16"), "dtype"),
     (dict(budget_s=0.0), "budget_s"),
     (dict(n_runs=0), "n_runs"),
+    (dict(kernel="fortran"), "kernel"),
 ])
 def test_bad_settings_are_one_line_errors(kw, match):
     feats, val, test, time = _space(n_rows=10)

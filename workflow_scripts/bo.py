@@ -26,6 +26,7 @@ def main(smk):
         incumbent=s["incumbent"],
         objective=s["objective"],
         dtype=s["dtype"],
+        kernel=s["kernel"],
     )
     save_search(smk.output[0], result)
 

@@ -26,7 +26,9 @@ draws, in order: the initial permutation, then per iteration the network's initi
 minibatch orders of all epochs. All runs in an iteration have the same pool size, so their networks
 train as one batched model (batched matmuls, gradients written out, Adam elementwise per run), and
 the regression and EI are batched too. In float64 the batch reproduces the plain one-run reference
-of tests/test_dngo.py (torch.nn, autograd, torch.optim.Adam) pick for pick.
+of tests/test_dngo.py (torch.nn, autograd, torch.optim.Adam) pick for pick. On the CPU the networks
+train by default in C, one run at a time in cache (dngo_native.py, same updates, about 2.5x faster);
+the PyTorch batch is the fallback and the GPU path.
 """
 
 from __future__ import annotations
@@ -40,12 +42,14 @@ import torch
 from tqdm.auto import tqdm
 
 from infonas.errors import InfonasError
+from infonas.evaluation import dngo_native
 from infonas.evaluation.regret import SearchResult, as_float64, pack_runs, run_seeds, searchable_rows
 from infonas.runtime import resolve_device
 
 logger = logging.getLogger(__name__)
 
 INCUMBENTS = ("fixed", "best")
+KERNELS = ("auto", "native", "torch")
 MINIBATCH = 10  # pybnn's DNGO default batch size, which arch2vec's script keeps
 LOG_BOUND = 10.0  # pybnn bounds log(alpha) and log(1/beta) to [-10, 10]
 MACKAY_ITERS = 100
@@ -157,6 +161,7 @@ def dngo_search(
     objective: float = 0.95,
     dtype: str = "float32",
     max_chunk_elems: int | None = None,
+    kernel: str = "auto",
     progress: bool = True,
 ) -> SearchResult:
     """n_runs independent arch2vec DNGO searches on `features`, fitted and scored as one batch.
@@ -167,6 +172,8 @@ def dngo_search(
     float32 (default) is about twice as fast; float64 reproduces the reference pick for pick.
     `max_chunk_elems` bounds the (runs x rows x units) block of the scoring pass (CPU default: 2**18,
     which keeps a block in cache; scoring is then compute-bound, a 128 x 128 quadratic form per row).
+    `kernel` trains the networks: "native" in C (CPU only, dngo_native.py), "torch" in PyTorch, "auto"
+    in C on the CPU where a C compiler works, else PyTorch; the one used is stored in the settings.
     Run r equals the one-run reference (tests/test_dngo.py) seeded `run_seeds(seed, n_runs)[r]`.
     """
     if n_runs < 1:
@@ -174,6 +181,7 @@ def dngo_search(
     settings = dngo_settings(init_size, top_k, n_units, epochs, lr, incumbent, objective, dtype)
     feats_all, val, test, time, rows = prepare_inputs(features, val_acc, test_acc, train_time, budget_s)
     dev = torch.device(resolve_device(device))
+    settings["kernel"] = training_kernel(kernel, dev, _DTYPES[dtype])
     space = _Space(feats_all[rows], val[rows], time[rows], budget_s, dev, _DTYPES[dtype])
     if max_chunk_elems is None:
         max_chunk_elems = 2**18 if dev.type == "cpu" else 2**27
@@ -194,6 +202,18 @@ def dngo_search(
     settings["n_searchable_rows"] = int(space.n_rows)
     return pack_runs("bo", [rows[np.asarray(r.sequence, dtype=np.int64)] for r in runs],
                      val, test, time, budget_s, seed, settings=settings)
+
+
+def training_kernel(kernel: str, dev: torch.device, dtype: torch.dtype) -> str:
+    """"native" or "torch": what `kernel` resolves to on `dev` (see dngo_search)."""
+    if kernel not in KERNELS:
+        raise InfonasError(f"bo: kernel must be one of {KERNELS}, got '{kernel}'")
+    if kernel == "native" and (dev.type != "cpu" or not dngo_native.available(dtype)):
+        raise InfonasError(f"bo: kernel 'native' needs the CPU and a working C compiler "
+                           f"(device {dev}, compiler {dngo_native.compiler()})")
+    if kernel == "auto":
+        return "native" if dev.type == "cpu" and dngo_native.available(dtype) else "torch"
+    return kernel
 
 
 class _Space:
@@ -253,7 +273,7 @@ def _iteration(space: _Space, runs: list[_Run], settings: dict, max_chunk_elems:
     mean, std = normalise(x)
     xn = (x - mean) / std
     y = space.val[pool].to(dt)
-    w1, b1, w2, b2 = train_batched(xn, y, params, orders, settings)
+    w1, b1, w2, b2 = fit_networks(xn, y, params, orders, settings)
     # fold the normalisation into the first layer: ((x - mean) / std) W1 + b1 = x W1' + b1'
     w1s = w1 / std.transpose(1, 2)
     b1s = b1 - (mean @ w1s).squeeze(1)
@@ -269,6 +289,18 @@ def _iteration(space: _Space, runs: list[_Run], settings: dict, max_chunk_elems:
         run.evaluate(row_picks, space)
 
 
+def fit_networks(xn, y, params, orders, settings):
+    """Every run's trained network: the C kernel where settings["kernel"] is "native", else PyTorch."""
+    if settings["kernel"] == "native":
+        return dngo_native.train_native(xn, y, params, orders, settings, minibatch_size(xn.shape[1]))
+    return train_batched(xn, y, params, orders, settings)
+
+
+def minibatch_size(n: int) -> int:
+    """pybnn's rule: minibatches of 10, or the whole pool while it has at most 10 rows."""
+    return n if n <= MINIBATCH else MINIBATCH
+
+
 def train_batched(xn, y, params, orders, settings):
     """`epochs` of minibatch Adam on the MSE of each run's network, all runs at once.
 
@@ -281,7 +313,7 @@ def train_batched(xn, y, params, orders, settings):
     lr, betas, eps = settings["lr"], tuple(settings["betas"]), settings["eps"]
     optimizer = torch.optim.Adam([w1, b1, w2, b2], lr=lr, betas=betas, eps=eps, fused=True)
     n = xn.shape[1]
-    bs = n if n <= MINIBATCH else MINIBATCH
+    bs = minibatch_size(n)
     lanes = torch.arange(xn.shape[0], device=xn.device)[:, None]
     with torch.no_grad():
         for epoch in range(orders.shape[1]):
@@ -337,18 +369,13 @@ def top_ei(feats, w1, b1, weights, cov_noise, incumbent, visited, k: int, max_ch
 
 
 def _top_ei_group(feats, w1, b1, weights, cov, noise, incumbent, visited, k, rows_per):
-    n_runs = w1.shape[0]
-    best_v = torch.full((n_runs, k), -math.inf, dtype=feats.dtype, device=feats.device)
-    best_i = torch.zeros((n_runs, k), dtype=torch.long, device=feats.device)
+    """Predictive mean and variance block by block, then EI and the top k over all rows at once
+    (per-block EI and merging cost more in per-op overhead than the rows' arithmetic on the CPU)."""
+    mean = feats.new_empty((w1.shape[0], feats.shape[0]))
+    var = torch.empty_like(mean)
     for s in range(0, feats.shape[0], rows_per):
-        block = feats[s:s + rows_per]
-        h = torch.tanh(torch.matmul(block, w1).add_(b1.unsqueeze(1)))  # (G, C, H)
-        mean = (h @ weights.unsqueeze(2)).squeeze(2)
-        var = (h @ cov).mul_(h).sum(2).add_(noise[:, None])
-        score = log_expected_improvement(mean, var.sqrt_(), incumbent[:, None])
-        score.masked_fill_(visited[:, s:s + rows_per], -math.inf)
-        vals = torch.cat([best_v, score], dim=1)
-        idx = torch.cat([best_i, torch.arange(s, s + block.shape[0], device=feats.device).expand(n_runs, -1)], dim=1)
-        best_v, pos = vals.topk(k, dim=1)
-        best_i = idx.gather(1, pos)
-    return best_i
+        h = torch.tanh(torch.matmul(feats[s:s + rows_per], w1).add_(b1.unsqueeze(1)))  # (G, C, H)
+        mean[:, s:s + rows_per] = (h @ weights.unsqueeze(2)).squeeze(2)
+        var[:, s:s + rows_per] = (h @ cov).mul_(h).sum(2)
+    score = log_expected_improvement(mean, var.add_(noise[:, None]).sqrt_(), incumbent[:, None])
+    return score.masked_fill_(visited, -math.inf).topk(k, dim=1).indices
