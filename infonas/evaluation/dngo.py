@@ -208,12 +208,13 @@ def training_kernel(kernel: str, dev: torch.device, dtype: torch.dtype) -> str:
     """"native" or "torch": what `kernel` resolves to on `dev` (see dngo_search)."""
     if kernel not in KERNELS:
         raise InfonasError(f"bo: kernel must be one of {KERNELS}, got '{kernel}'")
-    if kernel == "native" and (dev.type != "cpu" or not dngo_native.available(dtype)):
+    if kernel == "torch":
+        return kernel
+    usable = dev.type == "cpu" and dngo_native.available(dtype)  # compiles it at the first call
+    if kernel == "native" and not usable:
         raise InfonasError(f"bo: kernel 'native' needs the CPU and a working C compiler "
                            f"(device {dev}, compiler {dngo_native.compiler()})")
-    if kernel == "auto":
-        return "native" if dev.type == "cpu" and dngo_native.available(dtype) else "torch"
-    return kernel
+    return "native" if usable else "torch"
 
 
 class _Space:
