@@ -9,17 +9,22 @@ from scipy import optimize, stats
 
 from infonas.errors import InfonasError
 from infonas.evaluation.dngo import (
+    BOUND_DIRECTIONS,
     LOG_BOUND,
     MINIBATCH,
     bayesian_linear_regression,
     dngo_search,
     dngo_settings,
+    ei_bounds,
+    exact_log_ei,
     fit_networks,
     init_draws,
+    log_ei_range,
     log_expected_improvement,
     mackay_evidence,
     network_draws,
     prepare_inputs,
+    top_ei,
     train_batched,
 )
 from infonas.evaluation import dngo_native
@@ -127,7 +132,7 @@ def test_batched_search_equals_single_run_reference(incumbent, kernel):
     feats, val, test, time = _space()
     val[7] = np.nan  # a row without metrics is never visited
     budget = 6000.0
-    kw = dict(init_size=8, top_k=3, n_units=16, epochs=5, incumbent=incumbent)
+    kw = dict(init_size=8, top_k=3, n_units=40, epochs=5, incumbent=incumbent)  # > BOUND_DIRECTIONS units
     res = dngo_search(feats, val, test, time, n_runs=3, budget_s=budget, seed=11, device="cpu",
                       progress=False, dtype="float64", kernel=kernel, **kw)
     assert res.settings["kernel"] == kernel
@@ -146,9 +151,11 @@ def test_batched_search_equals_single_run_reference(incumbent, kernel):
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 2e-3)])
 @pytest.mark.parametrize("n_pool", [7, 43])  # one whole-pool minibatch; minibatches of 10, last one dropped
 def test_native_kernel_trains_like_pytorch(dtype, tol, n_pool):
-    """The C kernel gives train_batched's weights (float64: to rounding; float32: close), on any thread count."""
+    """The C kernel gives train_batched's weights (float64: to rounding; float32: close), on any thread count.
+
+    80 units: whole register blocks (64 floats or 32 doubles) and a remainder, both paths of the kernel."""
     gen = torch.Generator().manual_seed(0)
-    n_runs, dim, units, epochs = 5, 3, 16, 20
+    n_runs, dim, units, epochs = 5, 3, 80, 20
     xn = torch.randn(n_runs, n_pool, dim, generator=gen, dtype=dtype)
     y = torch.rand(n_runs, n_pool, generator=gen, dtype=dtype)
     params, orders = zip(*(network_draws(gen, dim, units, epochs, n_pool) for _ in range(n_runs)))
@@ -180,6 +187,47 @@ def test_without_a_working_compiler_auto_trains_in_pytorch(monkeypatch):
             dngo_search(feats, val, test, time, kernel="native", **kw)
     finally:
         dngo_native._library.cache_clear()
+
+
+@pytest.mark.parametrize("native", [False, pytest.param(True, marks=needs_cc)])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_top_ei_bounds_hold_and_pruned_picks_equal_exhaustive(dtype, native):
+    """Every row's log EI lies within ei_bounds (terms in PyTorch or in C), the bounds leave few rows,
+    and top_ei's picks are the exhaustive top k of the exact scores, in several groups of runs and
+    blocks of rows."""
+    gen = torch.Generator().manual_seed(4)
+    n_runs, n_rows, dim, units, n_pool = 6, 3000, 5, 2 * BOUND_DIRECTIONS, 60
+    feats = torch.randn(n_rows, dim, generator=gen, dtype=torch.float64)
+    val = 0.9 + 0.04 * torch.tanh(feats[:, 0]) + 0.005 * torch.rand(n_rows, generator=gen, dtype=torch.float64)
+    pool = torch.stack([torch.randperm(n_rows, generator=gen)[:n_pool] for _ in range(n_runs)])
+    w1 = torch.randn(n_runs, dim, units, generator=gen, dtype=torch.float64)
+    b1 = 0.1 * torch.randn(n_runs, units, generator=gen, dtype=torch.float64)
+    post = bayesian_linear_regression(torch.tanh(torch.baddbmm(b1.unsqueeze(1), feats[pool], w1)), val[pool])
+    visited = torch.zeros(n_runs, n_rows, dtype=torch.bool).scatter_(1, pool, True)
+    inc = torch.full((n_runs,), 0.95, dtype=dtype)
+    feats, w1, b1 = feats.to(dtype), w1.to(dtype), b1.to(dtype)
+    lower, upper = ei_bounds(feats, w1, b1, post, inc, rows_per=700, native=native)
+    every = torch.arange(n_rows).expand(n_runs, n_rows)
+    exact = exact_log_ei(feats, every, w1, b1, post, inc, rows_per=700)
+    assert (lower <= exact).all() and (exact <= upper).all()
+    threshold = lower.masked_fill(visited, -math.inf).topk(5, dim=1).values[:, -1:]
+    assert ((upper >= threshold) & ~visited).sum(1).max() < n_rows // 10  # the bounds prune
+    want = exact.masked_fill(visited, -math.inf).topk(5, dim=1).indices
+    for chunk in (1, 1000, 2**19):  # one row at a time; blocks of 15 rows; 2 runs per group
+        np.testing.assert_array_equal(top_ei(feats, w1, b1, post, inc, visited, 5, chunk, native=native), want)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_log_ei_range_brackets_log_ei_from_far_below_to_far_above(dtype):
+    u = torch.linspace(-3000, 60, 30001, dtype=dtype)
+    std = torch.full_like(u, 0.5)
+    exact = log_expected_improvement(u * 0.5, std, 0.0)  # mean = u * std, incumbent 0
+    lower, upper = log_ei_range(u * 0.5, std, u * 0.5, std, 0.0)
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    assert torch.isfinite(exact).all() and (exact[1:] > exact[:-1]).all()  # finite and rising
+    assert (lower <= exact + tol * exact.abs().clamp_min(1)).all()
+    assert (exact <= upper + tol * exact.abs().clamp_min(1)).all()
+    assert (upper - lower).max() < 0.15  # within 15 % of EI everywhere
 
 
 def test_run_is_independent_of_batch_size_and_float32_runs():
@@ -233,11 +281,14 @@ def test_mackay_evidence_maximises_the_marginal_likelihood():
     alpha, beta = mackay_evidence(torch.tensor(lam), torch.tensor(vecs.T @ phi.T @ y),
                                   torch.tensor(y @ y), len(y))
     np.testing.assert_allclose([math.log(alpha), math.log(beta)], best, atol=1e-4)
-    weights, (cov, noise) = bayesian_linear_regression(torch.tensor(phi)[None], torch.tensor(y)[None])
+    post = bayesian_linear_regression(torch.tensor(phi)[None], torch.tensor(y)[None])
     ref_w, ref_cov, ref_noise = _reference_evidence(phi, y)
-    np.testing.assert_allclose(weights[0].numpy(), ref_w, rtol=1e-8, atol=1e-12)
-    np.testing.assert_allclose(cov[0].numpy(), ref_cov, rtol=1e-8, atol=1e-12)
-    assert noise[0].item() == pytest.approx(ref_noise)
+    np.testing.assert_allclose(post.weights[0].numpy(), ref_w, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(post.cov[0].numpy(), ref_cov, rtol=1e-8, atol=1e-12)
+    assert post.noise[0].item() == pytest.approx(ref_noise)
+    spread, vecs = post.spread[0], post.vecs[0]
+    assert (spread[:-1] >= spread[1:]).all()  # descending, as top_ei's bounds assume
+    torch.testing.assert_close((vecs * spread) @ vecs.T, post.cov[0])
 
 
 def test_log_expected_improvement_matches_closed_form_and_stays_finite():

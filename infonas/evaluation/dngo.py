@@ -36,6 +36,7 @@ from __future__ import annotations
 import logging
 import math
 import time as _time
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -53,6 +54,8 @@ KERNELS = ("auto", "native", "torch")
 MINIBATCH = 10  # pybnn's DNGO default batch size, which arch2vec's script keeps
 LOG_BOUND = 10.0  # pybnn bounds log(alpha) and log(1/beta) to [-10, 10]
 MACKAY_ITERS = 100
+# posterior eigen-directions whose variance part top_ei computes per row before bounding the rest
+BOUND_DIRECTIONS = 32
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -133,13 +136,22 @@ def mackay_evidence(lam: torch.Tensor, q: torch.Tensor, yy: torch.Tensor, n: int
 def log_expected_improvement(mean: torch.Tensor, std: torch.Tensor, incumbent) -> torch.Tensor:
     """log EI for maximisation: log(std) + log(phi(u) + u Phi(u)), u = (mean - incumbent) / std.
 
-    Written as phi(u) * (1 + u * Phi(u)/phi(u)) with the Mills ratio from erfcx, so it stays finite
-    far below the incumbent, where EI itself underflows to 0 and all such rows would tie.
+    Finite and rising in u everywhere, so it ranks rows where EI itself underflows to 0 (far below the
+    incumbent) and top_ei's bounds stay ordered. Above the incumbent (u >= 0) the sum is computed as it
+    stands. Below, it is phi(u) (1 + u Phi(u)/phi(u)) with the Mills ratio from erfcx, until that
+    difference loses more digits than the asymptotic series 1/u^2 (1 - 3/u^2 + 15/u^4 - 105/u^6) is off,
+    at u = -(945 / eps)^(1/10) (-9.8 in float32, -76 in float64), where the series takes over.
     """
     u = (mean - incumbent) / std
+    log_phi = -0.5 * u * u - 0.5 * math.log(2 * math.pi)
+    above = torch.log(torch.exp(log_phi) + u * torch.special.ndtr(u))
     ratio = math.sqrt(math.pi / 2) * torch.special.erfcx(-u / math.sqrt(2))  # Phi(u) / phi(u)
-    inner = (1 + u * ratio).clamp_min(torch.finfo(mean.dtype).tiny)
-    return torch.log(std) - 0.5 * u * u - 0.5 * math.log(2 * math.pi) + torch.log(inner)
+    tiny = torch.finfo(mean.dtype).tiny
+    below = log_phi + torch.log((1 + u * ratio).clamp_min(tiny))
+    w = 1 / (u * u)
+    far = log_phi + torch.log((w * (1 - w * (3 - w * (15 - 105 * w)))).clamp_min(tiny))
+    cut = (945 / torch.finfo(mean.dtype).eps) ** 0.1
+    return torch.log(std) + torch.where(u >= 0, above, torch.where(u < -cut, far, below))
 
 
 def dngo_search(
@@ -279,13 +291,14 @@ def _iteration(space: _Space, runs: list[_Run], settings: dict, max_chunk_elems:
     w1s = w1 / std.transpose(1, 2)
     b1s = b1 - (mean @ w1s).squeeze(1)
     phi = torch.tanh(torch.baddbmm(b1s.unsqueeze(1), x, w1s)).double()
-    weights, cov = bayesian_linear_regression(phi, space.val[pool])
+    post = bayesian_linear_regression(phi, space.val[pool])
     inc = torch.full((len(runs),), settings["objective"], dtype=torch.float64, device=dev)
     if settings["incumbent"] == "best":
         inc = space.val[pool].max(dim=1).values
     visited = torch.stack([r.visited for r in runs])
     k = min(settings["top_k"], space.n_rows - n)
-    picks = top_ei(space.feats, w1s, b1s, weights.to(dt), cov, inc.to(dt), visited, k, max_chunk_elems)
+    picks = top_ei(space.feats, w1s, b1s, post, inc.to(dt), visited, k, max_chunk_elems,
+                   native=settings["kernel"] == "native")
     for run, row_picks in zip(runs, picks.flip(1).tolist()):  # ascending EI, as the code appends them
         run.evaluate(row_picks, space)
 
@@ -334,49 +347,140 @@ def train_batched(xn, y, params, orders, settings):
     return w1.detach(), b1.detach(), w2.detach(), b2.detach()
 
 
-def bayesian_linear_regression(phi: torch.Tensor, y: torch.Tensor):
-    """BLR on basis phi (R, n, H) and targets y (R, n), float64: posterior mean weights (R, H) and
-    (posterior weight covariance (R, H, H), noise variance 1/beta (R,)), alpha and beta by evidence.
+class Posterior(NamedTuple):
+    """Per-run BLR posterior: mean weights (R, H); weight covariance cov (R, H, H) = V diag(spread) V^T
+    with eigenvectors vecs V (R, H, H) and spread (R, H) in descending order; noise variance (R,).
 
-    The predictive variance of a row with basis h is h^T cov h + 1/beta (pybnn's BLR prediction).
+    The predictive variance of a row with basis h is h^T cov h + noise (pybnn's BLR prediction).
     """
+
+    weights: torch.Tensor
+    cov: torch.Tensor
+    noise: torch.Tensor
+    vecs: torch.Tensor
+    spread: torch.Tensor
+
+
+def bayesian_linear_regression(phi: torch.Tensor, y: torch.Tensor) -> Posterior:
+    """BLR on basis phi (R, n, H) and targets y (R, n), float64, alpha and beta by evidence."""
     gram = phi.transpose(1, 2) @ phi
-    lam, vecs = torch.linalg.eigh(gram)
+    lam, vecs = torch.linalg.eigh(gram)  # ascending, so spread = 1 / (beta lam + alpha) descends
     q = (vecs.transpose(1, 2) @ (phi.transpose(1, 2) @ y.unsqueeze(2))).squeeze(2)
     alpha, beta = mackay_evidence(lam, q, (y * y).sum(1), phi.shape[1])
-    inv = 1.0 / (beta[:, None] * lam.clamp_min(0) + alpha[:, None])
-    weights = (vecs @ (beta[:, None] * q * inv).unsqueeze(2)).squeeze(2)
-    cov = (vecs * inv.unsqueeze(1)) @ vecs.transpose(1, 2)
-    return weights, (cov, 1.0 / beta)
+    spread = 1.0 / (beta[:, None] * lam.clamp_min(0) + alpha[:, None])
+    weights = (vecs @ (beta[:, None] * q * spread).unsqueeze(2)).squeeze(2)
+    cov = (vecs * spread.unsqueeze(1)) @ vecs.transpose(1, 2)
+    return Posterior(weights, cov, 1.0 / beta, vecs, spread)
 
 
 @torch.no_grad()
-def top_ei(feats, w1, b1, weights, cov_noise, incumbent, visited, k: int, max_chunk_elems: int):
+def top_ei(feats, w1, b1, post: Posterior, incumbent, visited, k: int, max_chunk_elems: int, native: bool = False):
     """The k unvisited rows of highest EI for each run, best first: (R, k) row numbers.
 
-    Scans blocks of (runs, rows, units) of at most `max_chunk_elems` (a few runs by up to 4096 rows,
-    so each matmul is large and its block stays in cache); visited rows score -inf.
+    Works in blocks of (runs, rows, units) of at most `max_chunk_elems` (a few runs by up to 4096 rows,
+    so each matmul is large and its block stays in cache); with `native`, the C kernel computes the
+    bound terms, in groups of runs of at most `max_chunk_elems` (runs x rows). Visited rows never count.
     """
-    cov, noise = (t.to(feats.dtype) for t in cov_noise)
-    n_runs, n_units = w1.shape[0], w1.shape[2]
-    rows_per = max(1, min(feats.shape[0], 4096, max_chunk_elems // n_units))
-    runs_per = max(1, max_chunk_elems // (n_units * rows_per))
+    n_runs, n_units, n_rows = w1.shape[0], w1.shape[2], feats.shape[0]
+    rows_per = max(1, min(n_rows, 4096, max_chunk_elems // n_units))
+    runs_per = max(1, max_chunk_elems // (n_rows if native else n_units * rows_per))
     picks = []
     for g in range(0, n_runs, runs_per):
         sl = slice(g, g + runs_per)
-        picks.append(_top_ei_group(feats, w1[sl], b1[sl], weights[sl], cov[sl], noise[sl], incumbent[sl],
-                                   visited[sl], k, rows_per))
+        group = Posterior(*(t[sl] for t in post))
+        candidates = _ei_candidates(feats, w1[sl], b1[sl], group, incumbent[sl], visited[sl], k, rows_per, native)
+        score = exact_log_ei(feats, candidates, w1[sl], b1[sl], group, incumbent[sl], rows_per)
+        score.masked_fill_(visited[sl].gather(1, candidates), -math.inf)
+        picks.append(candidates.gather(1, score.topk(k, dim=1).indices))
     return torch.cat(picks).cpu()
 
 
-def _top_ei_group(feats, w1, b1, weights, cov, noise, incumbent, visited, k, rows_per):
-    """Predictive mean and variance block by block, then EI and the top k over all rows at once
-    (per-block EI and merging cost more in per-op overhead than the rows' arithmetic on the CPU)."""
-    mean = feats.new_empty((w1.shape[0], feats.shape[0]))
-    var = torch.empty_like(mean)
+def _ei_candidates(feats, w1, b1, post: Posterior, incumbent, visited, k, rows_per, native):
+    """Rows (G, C) in ascending order that hold every run's k best by EI: a row whose upper bound is
+    below the k-th best lower bound cannot be picked. Typically a few dozen of 20k rows remain."""
+    lower, upper = ei_bounds(feats, w1, b1, post, incumbent, rows_per, native)
+    lower.masked_fill_(visited, -math.inf)
+    upper = torch.maximum(upper, lower).masked_fill_(visited, -math.inf)  # ordered even in the last bit
+    threshold = lower.topk(k, dim=1).values[:, -1:]
+    n_candidates = int((upper >= threshold).sum(1).max())
+    return upper.topk(n_candidates, dim=1).indices.sort(dim=1).values
+
+
+def ei_bounds(feats, w1, b1, post: Posterior, incumbent, rows_per: int, native: bool = False):
+    """Lower and upper bounds (G, N) on every row's log EI, at about a quarter of the exact cost.
+
+    The exact variance h^T cov h costs an H x H product per row. Its part along the BOUND_DIRECTIONS
+    eigenvectors of least spread (where the pool's bases lie, so nearly all of |h|^2 does too) is
+    computed; the rest of |h|^2 lies along directions whose spread is between the smallest and the
+    largest left, which bounds that part both ways. EI rises with the mean and with the deviation,
+    so bounds on them bound EI (log_ei_range). Slack terms cover rounding. `native`: the per-row
+    terms in C.
+    """
+    n_units, dt = w1.shape[2], feats.dtype
+    m = min(BOUND_DIRECTIONS, n_units)
+    basis = torch.cat([post.weights.unsqueeze(2), post.vecs[:, :, n_units - m:]], dim=2).to(dt)
+    near_spread = post.spread[:, n_units - m:].to(dt)
+    if native:
+        mean, near, rest = dngo_native.bound_terms(feats, w1, b1, basis, near_spread)
+    else:
+        mean, near, rest = _bound_terms(feats, w1, b1, basis, near_spread, rows_per)
+    far = post.spread[:, :n_units - m].to(dt)
+    hi, lo = (far[:, 0], far[:, -1]) if m < n_units else (far.new_zeros(len(far)),) * 2
+    eps = torch.finfo(dt).eps
+    mean_slack = (16 * eps * math.sqrt(n_units) * post.weights.norm(dim=1)).to(dt)[:, None]
+    var_slack = 16 * eps * n_units * post.spread[:, :1].to(dt)
+    noise = post.noise.to(dt)[:, None]
+    rest.clamp_(min=0)
+    var_hi = near + hi[:, None] * rest + var_slack + noise
+    var_lo = (near + lo[:, None] * rest - var_slack).clamp_(min=0) + noise
+    return log_ei_range(mean - mean_slack, var_lo.sqrt_(), mean + mean_slack, var_hi.sqrt_(), incumbent[:, None])
+
+
+def log_ei_range(mean_lo, std_lo, mean_hi, std_hi, incumbent):
+    """Lower and upper bounds on log EI over boxes of means and deviations, in a few elementwise steps.
+
+    EI = std f(u), f(u) = phi(u) + u Phi(u), rises with the mean and the deviation. With x = |u|,
+    f(-x) = phi(x) (1 - x R(x)) for the Mills ratio R, and f(x) = x + f(-x). Birnbaum's (1942) and
+    Sampford's (1953) bounds 2 / (x + sqrt(x^2 + 4)) < R(x) < 4 / (3x + sqrt(x^2 + 8)) give
+    8 / ((s8 + x)(3x + s8)) < 1 - x R(x) < 4 / (s4 + x)^2, equal at x = 0 and within 1/x^2 of each
+    other as x grows, with no cancellation anywhere (s4, s8 = sqrt(x^2 + 4), sqrt(x^2 + 8)).
+    """
+    return _log_f_bound((mean_lo - incumbent) / std_lo, upper=False) + torch.log(std_lo), \
+        _log_f_bound((mean_hi - incumbent) / std_hi, upper=True) + torch.log(std_hi)
+
+
+def _log_f_bound(u, upper: bool):
+    x = u.abs()
+    if upper:
+        log_tail = math.log(4.0) - 2 * torch.log(torch.sqrt(x * x + 4) + x)
+    else:
+        s8 = torch.sqrt(x * x + 8)
+        log_tail = math.log(8.0) - torch.log(s8 + x) - torch.log(3 * x + s8)
+    log_below = log_tail - 0.5 * x * x - 0.5 * math.log(2 * math.pi)  # log f(-x)
+    return torch.where(u < 0, log_below, torch.log(x + torch.exp(log_below)))
+
+
+def _bound_terms(feats, w1, b1, basis, near_spread, rows_per):
+    """Per row and run: the mean, the variance part along the basis' eigenvectors, the rest of |h|^2."""
+    mean, near, rest = (feats.new_empty((w1.shape[0], feats.shape[0])) for _ in range(3))
     for s in range(0, feats.shape[0], rows_per):
         h = torch.tanh(torch.matmul(feats[s:s + rows_per], w1).add_(b1.unsqueeze(1)))  # (G, C, H)
-        mean[:, s:s + rows_per] = (h @ weights.unsqueeze(2)).squeeze(2)
-        var[:, s:s + rows_per] = (h @ cov).mul_(h).sum(2)
-    score = log_expected_improvement(mean, var.add_(noise[:, None]).sqrt_(), incumbent[:, None])
-    return score.masked_fill_(visited, -math.inf).topk(k, dim=1).indices
+        proj = h @ basis
+        mean[:, s:s + rows_per] = proj[:, :, 0]
+        p2 = proj[:, :, 1:].square_()
+        near[:, s:s + rows_per] = (p2 @ near_spread.unsqueeze(2)).squeeze(2)
+        rest[:, s:s + rows_per] = h.square_().sum(2).sub_(p2.sum(2))
+    return mean, near, rest
+
+
+def exact_log_ei(feats, rows, w1, b1, post: Posterior, incumbent, rows_per):
+    """Exact log EI of the rows (G, C) of each run, in blocks of rows_per."""
+    dt = feats.dtype
+    weights, cov, noise = post.weights.to(dt).unsqueeze(2), post.cov.to(dt), post.noise.to(dt)[:, None]
+    score = feats.new_empty(rows.shape)
+    for s in range(0, rows.shape[1], rows_per):
+        h = torch.tanh(torch.baddbmm(b1.unsqueeze(1), feats[rows[:, s:s + rows_per]], w1))  # (G, C, H)
+        mean = (h @ weights).squeeze(2)
+        std = (h @ cov).mul_(h).sum(2).add_(noise).sqrt_()
+        score[:, s:s + rows_per] = log_expected_improvement(mean, std, incumbent[:, None])
+    return score
