@@ -25,10 +25,12 @@ Batched form: every run has its own CPU torch.Generator seeded `run_seeds(seed, 
 draws, in order: the initial permutation, then per iteration the network's initial weights and the
 minibatch orders of all epochs. All runs in an iteration have the same pool size, so their networks
 train as one batched model (batched matmuls, gradients written out, Adam elementwise per run), and
-the regression and EI are batched too. In float64 the batch reproduces the plain one-run reference
-of tests/test_dngo.py (torch.nn, autograd, torch.optim.Adam) pick for pick. On the CPU the networks
-train by default in C, one run at a time in cache (dngo_native.py, same updates, about 2.5x faster);
-the PyTorch batch is the fallback and the GPU path.
+the regression and EI are batched too. EI is computed exactly only for the rows that cheap bounds
+leave in the running (a few dozen of 20k; top_ei), so the picks are those of scoring every row. In
+float64 the batch reproduces the plain one-run reference of tests/test_dngo.py (torch.nn, autograd,
+torch.optim.Adam, EI of every row) pick for pick. On the CPU the networks train and the bounds'
+per-row terms are computed by default in C (dngo_native.py, same arithmetic); PyTorch is the
+fallback and the GPU path.
 """
 
 from __future__ import annotations
@@ -183,9 +185,9 @@ def dngo_search(
     `dtype` is the precision of network training and scoring (the regression runs in float64):
     float32 (default) is about twice as fast; float64 reproduces the reference pick for pick.
     `max_chunk_elems` bounds the (runs x rows x units) block of the scoring pass (CPU default: 2**18,
-    which keeps a block in cache; scoring is then compute-bound, a 128 x 128 quadratic form per row).
-    `kernel` trains the networks: "native" in C (CPU only, dngo_native.py), "torch" in PyTorch, "auto"
-    in C on the CPU where a C compiler works, else PyTorch; the one used is stored in the settings.
+    which keeps a block in cache). `kernel` trains the networks and computes the EI bounds' terms:
+    "native" in C (CPU only, dngo_native.py), "torch" in PyTorch, "auto" in C on the CPU where a C
+    compiler works, else PyTorch; the one used is stored in the settings.
     Run r equals the one-run reference (tests/test_dngo.py) seeded `run_seeds(seed, n_runs)[r]`.
     """
     if n_runs < 1:

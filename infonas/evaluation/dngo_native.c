@@ -1,13 +1,16 @@
-/* DNGO network training on the CPU, one run at a time in cache: the fast path of dngo.train_batched.
+/* DNGO on the CPU: network training (the fast path of dngo.train_batched) and the per-row terms of
+ * the EI bounds (of dngo._bound_terms). Compiled at first use by dngo_native.py, once per REAL (float,
+ * double).
  *
  * Why C: on the CPU the batched PyTorch step is bound by per-op memory traffic and by small batched
  * matmuls (10 x dim by dim x 128 per run); here one run's weights, Adam moments and activations
  * (about 40 KB) stay in the L1/L2 cache for all its epochs, and the two products with W1 keep their
- * accumulators in registers. Same model, loss, minibatch order and
- * Adam update as train_batched (torch.optim.Adam's formulas); rounding differs in the last bits.
- * Compiled at first use by dngo_native.py, once per REAL (float, double).
+ * accumulators in registers. Same model, loss, minibatch order and Adam update as train_batched
+ * (torch.optim.Adam's formulas); rounding differs in the last bits. The bound terms run a tile of
+ * rows through the hidden layer, its tanh and the projections in registers, where PyTorch makes a
+ * pass over memory for each step.
  *
- * Layout (row-major, contiguous): x (runs, n, dim), y (runs, n), orders (runs, epochs, n),
+ * Training layout (row-major, contiguous): x (runs, n, dim), y (runs, n), orders (runs, epochs, n),
  * w1 (runs, dim, units), b1 (runs, units), w2 (runs, units), b2 (runs); weights updated in place.
  */
 #include <math.h>

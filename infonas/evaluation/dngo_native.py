@@ -6,7 +6,7 @@ traffic and by small batched matmuls; the C loop trains one run at a time with i
 moments and activations in cache. The bound terms run the hidden layer, its tanh and the projections
 of a tile of rows in registers, where PyTorch makes a pass over memory for each. It is compiled
 once per process and precision into a temporary folder with the system C compiler ($CC, else cc),
-for this machine's CPU; where no compiler works, `available` says so and DNGO trains in PyTorch.
+for this machine's CPU; where no compiler works, `available` says so and DNGO runs in PyTorch.
 Runs are split across torch.get_num_threads() threads (ctypes releases the GIL during the call).
 """
 
