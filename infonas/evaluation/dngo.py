@@ -409,7 +409,7 @@ def _ei_candidates(feats, w1, b1, post: Posterior, incumbent, visited, k, rows_p
 
 
 def ei_bounds(feats, w1, b1, post: Posterior, incumbent, rows_per: int, native: bool = False):
-    """Lower and upper bounds (G, N) on every row's log EI, at about a quarter of the exact cost.
+    """Lower and upper bounds (G, N) on every row's log EI, for a fraction of the exact cost.
 
     The exact variance h^T cov h costs an H x H product per row. Its part along the BOUND_DIRECTIONS
     eigenvectors of least spread (where the pool's bases lie, so nearly all of |h|^2 does too) is

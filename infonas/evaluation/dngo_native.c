@@ -39,56 +39,28 @@ typedef REAL vec __attribute__((vector_size(64), aligned(sizeof(REAL))));
 static inline vec load(const REAL *p) { return *(const vec *)p; }
 static inline void store(REAL *p, vec v) { *(vec *)p = v; }
 
-/* h[b, j0:j0+JB] = x[b] W1[:, j0:j0+JB] + b1[j0:j0+JB] for all rows b. */
-static void forward_block(const REAL *xb, int64_t bs, int64_t dim, int64_t units, const REAL *w1, const REAL *b1,
-                          REAL *h, int64_t j0) {
-    for (int64_t b = 0; b < bs; b++) {
-        vec a0 = load(b1 + j0), a1 = load(b1 + j0 + LANES), a2 = load(b1 + j0 + 2 * LANES),
-            a3 = load(b1 + j0 + 3 * LANES);
-        for (int64_t k = 0; k < dim; k++) {
-            const REAL xk = xb[b * dim + k], *wk = w1 + k * units + j0;
-            a0 += xk * load(wk), a1 += xk * load(wk + LANES), a2 += xk * load(wk + 2 * LANES),
-                a3 += xk * load(wk + 3 * LANES);
-        }
-        REAL *hb = h + b * units + j0;
-        store(hb, a0), store(hb + LANES, a1), store(hb + 2 * LANES, a2), store(hb + 3 * LANES, a3);
-    }
-}
-
-/* gW1[k, j0:j0+JB] = sum_b x[b, k] dz[b, j0:j0+JB] for every input k. */
-static void weight_grad_block(const REAL *xb, int64_t bs, int64_t dim, int64_t units, const REAL *dz, REAL *gw1,
-                              int64_t j0) {
-    for (int64_t k = 0; k < dim; k++) {
+/* out[0:width] = init[0:width] (zeros where init is NULL) + sum_i s[i * s_step] rows[i * row_step + 0:width]:
+ * both products with W1 (forward x W1, gradient x^T dz), JB columns at a time with the accumulators in
+ * registers, then one column at a time for the rest. */
+static void accumulate(const REAL *s, int64_t s_step, const REAL *rows, int64_t row_step, int64_t count,
+                       int64_t width, const REAL *init, REAL *out) {
+    int64_t j = 0;
+    for (; j + JB <= width; j += JB) {
         vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-        for (int64_t b = 0; b < bs; b++) {
-            const REAL xk = xb[b * dim + k], *db = dz + b * units + j0;
-            a0 += xk * load(db), a1 += xk * load(db + LANES), a2 += xk * load(db + 2 * LANES),
-                a3 += xk * load(db + 3 * LANES);
+        if (init) a0 = load(init + j), a1 = load(init + j + LANES), a2 = load(init + j + 2 * LANES),
+                  a3 = load(init + j + 3 * LANES);
+        for (int64_t i = 0; i < count; i++) {
+            const REAL si = s[i * s_step], *ri = rows + i * row_step + j;
+            a0 += si * load(ri), a1 += si * load(ri + LANES), a2 += si * load(ri + 2 * LANES),
+                a3 += si * load(ri + 3 * LANES);
         }
-        REAL *gk = gw1 + k * units + j0;
-        store(gk, a0), store(gk + LANES, a1), store(gk + 2 * LANES, a2), store(gk + 3 * LANES, a3);
+        store(out + j, a0), store(out + j + LANES, a1), store(out + j + 2 * LANES, a2), store(out + j + 3 * LANES, a3);
     }
-}
-
-/* The same two products, one unit at a time, for the units past the last whole block. */
-static void forward_tail(const REAL *xb, int64_t bs, int64_t dim, int64_t units, const REAL *w1, const REAL *b1,
-                         REAL *h, int64_t j0) {
-    for (int64_t b = 0; b < bs; b++)
-        for (int64_t j = j0; j < units; j++) {
-            REAL acc = b1[j];
-            for (int64_t k = 0; k < dim; k++) acc += xb[b * dim + k] * w1[k * units + j];
-            h[b * units + j] = acc;
-        }
-}
-
-static void weight_grad_tail(const REAL *xb, int64_t bs, int64_t dim, int64_t units, const REAL *dz, REAL *gw1,
-                             int64_t j0) {
-    for (int64_t k = 0; k < dim; k++)
-        for (int64_t j = j0; j < units; j++) {
-            REAL acc = 0;
-            for (int64_t b = 0; b < bs; b++) acc += xb[b * dim + k] * dz[b * units + j];
-            gw1[k * units + j] = acc;
-        }
+    for (; j < width; j++) {
+        REAL acc = init ? init[j] : 0;
+        for (int64_t i = 0; i < count; i++) acc += s[i * s_step] * rows[i * row_step + j];
+        out[j] = acc;
+    }
 }
 
 /* One run: `epochs` epochs of minibatch Adam on the mean squared error. Returns 0, or 1 without memory. */
@@ -114,9 +86,7 @@ static int train_run(int64_t n, int64_t dim, int64_t units, int64_t epochs, int6
                 yb[b] = y[order[start + b]];
             }
             /* forward: h = tanh(x W1 + b1), out = h w2 + b2 */
-            const int64_t whole = units - units % JB;  /* units in whole blocks */
-            for (int64_t j0 = 0; j0 < whole; j0 += JB) forward_block(xb, bs, dim, units, p.w1, p.b1, h, j0);
-            forward_tail(xb, bs, dim, units, p.w1, p.b1, h, whole);
+            for (int64_t b = 0; b < bs; b++) accumulate(xb + b * dim, 1, p.w1, units, dim, units, p.b1, h + b * units);
             for (int64_t i = 0; i < bs * units; i++) h[i] = TANH(h[i]);
             gb2[0] = 0;
             for (int64_t b = 0; b < bs; b++) {
@@ -136,8 +106,7 @@ static int train_run(int64_t n, int64_t dim, int64_t units, int64_t epochs, int6
                     gb1[j] += hb[j];
                 }
             }
-            for (int64_t j0 = 0; j0 < whole; j0 += JB) weight_grad_block(xb, bs, dim, units, h, gw1, j0);
-            weight_grad_tail(xb, bs, dim, units, h, gw1, whole);
+            for (int64_t k = 0; k < dim; k++) accumulate(xb + k, dim, h, units, bs, units, NULL, gw1 + k * units);
             const double bc1 = 1 - pow(beta1, (double)t), bc2 = 1 - pow(beta2, (double)t);
             REAL *g = grad, *mm = m, *vv = v;
             for (int i = 0; i < 4; i++) {
